@@ -1,0 +1,40 @@
+# Two commands on a fresh machine: `make run` (install, samples, sync) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+# The embedded, file-backed TracOS unless MONGO_URI names another store.
+RUN_MONGO_URI := $(or $(MONGO_URI),embedded://.tracos/tracos.json)
+SAMPLES ?= 20
+
+.PHONY: install run samples sync dev test clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+run: install $(DAGSTER_HOME)/dagster.yaml samples sync
+
+samples: install $(DAGSTER_HOME)/dagster.yaml
+	MONGO_URI="$(RUN_MONGO_URI)" $(BIN)/dagster job execute -m tracos_integration -j samples_job \
+		--config-json '{"ops": {"write_samples": {"config": {"count": $(SAMPLES)}}}}'
+
+sync: install $(DAGSTER_HOME)/dagster.yaml
+	MONGO_URI="$(RUN_MONGO_URI)" $(BIN)/dagster job execute -m tracos_integration -j sync_job
+
+dev: install $(DAGSTER_HOME)/dagster.yaml
+	MONGO_URI="$(RUN_MONGO_URI)" $(BIN)/dagster dev -w workspace.yaml
+
+test: install
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .tracos .dagster_home data/inbound/* data/outbound/*

@@ -1,0 +1,5 @@
+"""tracos-integration: keeps work orders in sync between a customer's ERP files and TracOS."""
+
+from tracos_integration.definitions import defs
+
+__all__ = ["defs"]

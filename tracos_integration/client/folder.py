@@ -1,0 +1,240 @@
+"""Safe file handling for the client folders: reading inbound files without following
+links or reading oversized files whole, moving them without overwriting, and writing
+outbound files atomically."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from tracos_integration.client.batches import FileError, InboundBatch, InboundFile
+
+PROCESSED = "processed"
+FAILED = "failed"
+
+
+class ClientFolderError(RuntimeError):
+    """A client folder cannot be used at all (missing, not a folder, not writable)."""
+
+
+class StillBeingWritten(Exception):
+    """An unparseable file young enough that its writer may not have finished."""
+
+
+def is_candidate_name(name: str) -> bool:
+    """Top-level `*.json` files that are not hidden (temporary files start with '.')."""
+    return name.endswith(".json") and not name.startswith(".")
+
+
+def require_folder(path: Path, purpose: str, variable: str) -> Path:
+    if not path.is_dir():
+        raise ClientFolderError(
+            f"the {purpose} folder {path} does not exist or is not a folder; create it or set {variable}"
+        )
+    return path
+
+
+def read_inbound_folder(
+    folder: Path, *, client_timezone: str, settle_seconds: float, max_file_bytes: int, now: Optional[float] = None
+) -> InboundBatch:
+    """Read every ready top-level `*.json` file, in name order. One bad file never stops the others."""
+    require_folder(folder, "inbound", "DATA_INBOUND_DIR")
+    now = time.time() if now is None else now
+    batch = InboundBatch(folder=str(folder), client_timezone=client_timezone)
+    with os.scandir(folder) as entries:
+        names = sorted(entry.name for entry in entries if is_candidate_name(entry.name))
+    for name in names:
+        path = folder / name
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue  # taken by someone else meanwhile
+        if stat.S_ISLNK(info.st_mode):
+            batch.symlinks.append(name)
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            continue
+        try:
+            records = _read_records(path, max_file_bytes, young=now - info.st_mtime < settle_seconds)
+            batch.files.append(InboundFile(name=name, records=records))
+        except StillBeingWritten:
+            batch.deferred.append(name)
+        except _FileRejected as rejection:
+            batch.files.append(InboundFile(name=name, error=str(rejection)))
+        except PermissionError as error:
+            batch.unreadable[name] = f"permission denied: {error.strerror or error}"
+        except FileNotFoundError:
+            continue
+    return batch
+
+
+class _FileRejected(Exception):
+    pass
+
+
+def _read_records(path: Path, max_file_bytes: int, young: bool) -> list[Any]:
+    data = _read_limited(path, max_file_bytes)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        if young:
+            raise StillBeingWritten from None
+        raise _FileRejected(
+            f"not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}); save the file as UTF-8"
+        ) from None
+    try:
+        document = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicate_keys)
+    except json.JSONDecodeError as error:
+        if young:
+            raise StillBeingWritten from None
+        raise _FileRejected(f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    except (ValueError, RecursionError) as error:
+        if young:
+            raise StillBeingWritten from None
+        raise _FileRejected(f"not valid JSON: {_short(error)}") from None
+    if isinstance(document, dict):
+        return [document]
+    if isinstance(document, list):
+        return document
+    raise _FileRejected(
+        f"expected a work order object or an array of them, found {type(document).__name__}"
+    )
+
+
+def _read_limited(path: Path, max_file_bytes: int) -> bytes:
+    """Read at most max_file_bytes; never follow a link or block on a FIFO."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise _FileRejected("is a symbolic link; links are not read") from None
+        raise
+    with os.fdopen(descriptor, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise _FileRejected("is not a regular file")
+        if info.st_size > max_file_bytes:
+            raise _FileRejected(
+                f"file is {info.st_size} bytes, over the INBOUND_MAX_FILE_BYTES limit of {max_file_bytes}; "
+                "split it into smaller files"
+            )
+        data = handle.read(max_file_bytes + 1)
+    if len(data) > max_file_bytes:
+        raise _FileRejected(f"file grew past the INBOUND_MAX_FILE_BYTES limit of {max_file_bytes} while being read")
+    return data
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r} in an object")
+        result[key] = value
+    return result
+
+
+def _short(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    if isinstance(error, RecursionError):
+        text = "nested too deeply"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def settle_inbound_file(folder: Path, name: str, errors: list[FileError]) -> Path:
+    """Move a read file to processed/ or failed/ (never overwriting); beside a failed
+    file, write `<its name>.error.json` with every reason."""
+    target_folder = folder / (FAILED if errors else PROCESSED)
+    target_folder.mkdir(exist_ok=True)
+    destination = move_without_overwrite(folder / name, target_folder)
+    if errors:
+        report = {"file": name, "errors": [{"index": e.index, "reason": e.reason} for e in errors]}
+        write_new_json(target_folder / f"{destination.name}.error.json", report)
+    return destination
+
+
+def move_without_overwrite(source: Path, target_folder: Path) -> Path:
+    """Link under a free name, then unlink: an existing file is never replaced."""
+    stem, suffix = _split_name(source.name)
+    for attempt in range(10_000):
+        candidate = target_folder / (source.name if attempt == 0 else f"{stem}.{attempt}{suffix}")
+        try:
+            os.link(source, candidate, follow_symlinks=False)
+        except FileExistsError:
+            continue
+        os.unlink(source)
+        return candidate
+    raise ClientFolderError(f"no free name for {source.name} in {target_folder}")
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    return (name[: -len(".json")], ".json") if name.endswith(".json") else (name, "")
+
+
+def write_new_json(path: Path, document: Any) -> None:
+    """Write a file that must not exist yet, complete or not at all."""
+    temp = _write_temp(path.parent, path.name, document)
+    try:
+        os.link(temp, path)
+    finally:
+        os.unlink(temp)
+
+
+def write_json_atomically(folder: Path, name: str, document: Any) -> Path:
+    """Temp file in the same folder, fsync, os.replace: readers never see a partial file,
+    and a link planted at the name is replaced, never written through."""
+    temp = _write_temp(folder, name, document)
+    target = folder / name
+    try:
+        os.replace(temp, target)
+    except BaseException:
+        _unlink_quietly(temp)
+        raise
+    return target
+
+
+def sync_folder(folder: Path) -> None:
+    """Make renames in `folder` durable."""
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _write_temp(folder: Path, name: str, document: Any) -> Path:
+    temp = folder / f".{name}.{uuid.uuid4().hex[:12]}.tmp"
+    payload = (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        _unlink_quietly(temp)
+        raise
+    return temp
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def write_all_atomically(folder: Path, documents: Iterable[tuple[str, Any]]) -> list[str]:
+    written = [write_json_atomically(folder, name, document).name for name, document in documents]
+    if written:
+        sync_folder(folder)
+    return written

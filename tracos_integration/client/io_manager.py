@@ -1,0 +1,141 @@
+"""ClientFolderIOManager: reads the inbound folder as a run's input, and writes what
+runs produce into the client folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import dagster as dg
+from pydantic import Field
+
+from tracos_integration.client.batches import ClientFiles, InboundBatch, InboundOutcome
+from tracos_integration.client.folder import (
+    ClientFolderError,
+    read_inbound_folder,
+    require_folder,
+    settle_inbound_file,
+    write_all_atomically,
+)
+
+DEFAULT_INBOUND_DIR = "./data/inbound"
+DEFAULT_OUTBOUND_DIR = "./data/outbound"
+DEFAULT_SETTLE_SECONDS = 10.0
+DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
+
+
+class ClientFolderIOManager(dg.ConfigurableIOManager):
+    """The customer's folders. Unset fields are read from DATA_INBOUND_DIR,
+    DATA_OUTBOUND_DIR, CLIENT_TIMEZONE, INBOUND_SETTLE_SECONDS and INBOUND_MAX_FILE_BYTES
+    when used, so a run sees the environment it starts in."""
+
+    inbound_dir: Optional[str] = Field(default=None, description="default $DATA_INBOUND_DIR or ./data/inbound")
+    outbound_dir: Optional[str] = Field(default=None, description="default $DATA_OUTBOUND_DIR or ./data/outbound")
+    client_timezone: Optional[str] = Field(default=None, description="default $CLIENT_TIMEZONE or UTC")
+    settle_seconds: Optional[float] = Field(default=None, description="default $INBOUND_SETTLE_SECONDS or 10")
+    max_file_bytes: Optional[int] = Field(default=None, description="default $INBOUND_MAX_FILE_BYTES or 16 MiB")
+
+    @property
+    def inbound_path(self) -> Path:
+        return Path(self.inbound_dir or os.environ.get("DATA_INBOUND_DIR") or DEFAULT_INBOUND_DIR)
+
+    @property
+    def outbound_path(self) -> Path:
+        return Path(self.outbound_dir or os.environ.get("DATA_OUTBOUND_DIR") or DEFAULT_OUTBOUND_DIR)
+
+    @property
+    def resolved_timezone(self) -> str:
+        name = self.client_timezone or os.environ.get("CLIENT_TIMEZONE") or "UTC"
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ClientFolderError(
+                f"CLIENT_TIMEZONE {name!r} is not an IANA time zone; use a name such as UTC or America/Sao_Paulo"
+            ) from None
+        return name
+
+    @property
+    def resolved_settle_seconds(self) -> float:
+        if self.settle_seconds is not None:
+            return self.settle_seconds
+        return _number_from_env("INBOUND_SETTLE_SECONDS", DEFAULT_SETTLE_SECONDS, float)
+
+    @property
+    def resolved_max_file_bytes(self) -> int:
+        if self.max_file_bytes is not None:
+            return self.max_file_bytes
+        return _number_from_env("INBOUND_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES, int)
+
+    def load_input(self, context: dg.InputContext) -> InboundBatch:
+        batch = read_inbound_folder(
+            self.inbound_path,
+            client_timezone=self.resolved_timezone,
+            settle_seconds=self.resolved_settle_seconds,
+            max_file_bytes=self.resolved_max_file_bytes,
+        )
+        for name in batch.symlinks:
+            context.log.warning(f"inbound/{name} is a symbolic link; links are not read, so it was left in place")
+        for name, reason in batch.unreadable.items():
+            context.log.warning(f"inbound/{name} could not be read ({reason}); it stays in place for the next run")
+        if batch.deferred:
+            context.log.info(
+                f"{len(batch.deferred)} inbound file(s) do not parse yet and changed less than "
+                f"{self.resolved_settle_seconds:g}s ago; left for the next run: {', '.join(batch.deferred[:10])}"
+            )
+        return batch
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        if isinstance(obj, InboundOutcome):
+            self._settle_inbound(context, obj)
+        elif isinstance(obj, ClientFiles):
+            self._write_files(context, obj)
+        elif obj is not None:
+            raise TypeError(f"ClientFolderIOManager cannot store {type(obj).__name__}")
+
+    def _settle_inbound(self, context: dg.OutputContext, outcome: InboundOutcome) -> None:
+        if outcome.dry_run:
+            context.add_output_metadata({"dry_run": True, "files_moved": 0})
+            return
+        folder = self.inbound_path
+        processed, failed, stayed = [], [], {}
+        for name, errors in outcome.errors_by_file.items():
+            try:
+                destination = settle_inbound_file(folder, name, errors)
+            except OSError as error:
+                stayed[name] = f"{type(error).__name__}: {error.strerror or error}"
+                context.log.warning(f"inbound/{name} could not be moved ({stayed[name]}); it stays in place")
+                continue
+            (failed if errors else processed).append(f"{destination.parent.name}/{destination.name}")
+        context.add_output_metadata({
+            "files_processed": len(processed),
+            "files_failed": len(failed),
+            "files_not_moved": len(stayed),
+            "failed_files": dg.MetadataValue.json(failed[:200]),
+            "inbound_folder": dg.MetadataValue.path(str(folder)),
+        })
+
+    def _write_files(self, context: dg.OutputContext, files: ClientFiles) -> None:
+        if files.folder == "outbound":
+            folder = require_folder(self.outbound_path, "outbound", "DATA_OUTBOUND_DIR")
+        else:
+            folder = require_folder(self.inbound_path, "inbound", "DATA_INBOUND_DIR")
+        written = write_all_atomically(folder, files.documents.items())
+        context.add_output_metadata({
+            "files_written": len(written),
+            "folder": dg.MetadataValue.path(str(folder)),
+        })
+
+
+def _number_from_env(variable: str, default: Any, kind: type) -> Any:
+    raw = os.environ.get(variable)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ClientFolderError(f"{variable}={raw!r} is not a number") from None
+    if value < 0:
+        raise ClientFolderError(f"{variable}={raw!r} must not be negative")
+    return value

@@ -1,0 +1,92 @@
+"""The client's work order, as the customer's ERP writes it (CONTRACT section 3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Optional
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, ValidationInfo, model_validator
+
+from tracos_integration.core.timestamps import UTC, parse_iso_timestamp, type_name
+
+STATUS_FLAGS: tuple[str, ...] = ("isPending", "isActive", "isDone", "isOnHold", "isCanceled")
+MAX_ORDER_NO = 2**63 - 1  # MongoDB stores integers as int64
+
+
+def _client_timestamp(value: Any, info: ValidationInfo) -> datetime:
+    zone = (info.context or {}).get("client_timezone", UTC)
+    return parse_iso_timestamp(value, zone)
+
+
+ClientTimestamp = Annotated[datetime, PlainValidator(_client_timestamp)]
+StrictFlag = Annotated[bool, Field(strict=True)]
+
+
+class ClientWorkOrder(BaseModel):
+    """One validated client work order; timestamps are already UTC."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    orderNo: int = Field(strict=True, ge=1, le=MAX_ORDER_NO)
+    summary: str = Field(strict=True)
+    creationDate: ClientTimestamp
+    lastUpdateDate: ClientTimestamp
+    isPending: StrictFlag = False
+    isActive: StrictFlag = False
+    isDone: StrictFlag = False
+    isOnHold: StrictFlag = False
+    isCanceled: StrictFlag = False
+    isDeleted: StrictFlag = False
+    deletedDate: Optional[ClientTimestamp] = None
+
+    @model_validator(mode="after")
+    def _flags_agree(self) -> "ClientWorkOrder":
+        raised = [flag for flag in STATUS_FLAGS if getattr(self, flag)]
+        if len(raised) > 1:
+            raise ValueError(
+                f"contradictory status: {', '.join(raised)} are all true; set at most one status flag"
+            )
+        if self.deletedDate is not None and not self.isDeleted:
+            raise ValueError("deletedDate is set but isDeleted is false; set isDeleted to true or clear deletedDate")
+        return self
+
+    @property
+    def raised_status_flag(self) -> Optional[str]:
+        return next((flag for flag in STATUS_FLAGS if getattr(self, flag)), None)
+
+
+class RecordRejected(ValueError):
+    """A client record that cannot be applied, with a reason a person can act on."""
+
+
+def parse_client_record(raw: Any, client_timezone: ZoneInfo | Any = UTC) -> ClientWorkOrder:
+    """Validate one raw JSON value as a client work order, or raise RecordRejected."""
+    if not isinstance(raw, dict):
+        raise RecordRejected(f"expected a work order object, got {type_name(raw)}")
+    try:
+        return ClientWorkOrder.model_validate(raw, context={"client_timezone": client_timezone})
+    except ValidationError as error:
+        raise RecordRejected(describe_validation_error(error)) from None
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem: the field, what is wrong, and the offending value."""
+    problems = []
+    for item in error.errors(include_url=False):
+        field = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "missing":
+            problems.append(f"{field}: required field is missing")
+            continue
+        if item["type"] not in ("value_error", "assertion_error") and "input" in item:
+            message = f"{message[:1].lower()}{message[1:]} (got {_describe_input(item['input'])})"
+        problems.append(f"{field}: {message}" if field else message)
+    return "; ".join(problems)
+
+
+def _describe_input(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return type_name(value)
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,102 @@
+"""The sync rules: which client record wins, what is applied, what goes out (CONTRACT 5-6)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable, Mapping, Optional
+
+from tracos_integration.core.timestamps import UTC, parse_iso_timestamp
+from tracos_integration.core.tracos import DATE_FIELDS, MAPPED_FIELDS
+
+
+class Decision(str, enum.Enum):
+    INSERT = "inserted"
+    UPDATE = "updated"
+    UNCHANGED = "unchanged"
+    STALE = "stale"
+
+
+@dataclass(frozen=True, order=True)
+class RecordSource:
+    """Where a record came from: its file and its position in that file."""
+
+    file: str
+    index: int
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A valid client record, translated to TracOS fields."""
+
+    source: RecordSource
+    fields: dict[str, Any]
+
+    @property
+    def number(self) -> int:
+        return self.fields["number"]
+
+    @property
+    def updated_at(self) -> datetime:
+        return self.fields["updatedAt"]
+
+
+def pick_winners(candidates: Iterable[Candidate]) -> tuple[dict[int, Candidate], list[Candidate]]:
+    """One record per orderNo: the latest lastUpdateDate wins; a tie goes to the last
+    in (file name, position) order. The losers are returned to be counted as stale."""
+    winners: dict[int, Candidate] = {}
+    superseded: list[Candidate] = []
+    for candidate in candidates:
+        current = winners.get(candidate.number)
+        if current is None:
+            winners[candidate.number] = candidate
+        elif (candidate.updated_at, candidate.source) > (current.updated_at, current.source):
+            winners[candidate.number] = candidate
+            superseded.append(current)
+        else:
+            superseded.append(candidate)
+    return winners, superseded
+
+
+def decide(fields: Mapping[str, Any], stored: Optional[Mapping[str, Any]]) -> Decision:
+    """Insert a new number; update only when the client's lastUpdateDate is later."""
+    if stored is None:
+        return Decision.INSERT
+    stored_updated = _comparable(stored.get("updatedAt"), "updatedAt")
+    if not isinstance(stored_updated, datetime) or fields["updatedAt"] > stored_updated:
+        return Decision.UPDATE
+    if same_content(fields, stored):
+        return Decision.UNCHANGED
+    return Decision.STALE
+
+
+def same_content(fields: Mapping[str, Any], stored: Mapping[str, Any]) -> bool:
+    """Whether TracOS already holds these mapped fields (dates compared in UTC milliseconds)."""
+    return all(
+        _comparable(fields.get(name), name) == _comparable(stored.get(name), name) for name in MAPPED_FIELDS
+    )
+
+
+def _comparable(value: Any, name: str = "updatedAt") -> Any:
+    if name in DATE_FIELDS and isinstance(value, (datetime, str)):
+        try:
+            return parse_iso_timestamp(value, UTC)
+        except ValueError:
+            return value
+    return value
+
+
+# Outbound (CONTRACT 6): a missing isSynced counts as not synced.
+UNSYNCED_FILTER: dict[str, Any] = {"isSynced": {"$ne": True}}
+
+
+def unchanged_since_read(raw_document: Mapping[str, Any]) -> dict[str, Any]:
+    """A filter that matches the document only while its exported fields are as read.
+
+    `$eq` keeps stored values from ever being read as query operators.
+    """
+    condition: dict[str, Any] = {"_id": raw_document["_id"], **UNSYNCED_FILTER}
+    for name in MAPPED_FIELDS:
+        condition[name] = {"$eq": raw_document.get(name)}
+    return condition

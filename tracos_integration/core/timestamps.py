@@ -1,0 +1,63 @@
+"""Timestamps: every date becomes an aware UTC datetime at millisecond precision.
+
+MongoDB stores datetimes in milliseconds, so comparing at any finer precision
+would make a re-run look newer than what it wrote.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone, tzinfo
+
+UTC = timezone.utc
+
+
+def to_utc_millis(moment: datetime) -> datetime:
+    """Convert an aware datetime to UTC and drop sub-millisecond digits."""
+    moment = moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def parse_iso_timestamp(value: object, naive_zone: tzinfo) -> datetime:
+    """Parse an ISO 8601 string; a value without an offset is read in `naive_zone`."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{_shorten(value)} is not an ISO 8601 timestamp") from None
+    else:
+        raise ValueError(f"expected an ISO 8601 timestamp string, got {type_name(value)}")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=naive_zone)
+    try:
+        return to_utc_millis(parsed)
+    except OverflowError:
+        raise ValueError(f"{_shorten(value)} is outside the supported date range") from None
+
+
+def format_timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC with an explicit offset and millisecond precision."""
+    return to_utc_millis(moment).isoformat(timespec="milliseconds")
+
+
+def type_name(value: object) -> str:
+    """The JSON name of a Python value's type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _shorten(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,47 @@
+"""The TracOS work order document, as stored in MongoDB."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
+
+from tracos_integration.core.client import describe_validation_error
+from tracos_integration.core.timestamps import UTC, parse_iso_timestamp
+
+TracosStatus = Literal["pending", "in_progress", "completed", "on_hold", "cancelled"]
+
+# The fields the client format carries; only these decide "unchanged" and "unchanged since read".
+MAPPED_FIELDS: tuple[str, ...] = ("number", "title", "status", "createdAt", "updatedAt", "deleted", "deletedAt")
+DATE_FIELDS: frozenset[str] = frozenset({"createdAt", "updatedAt", "deletedAt"})
+
+TracosTimestamp = Annotated[datetime, PlainValidator(lambda value: parse_iso_timestamp(value, UTC))]
+
+
+class TracosWorkOrder(BaseModel):
+    """A TracOS document; naive datetimes are UTC, as MongoDB stores them."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    number: int = Field(strict=True, ge=1)
+    title: str = Field(strict=True)
+    description: str = ""
+    status: TracosStatus
+    createdAt: TracosTimestamp
+    updatedAt: TracosTimestamp
+    deleted: bool = Field(default=False, strict=True)
+    deletedAt: Optional[TracosTimestamp] = None
+    isSynced: bool = False
+    syncedAt: Optional[TracosTimestamp] = None
+
+
+class DocumentUntranslatable(ValueError):
+    """A TracOS document that cannot be exported, with the reason."""
+
+
+def parse_tracos_document(raw: dict[str, Any]) -> TracosWorkOrder:
+    try:
+        return TracosWorkOrder.model_validate(raw)
+    except ValidationError as error:
+        raise DocumentUntranslatable(describe_validation_error(error)) from None

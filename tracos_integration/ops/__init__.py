@@ -1,0 +1,1 @@
+"""Thin Dagster ops: fetch through the resource or IO manager, call the sync, record metadata."""

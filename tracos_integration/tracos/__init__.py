@@ -1,0 +1,1 @@
+"""The TracOS side: the MongoDB resource, its stores and its queries."""

@@ -1,0 +1,84 @@
+"""MongoResource: the TracOS MongoDB, configured from the environment at run start."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any, Iterator, Optional
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+
+from tracos_integration.tracos.queries import WorkOrderRepository
+from tracos_integration.tracos.retry import Retrier
+from tracos_integration.tracos.stores import embedded_store_for, open_collection
+from tracos_integration.tracos.uris import redact
+
+DEFAULT_URI = "mongodb://localhost:27017/tractian"
+DEFAULT_DATABASE = "tractian"
+DEFAULT_COLLECTION = "workorders"
+
+
+class MongoResource(dg.ConfigurableResource):
+    """TracOS work orders in MongoDB. Unset fields are read from MONGO_URI,
+    MONGO_DATABASE and MONGO_COLLECTION when used, so a run sees the environment it
+    starts in. `mongomock://<name>` is an in-memory store shared within a process;
+    `embedded://<path>` is a file-backed store shared between processes."""
+
+    uri: Optional[str] = Field(default=None, description="MongoDB URI; default $MONGO_URI or " + DEFAULT_URI)
+    database: Optional[str] = Field(default=None, description="Database; default $MONGO_DATABASE or tractian")
+    collection: Optional[str] = Field(default=None, description="Collection; default $MONGO_COLLECTION or workorders")
+    retry_budget_seconds: float = Field(default=60.0, description="How long to keep retrying a lost connection")
+    server_selection_timeout_ms: int = Field(default=5000, description="How long one attempt waits for a server")
+
+    _retrier: Optional[Retrier] = PrivateAttr(default=None)
+
+    @property
+    def resolved_uri(self) -> str:
+        return self.uri or os.environ.get("MONGO_URI") or DEFAULT_URI
+
+    @property
+    def resolved_database(self) -> str:
+        return self.database or os.environ.get("MONGO_DATABASE") or DEFAULT_DATABASE
+
+    @property
+    def resolved_collection(self) -> str:
+        return self.collection or os.environ.get("MONGO_COLLECTION") or DEFAULT_COLLECTION
+
+    @property
+    def display_name(self) -> str:
+        """The server, without credentials: safe for logs, errors and metadata."""
+        return f"{redact(self.resolved_uri)} ({self.resolved_database}.{self.resolved_collection})"
+
+    def get_collection(self) -> Any:
+        """A pymongo-compatible Collection; works inside a run and when constructed directly."""
+        try:
+            return open_collection(
+                self.resolved_uri, self.resolved_database, self.resolved_collection, self.server_selection_timeout_ms
+            )
+        except Exception as error:  # pymongo's URI errors may echo the URI
+            raise ValueError(redact(str(error))) from None
+
+    def retrier(self) -> Retrier:
+        if self._retrier is None:
+            self._retrier = Retrier(budget_seconds=self.retry_budget_seconds, server=self.display_name)
+        return self._retrier
+
+    def repository(self) -> WorkOrderRepository:
+        return WorkOrderRepository(self.get_collection(), self.retrier())
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the embedded store's lock (a no-op for other stores)."""
+        store = embedded_store_for(self.resolved_uri)
+        if store is None:
+            yield
+            return
+        with store.locked():
+            yield
+
+    @contextlib.contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["MongoResource"]:
+        # A run holds the embedded store for its whole duration (no effect on MongoDB).
+        with self.exclusive():
+            yield self
