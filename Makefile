@@ -24,8 +24,9 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 run: install $(DAGSTER_HOME)/dagster.yaml samples sync
 
 samples: install $(DAGSTER_HOME)/dagster.yaml
+	printf 'ops:\n  write_samples:\n    config:\n      count: %s\n' "$(SAMPLES)" > $(DAGSTER_HOME)/samples.yaml
 	MONGO_URI="$(RUN_MONGO_URI)" $(BIN)/dagster job execute -m tracos_integration -j samples_job \
-		--config-json '{"ops": {"write_samples": {"config": {"count": $(SAMPLES)}}}}'
+		-c $(DAGSTER_HOME)/samples.yaml
 
 sync: install $(DAGSTER_HOME)/dagster.yaml
 	MONGO_URI="$(RUN_MONGO_URI)" $(BIN)/dagster job execute -m tracos_integration -j sync_job

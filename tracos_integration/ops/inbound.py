@@ -59,6 +59,8 @@ def apply_inbound(
             "files_deferred": len(batch.deferred),
             "files_unreadable": len(batch.unreadable),
             "symlinks_skipped": len(batch.symlinks),
+            "symlinks": dg.MetadataValue.json(batch.symlinks[:200]),
+            "unreadable_files": dg.MetadataValue.json(batch.unreadable),
             "duplicate_numbers_in_tracos": dg.MetadataValue.json(report.duplicate_numbers[:200]),
             "dry_run": config.dry_run,
             "tracos": mongo.display_name,

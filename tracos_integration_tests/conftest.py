@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from tracos_integration.definitions import defs
+from tracos_integration.tracos.resource import MongoResource
+
+
+@dataclass
+class Workspace:
+    """Client folders on a real filesystem and a fresh in-memory TracOS."""
+
+    inbound: Path
+    outbound: Path
+    mongo_uri: str
+
+    @property
+    def collection(self):
+        return MongoResource(uri=self.mongo_uri).get_collection()
+
+    def run(self, job_name: str, run_config: dict[str, Any] | None = None, **resources: Any) -> dg.ExecuteInProcessResult:
+        job = defs.get_job_def(job_name)
+        return job.execute_in_process(run_config=run_config or {}, resources=resources or None, raise_on_error=False)
+
+    def processed(self) -> list[str]:
+        return sorted(p.name for p in (self.inbound / "processed").glob("*")) if (self.inbound / "processed").exists() else []
+
+    def failed(self) -> list[str]:
+        return sorted(p.name for p in (self.inbound / "failed").glob("*")) if (self.inbound / "failed").exists() else []
+
+    def outbound_files(self) -> list[str]:
+        return sorted(p.name for p in self.outbound.iterdir())
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    inbound, outbound = tmp_path / "inbound", tmp_path / "outbound"
+    inbound.mkdir()
+    outbound.mkdir()
+    uri = f"mongomock://test-{uuid.uuid4().hex}"
+    monkeypatch.setenv("MONGO_URI", uri)
+    monkeypatch.setenv("DATA_INBOUND_DIR", str(inbound))
+    monkeypatch.setenv("DATA_OUTBOUND_DIR", str(outbound))
+    monkeypatch.setenv("INBOUND_SETTLE_SECONDS", "0")
+    for variable in ("MONGO_DATABASE", "MONGO_COLLECTION", "CLIENT_TIMEZONE", "INBOUND_MAX_FILE_BYTES"):
+        monkeypatch.delenv(variable, raising=False)
+    return Workspace(inbound=inbound, outbound=outbound, mongo_uri=uri)
+
+
+def output_metadata(result: dg.ExecuteInProcessResult, step: str) -> dict[str, Any]:
+    """The metadata a step reported on its outputs, as plain values."""
+    merged: dict[str, Any] = {}
+    for event in result.all_events:
+        if event.step_key == step and event.event_type_value in ("STEP_OUTPUT", "HANDLED_OUTPUT"):
+            for key, value in event.event_specific_data.metadata.items():
+                merged[key] = getattr(value, "value", value)
+    return merged
