@@ -3,9 +3,10 @@ runs produce into the client folders."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
@@ -69,12 +70,13 @@ class ClientFolderIOManager(dg.ConfigurableIOManager):
         return _number_from_env("INBOUND_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES, int)
 
     def load_input(self, context: dg.InputContext) -> InboundBatch:
-        batch = read_inbound_folder(
-            self.inbound_path,
-            client_timezone=self.resolved_timezone,
-            settle_seconds=self.resolved_settle_seconds,
-            max_file_bytes=self.resolved_max_file_bytes,
-        )
+        with _clear_failure("No inbound file was read or moved."):
+            batch = read_inbound_folder(
+                self.inbound_path,
+                client_timezone=self.resolved_timezone,
+                settle_seconds=self.resolved_settle_seconds,
+                max_file_bytes=self.resolved_max_file_bytes,
+            )
         for name in batch.symlinks:
             context.log.warning(f"inbound/{name} is a symbolic link; links are not read, so it was left in place")
         for name, reason in batch.unreadable.items():
@@ -117,15 +119,30 @@ class ClientFolderIOManager(dg.ConfigurableIOManager):
         })
 
     def _write_files(self, context: dg.OutputContext, files: ClientFiles) -> None:
-        if files.folder == "outbound":
-            folder = require_folder(self.outbound_path, "outbound", "DATA_OUTBOUND_DIR")
-        else:
-            folder = require_folder(self.inbound_path, "inbound", "DATA_INBOUND_DIR")
-        written = write_all_atomically(folder, files.documents.items())
+        with _clear_failure("Nothing in this batch was marked synced."):
+            if files.folder == "outbound":
+                folder = require_folder(self.outbound_path, "outbound", "DATA_OUTBOUND_DIR")
+            else:
+                folder = require_folder(self.inbound_path, "inbound", "DATA_INBOUND_DIR")
+            written = write_all_atomically(folder, files.documents.items())
         context.add_output_metadata({
             "files_written": len(written),
             "folder": dg.MetadataValue.path(str(folder)),
         })
+
+
+@contextlib.contextmanager
+def _clear_failure(consequence: str) -> Iterator[None]:
+    """A folder that cannot be used fails the step with one readable line, no stack trace."""
+    try:
+        yield
+    except ClientFolderError as error:
+        raise dg.Failure(description=f"{error}. {consequence}") from None
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename else ""
+        raise dg.Failure(
+            description=f"{type(error).__name__}: {error.strerror or error}{where}. {consequence}"
+        ) from None
 
 
 def _number_from_env(variable: str, default: Any, kind: type) -> Any:
