@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+DAGSTER_ENV = DAGSTER_HOME="$(DAGSTER_HOME)" MONGO_URI="$(RUN_MONGO_URI)"
 # The embedded, file-backed TracOS unless MONGO_URI names another store.
 RUN_MONGO_URI := $(or $(MONGO_URI),embedded://.tracos/tracos.json)
 SAMPLES ?= 20
@@ -25,14 +26,14 @@ run: install $(DAGSTER_HOME)/dagster.yaml samples sync
 
 samples: install $(DAGSTER_HOME)/dagster.yaml
 	printf 'ops:\n  write_samples:\n    config:\n      count: %s\n' "$(SAMPLES)" > $(DAGSTER_HOME)/samples.yaml
-	MONGO_URI="$(RUN_MONGO_URI)" $(BIN)/dagster job execute -m tracos_integration -j samples_job \
+	$(DAGSTER_ENV) $(BIN)/dagster job execute -m tracos_integration -j samples_job \
 		-c $(DAGSTER_HOME)/samples.yaml
 
 sync: install $(DAGSTER_HOME)/dagster.yaml
-	MONGO_URI="$(RUN_MONGO_URI)" $(BIN)/dagster job execute -m tracos_integration -j sync_job
+	$(DAGSTER_ENV) $(BIN)/dagster job execute -m tracos_integration -j sync_job
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	MONGO_URI="$(RUN_MONGO_URI)" $(BIN)/dagster dev -w workspace.yaml
+	$(DAGSTER_ENV) $(BIN)/dagster dev -w workspace.yaml
 
 test: install
 	$(BIN)/python -m pytest

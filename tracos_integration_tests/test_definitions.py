@@ -1,5 +1,6 @@
 """CONTRACT section 1: the names users and outside checks rely on."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,5 +34,6 @@ def test_dagster_definitions_validate_passes():
     completed = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"},
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
