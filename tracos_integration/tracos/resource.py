@@ -79,6 +79,10 @@ class MongoResource(dg.ConfigurableResource):
 
     @contextlib.contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["MongoResource"]:
-        # A run holds the embedded store for its whole duration (no effect on MongoDB).
+        # A run holds the embedded store for its whole duration (no effect on MongoDB);
+        # a sensor tick only reads, so it never waits for a run to finish.
+        if context.dagster_run is None:
+            yield self
+            return
         with self.exclusive():
             yield self

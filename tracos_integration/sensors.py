@@ -1,0 +1,80 @@
+"""inbound_file_sensor and outbound_pending_sensor (CONTRACT section 7)."""
+
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import dagster as dg
+
+from tracos_integration.automation_settings import sync_interval_seconds
+from tracos_integration.client.io_manager import DEFAULT_INBOUND_DIR
+from tracos_integration.client.readiness import scan_inbound_folder
+from tracos_integration.jobs import INBOUND_CONCURRENCY_TAG, OUTBOUND_CONCURRENCY_TAG, inbound_job, outbound_job
+from tracos_integration.tracos.queries import WorkOrderRepository
+from tracos_integration.tracos.resource import MongoResource
+from tracos_integration.tracos.retry import Retrier, TracosUnavailable
+
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+SENSOR_RETRY_BUDGET_SECONDS = 5.0  # a sensor tick must stay short; the next tick tries again
+
+
+def run_in_flight(instance: dg.DagsterInstance, tag: str) -> Optional[dg.RunRecord]:
+    """A queued or running run carrying `tag`, if any."""
+    records = instance.get_run_records(filters=dg.RunsFilter(tags={tag: "true"}, statuses=IN_FLIGHT), limit=1)
+    return records[0] if records else None
+
+
+def _busy(record: dg.RunRecord) -> dg.SkipReason:
+    run = record.dagster_run
+    return dg.SkipReason(f"{run.job_name} run {run.run_id[:8]} is {run.status.value.lower()}; waiting for it to finish")
+
+
+@dg.sensor(
+    job=inbound_job,
+    minimum_interval_seconds=sync_interval_seconds(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Launches inbound_job when settled *.json files wait in the inbound folder; never two at once.",
+)
+def inbound_file_sensor(context: dg.SensorEvaluationContext):
+    busy = run_in_flight(context.instance, INBOUND_CONCURRENCY_TAG)
+    if busy:
+        return _busy(busy)
+    folder = Path(os.environ.get("DATA_INBOUND_DIR") or DEFAULT_INBOUND_DIR)
+    if not folder.is_dir():
+        return dg.SkipReason(f"the inbound folder {folder} does not exist; create it or set DATA_INBOUND_DIR")
+    scan = scan_inbound_folder(folder)
+    if not scan.ready:
+        still = f" ({scan.changing} still being written)" if scan.changing else ""
+        return dg.SkipReason(f"no settled *.json files in {folder}{still}")
+    run_key = scan.batch_key
+    context.update_cursor(json.dumps({"last_run_key": run_key, "files": len(scan.ready)}))
+    return dg.RunRequest(run_key=run_key, tags={"tracos/inbound_files": str(len(scan.ready))})
+
+
+@dg.sensor(
+    job=outbound_job,
+    minimum_interval_seconds=sync_interval_seconds(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Launches outbound_job when TracOS holds unsynced work orders (one count query per tick).",
+)
+def outbound_pending_sensor(context: dg.SensorEvaluationContext, mongo: MongoResource):
+    busy = run_in_flight(context.instance, OUTBOUND_CONCURRENCY_TAG)
+    if busy:
+        return _busy(busy)
+    repository = WorkOrderRepository(
+        mongo.get_collection(), Retrier(budget_seconds=SENSOR_RETRY_BUDGET_SECONDS, server=mongo.display_name)
+    )
+    try:
+        pending = repository.count_unsynced()
+    except TracosUnavailable as error:
+        return dg.SkipReason(str(error))
+    if not pending:
+        return dg.SkipReason(f"no unsynced work orders in {mongo.display_name}")
+    return dg.RunRequest(tags={"tracos/unsynced_at_launch": str(pending)})
