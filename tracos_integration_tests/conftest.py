@@ -61,3 +61,15 @@ def output_metadata(result: dg.ExecuteInProcessResult, step: str) -> dict[str, A
             for key, value in event.event_specific_data.metadata.items():
                 merged[key] = getattr(value, "value", value)
     return merged
+
+
+@pytest.fixture(scope="session")
+def live_dagster(tmp_path_factory):
+    """One real `dagster dev` for the session's live and browser tests."""
+    from tracos_integration_tests.live import start_dagster_dev, stop_dagster_dev
+
+    live = start_dagster_dev(tmp_path_factory.mktemp("live"))
+    try:
+        yield live
+    finally:
+        stop_dagster_dev(live)

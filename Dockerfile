@@ -1,0 +1,20 @@
+# One image for the user-code server, the webserver and the daemon (docker-compose.yml).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DAGSTER_HOME=/opt/dagster/dagster_home
+
+WORKDIR /opt/dagster/app
+COPY pyproject.toml README.md ./
+COPY tracos_integration ./tracos_integration
+RUN pip install ".[deploy]"
+
+COPY deploy/dagster.yaml ${DAGSTER_HOME}/dagster.yaml
+COPY deploy/workspace.yaml /opt/dagster/workspace.yaml
+RUN mkdir -p /data/inbound /data/outbound
+
+EXPOSE 3000 4000
+CMD ["dagster", "api", "grpc", "-h", "0.0.0.0", "-p", "4000", "-m", "tracos_integration"]
