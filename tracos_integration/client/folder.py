@@ -5,9 +5,11 @@ outbound files atomically."""
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import stat
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -212,7 +214,8 @@ def sync_folder(folder: Path) -> None:
 
 
 def _write_temp(folder: Path, name: str, document: Any) -> Path:
-    temp = folder / f".{name}.{uuid.uuid4().hex[:12]}.tmp"
+    # The writer's pid is in the name, so a later run can tell a crashed writer's leftovers.
+    temp = folder / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
     payload = (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
     descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     try:
@@ -231,6 +234,68 @@ def _unlink_quietly(path: Path) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def remove_stale_temp_files(folder: Path) -> list[str]:
+    """Remove temp files left by a writer that crashed: its process is gone, or it is this
+    process (called before this process starts writing, so none of its own is in progress)."""
+    removed = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            pid = _temp_writer_pid(entry.name)
+            if pid is None or (pid != os.getpid() and _process_alive(pid)):
+                continue
+            _unlink_quietly(Path(entry.path))
+            removed.append(entry.name)
+    return removed
+
+
+def _temp_writer_pid(name: str) -> Optional[int]:
+    parts = name.split(".")
+    if not name.startswith(".") or len(parts) < 5 or parts[-1] != "tmp" or not parts[-3].isdigit():
+        return None
+    return int(parts[-3])
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class FolderLock:
+    """An exclusive lock on a client folder (flock on a file in the system temp folder,
+    so the customer's folder gets nothing extra): one inbound run reads and moves its
+    files at a time, even if two runs start together. The OS drops it if the process dies."""
+
+    def __init__(self, folder: Path) -> None:
+        key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+        self.path = Path(tempfile.gettempdir()) / f"tracos-inbound-{key}.lock"
+        self._handle: Any = None
+
+    def acquire(self, on_wait=None) -> None:
+        import fcntl
+
+        handle = open(self.path, "a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait:
+                on_wait()
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            import fcntl
+
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
 
 
 def write_all_atomically(folder: Path, documents: Iterable[tuple[str, Any]]) -> list[str]:

@@ -10,12 +10,14 @@ from typing import Any, Iterator, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from tracos_integration.client.batches import ClientFiles, InboundBatch, InboundOutcome
 from tracos_integration.client.folder import (
     ClientFolderError,
+    FolderLock,
     read_inbound_folder,
+    remove_stale_temp_files,
     require_folder,
     settle_inbound_file,
     write_all_atomically,
@@ -37,6 +39,9 @@ class ClientFolderIOManager(dg.ConfigurableIOManager):
     client_timezone: Optional[str] = Field(default=None, description="default $CLIENT_TIMEZONE or UTC")
     settle_seconds: Optional[float] = Field(default=None, description="default $INBOUND_SETTLE_SECONDS or 10")
     max_file_bytes: Optional[int] = Field(default=None, description="default $INBOUND_MAX_FILE_BYTES or 16 MiB")
+
+    _inbound_lock: Optional[FolderLock] = PrivateAttr(default=None)
+    _cleaned_folders: set = PrivateAttr(default_factory=set)
 
     @property
     def inbound_path(self) -> Path:
@@ -71,6 +76,8 @@ class ClientFolderIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> InboundBatch:
         with _clear_failure("No inbound file was read or moved."):
+            require_folder(self.inbound_path, "inbound", "DATA_INBOUND_DIR")
+            self._lock_inbound(context)
             batch = read_inbound_folder(
                 self.inbound_path,
                 client_timezone=self.resolved_timezone,
@@ -96,7 +103,29 @@ class ClientFolderIOManager(dg.ConfigurableIOManager):
         elif obj is not None:
             raise TypeError(f"ClientFolderIOManager cannot store {type(obj).__name__}")
 
+    def _lock_inbound(self, context: dg.InputContext) -> None:
+        """Held from reading the folder until its files are moved (or the run ends)."""
+        if self._inbound_lock is not None:
+            return
+        lock = FolderLock(self.inbound_path)
+        lock.acquire(on_wait=lambda: context.log.info("another inbound run is reading this folder; waiting for it"))
+        self._inbound_lock = lock
+
+    def _release_inbound(self) -> None:
+        if self._inbound_lock is not None:
+            self._inbound_lock.release()
+            self._inbound_lock = None
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self._release_inbound()  # a failed run never reaches handle_output
+
     def _settle_inbound(self, context: dg.OutputContext, outcome: InboundOutcome) -> None:
+        try:
+            self._move_inbound(context, outcome)
+        finally:
+            self._release_inbound()
+
+    def _move_inbound(self, context: dg.OutputContext, outcome: InboundOutcome) -> None:
         if outcome.dry_run:
             context.add_output_metadata({"dry_run": True, "files_moved": 0})
             return
@@ -124,6 +153,10 @@ class ClientFolderIOManager(dg.ConfigurableIOManager):
                 folder = require_folder(self.outbound_path, "outbound", "DATA_OUTBOUND_DIR")
             else:
                 folder = require_folder(self.inbound_path, "inbound", "DATA_INBOUND_DIR")
+            if folder not in self._cleaned_folders:
+                for name in remove_stale_temp_files(folder):
+                    context.log.info(f"removed {name}, a temp file left by an interrupted write")
+                self._cleaned_folders.add(folder)
             written = write_all_atomically(folder, files.documents.items())
         context.add_output_metadata({
             "files_written": len(written),

@@ -12,7 +12,7 @@ from tracos_integration.client.batches import FileError, InboundBatch, InboundOu
 from tracos_integration.core.client import RecordRejected, parse_client_record
 from tracos_integration.core.rules import Candidate, Decision, RecordSource, decide, pick_winners, same_content
 from tracos_integration.core.translation import to_tracos_fields
-from tracos_integration.tracos.queries import WorkOrderRepository
+from tracos_integration.tracos.queries import DUPLICATE_KEY, WorkOrderRepository
 
 MAX_WRITE_ROUNDS = 3  # a record whose write lost a race is re-decided against fresh state
 
@@ -120,10 +120,17 @@ def _apply_chunk(
         inserts = [c.fields for c, d in planned.values() if d is Decision.INSERT]
         updates = [c.fields for c, d in planned.values() if d is Decision.UPDATE]
         written = repository.apply_client_changes(inserts, updates, now)
-        if len(written.inserted) == len(inserts) and written.matched == len(updates):
+        if not written.refused and len(written.inserted) == len(inserts) and written.matched == len(updates):
             for candidate, decision in planned.values():
                 report.counts[decision.value] += 1
             return
+        for number, (code, message) in written.refused.items():
+            if code != DUPLICATE_KEY:  # a race on a new number is re-decided below; others are final
+                candidate, _ = planned.pop(number)
+                report.reject(
+                    candidate.source.file, candidate.source.index, number,
+                    f"TracOS refused the write (code {code}: {message[:200]}); fix the record and drop it again",
+                )
         # Someone else wrote some of these numbers meanwhile: keep what is confirmed, re-decide the rest.
         fresh = repository.find_by_numbers(list(planned))
         pending = []

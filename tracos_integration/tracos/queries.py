@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from pymongo import ASCENDING, UpdateOne
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from tracos_integration.core.rules import UNSYNCED_FILTER
 from tracos_integration.tracos.retry import Retrier
@@ -23,10 +23,15 @@ class IndexReport:
     duplicate_numbers: list[int] = field(default_factory=list)
 
 
+DUPLICATE_KEY = 11000
+
+
 @dataclass
 class WriteCounts:
     inserted: set[int] = field(default_factory=set)
     matched: int = 0
+    # number -> (error code, message) for writes MongoDB refused; the others were applied.
+    refused: dict[int, tuple[Any, str]] = field(default_factory=dict)
 
 
 class WorkOrderRepository:
@@ -100,9 +105,21 @@ class WorkOrderRepository:
         ]
         if not operations:
             return WriteCounts()
-        result = self.retrier.call(
-            lambda: self.collection.bulk_write(operations, ordered=False), "write client work orders"
-        )
+        fields_by_index = [*inserts, *updates]
+        try:
+            result = self.retrier.call(
+                lambda: self.collection.bulk_write(operations, ordered=False), "write client work orders"
+            )
+        except BulkWriteError as error:  # unordered: every write without an error was applied
+            details = error.details
+            return WriteCounts(
+                inserted={inserts[u["index"]]["number"] for u in details.get("upserted", []) if u["index"] < len(inserts)},
+                matched=details.get("nMatched", 0),
+                refused={
+                    fields_by_index[e["index"]]["number"]: (e.get("code"), str(e.get("errmsg", "")))
+                    for e in details.get("writeErrors", [])
+                },
+            )
         inserted = {inserts[index]["number"] for index in result.upserted_ids if index < len(inserts)}
         return WriteCounts(inserted=inserted, matched=result.matched_count)
 
@@ -133,7 +150,12 @@ class WorkOrderRepository:
         operations = [UpdateOne(dict(condition), {"$set": {"isSynced": True, "syncedAt": synced_at}}) for condition in conditions]
         if not operations:
             return 0
-        result = self.retrier.call(lambda: self.collection.bulk_write(operations, ordered=False), "mark work orders synced")
+        try:
+            result = self.retrier.call(
+                lambda: self.collection.bulk_write(operations, ordered=False), "mark work orders synced"
+            )
+        except BulkWriteError as error:  # the refused marks stay unsynced and go out next run
+            return error.details.get("nModified", 0)
         return result.modified_count
 
     def insert_documents(self, documents: Sequence[Mapping[str, Any]]) -> int:
