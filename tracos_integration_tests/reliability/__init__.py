@@ -1,0 +1,1 @@
+"""The reliability suite: fault injection, bad input and concurrency (make reliability)."""
