@@ -8,7 +8,7 @@ DAGSTER_ENV = DAGSTER_HOME="$(DAGSTER_HOME)" MONGO_URI="$(RUN_MONGO_URI)"
 RUN_MONGO_URI := $(or $(MONGO_URI),embedded://.tracos/tracos.json)
 SAMPLES ?= 20
 
-.PHONY: install run samples sync dev test clean
+.PHONY: install run samples sync dev test reliability clean
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,10 @@ dev: install $(DAGSTER_HOME)/dagster.yaml samples
 
 test: install
 	$(BIN)/python -m pytest
+
+# The fault-injection suite as a table; its last line sums up lost and duplicated records.
+reliability: install
+	$(BIN)/python -m tracos_integration_tests.reliability --markdown docs/reliability.md
 
 clean:
 	rm -rf $(VENV) .tracos .dagster_home data/inbound/* data/outbound/*
