@@ -7,6 +7,7 @@
 import os
 import uuid
 
+import pymongo
 import pytest
 
 from tracos_integration.tracos.resource import MongoResource
@@ -45,3 +46,42 @@ def test_sync_job_against_a_real_server(server_workspace):
     assert collection.count_documents({"isSynced": {"$ne": True}}) == 0
     rerun = workspace.run("sync_job")
     assert rerun.success and collection.count_documents({}) == 2
+
+
+@pytest.fixture
+def fail_point(server_workspace):
+    """MongoDB's failCommand fail point; needs a server started with enableTestCommands=1
+    (`docker compose --profile faults up -d mongodb-faults`, then MONGO_URI=mongodb://localhost:27018/tractian)."""
+    _, collection = server_workspace
+    admin = collection.database.client.admin
+    configured = []
+
+    def configure(mode, data):
+        try:
+            admin.command("configureFailPoint", "failCommand", mode=mode, data=data)
+        except pymongo.errors.OperationFailure as error:
+            pytest.skip(f"the server does not allow fail points (start it with enableTestCommands=1): {error}")
+        configured.append(True)
+
+    yield configure
+    if configured:
+        admin.command("configureFailPoint", "failCommand", mode="off")
+
+
+def test_dropped_connections_on_writes_are_retried_with_no_duplicates(server_workspace, fail_point):
+    workspace, collection = server_workspace
+    drop(workspace.inbound, "a.json", [client_order(n) for n in range(1, 6)])
+    fail_point({"times": 3}, {"failCommands": ["update"], "closeConnection": True})
+    result = workspace.run("inbound_job")
+    assert result.success
+    assert collection.count_documents({}) == 5
+    assert len(collection.distinct("number")) == 5
+
+
+def test_a_server_error_on_every_write_fails_the_run_and_moves_nothing(server_workspace, fail_point, monkeypatch):
+    workspace, collection = server_workspace
+    drop(workspace.inbound, "a.json", [client_order(1)])
+    fail_point("alwaysOn", {"failCommands": ["update"], "closeConnection": True})
+    result = workspace.run("inbound_job", mongo=MongoResource(collection=collection.name, retry_budget_seconds=2))
+    assert not result.success
+    assert (workspace.inbound / "a.json").exists()
