@@ -61,20 +61,37 @@ def test_rerunning_the_same_files_writes_nothing(workspace):
     assert counts(result) == {"read": 2, "inserted": 0, "updated": 0, "unchanged": 2, "stale": 0, "rejected": 0}
 
 
-def test_latest_record_in_a_run_wins_and_others_are_stale(workspace):
+ONE_FILE_PER_CHUNK = {"ops": {"apply_inbound": {"config": {"batch_size": 1}}}}
+
+
+@pytest.mark.parametrize("run_config", [None, ONE_FILE_PER_CHUNK], ids=["one chunk", "file per chunk"])
+def test_latest_record_in_a_run_wins_and_others_are_stale(workspace, run_config):
     drop(workspace.inbound, "a.json", [client_order(5, summary="first", lastUpdateDate="2024-03-05T00:00:00Z")])
     drop(workspace.inbound, "b.json", [client_order(5, summary="latest", lastUpdateDate="2024-03-06T00:00:00Z"),
                                        client_order(5, summary="older", lastUpdateDate="2024-03-04T00:00:00Z")])
-    result = workspace.run("inbound_job")
+    drop(workspace.inbound, "c.json", [client_order(5, summary="oldest", lastUpdateDate="2024-03-01T00:00:00Z")])
+    result = workspace.run("inbound_job", run_config)
     assert workspace.collection.find_one({"number": 5})["title"] == "latest"
+    assert counts(result)["inserted"] == 1 and counts(result)["stale"] == 3
+    assert workspace.collection.count_documents({"number": 5}) == 1
+
+
+@pytest.mark.parametrize("run_config", [None, ONE_FILE_PER_CHUNK], ids=["one chunk", "file per chunk"])
+def test_tie_goes_to_the_last_file_and_position(workspace, run_config):
+    drop(workspace.inbound, "b.json", [client_order(6, summary="b0"), client_order(6, summary="b1")])
+    drop(workspace.inbound, "a.json", [client_order(6, summary="a0")])
+    result = workspace.run("inbound_job", run_config)
+    assert workspace.collection.find_one({"number": 6})["title"] == "b1"
     assert counts(result)["inserted"] == 1 and counts(result)["stale"] == 2
 
 
-def test_tie_goes_to_the_last_file_and_position(workspace):
-    drop(workspace.inbound, "b.json", [client_order(6, summary="b0"), client_order(6, summary="b1")])
-    drop(workspace.inbound, "a.json", [client_order(6, summary="a0")])
-    workspace.run("inbound_job")
-    assert workspace.collection.find_one({"number": 6})["title"] == "b1"
+def test_a_later_chunk_updating_an_existing_order_counts_once(workspace):
+    workspace.collection.insert_one(tracos_document(7, updatedAt=datetime(2024, 1, 1, tzinfo=UTC)))
+    drop(workspace.inbound, "a.json", [client_order(7, summary="newer", lastUpdateDate="2024-02-01T00:00:00Z")])
+    drop(workspace.inbound, "b.json", [client_order(7, summary="newest", lastUpdateDate="2024-03-01T00:00:00Z")])
+    result = workspace.run("inbound_job", ONE_FILE_PER_CHUNK)
+    assert workspace.collection.find_one({"number": 7})["title"] == "newest"
+    assert counts(result)["updated"] == 1 and counts(result)["stale"] == 1
 
 
 def test_partly_bad_file_applies_valid_records_and_fails_with_a_report(workspace):

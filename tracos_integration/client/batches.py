@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 
 @dataclass(frozen=True)
@@ -24,22 +24,40 @@ class InboundFile:
 
 
 @dataclass
-class InboundBatch:
-    """The inbound folder at the start of a run."""
+class InboundChunk:
+    """Some of the batch's files, read: their records or errors, and the files left alone."""
 
-    folder: str
-    client_timezone: str
     files: list[InboundFile] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)  # unparseable but still being written
     unreadable: dict[str, str] = field(default_factory=dict)  # left in place, e.g. permission denied
+
+
+@dataclass
+class InboundBatch:
+    """The inbound folder at the start of a run: the names of its ready files, read a
+    chunk at a time so memory stays bounded however many files wait."""
+
+    folder: str
+    client_timezone: str
+    settle_seconds: float
+    max_file_bytes: int
+    names: list[str] = field(default_factory=list)
     symlinks: list[str] = field(default_factory=list)
+    listed_at: float = 0.0
+
+    def chunks(self, files_per_chunk: int) -> Iterator[InboundChunk]:
+        from tracos_integration.client.folder import read_inbound_chunk
+
+        for start in range(0, len(self.names), files_per_chunk):
+            yield read_inbound_chunk(self, self.names[start : start + files_per_chunk])
 
 
 @dataclass
 class InboundOutcome:
     """Where each read file goes: processed/ when all its records were valid, else failed/."""
 
-    errors_by_file: dict[str, list[FileError]]
+    processed: list[str] = field(default_factory=list)
+    failed: dict[str, list[FileError]] = field(default_factory=dict)
     dry_run: bool = False
 
 

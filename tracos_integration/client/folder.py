@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from tracos_integration.client.batches import FileError, InboundBatch, InboundFile
+from tracos_integration.client.batches import FileError, InboundBatch, InboundChunk, InboundFile
 
 PROCESSED = "processed"
 FAILED = "failed"
@@ -42,38 +42,60 @@ def require_folder(path: Path, purpose: str, variable: str) -> Path:
     return path
 
 
-def read_inbound_folder(
-    folder: Path, *, client_timezone: str, settle_seconds: float, max_file_bytes: int, now: Optional[float] = None
+def list_inbound_folder(
+    folder: Path, *, client_timezone: str, settle_seconds: float, max_file_bytes: int
 ) -> InboundBatch:
-    """Read every ready top-level `*.json` file, in name order. One bad file never stops the others."""
+    """The top-level `*.json` files to read, in name order; symlinks are listed apart."""
     require_folder(folder, "inbound", "DATA_INBOUND_DIR")
-    now = time.time() if now is None else now
-    batch = InboundBatch(folder=str(folder), client_timezone=client_timezone)
+    batch = InboundBatch(
+        folder=str(folder), client_timezone=client_timezone, settle_seconds=settle_seconds,
+        max_file_bytes=max_file_bytes, listed_at=time.time(),
+    )
     with os.scandir(folder) as entries:
-        names = sorted(entry.name for entry in entries if is_candidate_name(entry.name))
+        for entry in entries:
+            if not is_candidate_name(entry.name):
+                continue
+            if entry.is_symlink():
+                batch.symlinks.append(entry.name)
+            elif entry.is_file(follow_symlinks=False):
+                batch.names.append(entry.name)
+    batch.names.sort()
+    batch.symlinks.sort()
+    return batch
+
+
+def read_inbound_chunk(batch: InboundBatch, names: list[str], now: Optional[float] = None) -> InboundChunk:
+    """Read some of the batch's files. One bad file never stops the others."""
+    folder = Path(batch.folder)
+    now = time.time() if now is None else now
+    chunk = InboundChunk()
     for name in names:
         path = folder / name
         try:
             info = path.lstat()
+            if not stat.S_ISREG(info.st_mode):
+                continue  # replaced by a link or folder since listing
+            records = _read_records(path, batch.max_file_bytes, young=now - info.st_mtime < batch.settle_seconds)
+            chunk.files.append(InboundFile(name=name, records=records))
+        except StillBeingWritten:
+            chunk.deferred.append(name)
+        except _FileRejected as rejection:
+            chunk.files.append(InboundFile(name=name, error=str(rejection)))
+        except PermissionError as error:
+            chunk.unreadable[name] = f"permission denied: {error.strerror or error}"
         except FileNotFoundError:
             continue  # taken by someone else meanwhile
-        if stat.S_ISLNK(info.st_mode):
-            batch.symlinks.append(name)
-            continue
-        if not stat.S_ISREG(info.st_mode):
-            continue
-        try:
-            records = _read_records(path, max_file_bytes, young=now - info.st_mtime < settle_seconds)
-            batch.files.append(InboundFile(name=name, records=records))
-        except StillBeingWritten:
-            batch.deferred.append(name)
-        except _FileRejected as rejection:
-            batch.files.append(InboundFile(name=name, error=str(rejection)))
-        except PermissionError as error:
-            batch.unreadable[name] = f"permission denied: {error.strerror or error}"
-        except FileNotFoundError:
-            continue
-    return batch
+    return chunk
+
+
+def read_inbound_folder(
+    folder: Path, *, client_timezone: str, settle_seconds: float, max_file_bytes: int, now: Optional[float] = None
+) -> InboundChunk:
+    """List and read every ready file at once (small folders, tests)."""
+    batch = list_inbound_folder(
+        folder, client_timezone=client_timezone, settle_seconds=settle_seconds, max_file_bytes=max_file_bytes
+    )
+    return read_inbound_chunk(batch, batch.names, now)
 
 
 class _FileRejected(Exception):

@@ -16,7 +16,7 @@ from tracos_integration.client.batches import ClientFiles, InboundBatch, Inbound
 from tracos_integration.client.folder import (
     ClientFolderError,
     FolderLock,
-    read_inbound_folder,
+    list_inbound_folder,
     remove_stale_temp_files,
     require_folder,
     settle_inbound_file,
@@ -78,7 +78,7 @@ class ClientFolderIOManager(dg.ConfigurableIOManager):
         with _clear_failure("No inbound file was read or moved."):
             require_folder(self.inbound_path, "inbound", "DATA_INBOUND_DIR")
             self._lock_inbound(context)
-            batch = read_inbound_folder(
+            batch = list_inbound_folder(
                 self.inbound_path,
                 client_timezone=self.resolved_timezone,
                 settle_seconds=self.resolved_settle_seconds,
@@ -86,13 +86,7 @@ class ClientFolderIOManager(dg.ConfigurableIOManager):
             )
         for name in batch.symlinks:
             context.log.warning(f"inbound/{name} is a symbolic link; links are not read, so it was left in place")
-        for name, reason in batch.unreadable.items():
-            context.log.warning(f"inbound/{name} could not be read ({reason}); it stays in place for the next run")
-        if batch.deferred:
-            context.log.info(
-                f"{len(batch.deferred)} inbound file(s) do not parse yet and changed less than "
-                f"{self.resolved_settle_seconds:g}s ago; left for the next run: {', '.join(batch.deferred[:10])}"
-            )
+        context.log.info(f"{len(batch.names)} inbound file(s) to read in {batch.folder}")
         return batch
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
@@ -131,7 +125,8 @@ class ClientFolderIOManager(dg.ConfigurableIOManager):
             return
         folder = self.inbound_path
         processed, failed, stayed = [], [], {}
-        for name, errors in outcome.errors_by_file.items():
+        settle = [(name, []) for name in outcome.processed] + list(outcome.failed.items())
+        for name, errors in settle:
             try:
                 destination = settle_inbound_file(folder, name, errors)
             except OSError as error:

@@ -16,6 +16,13 @@ class Decision(str, enum.Enum):
     UPDATE = "updated"
     UNCHANGED = "unchanged"
     STALE = "stale"
+    # A later record for an order this run already wrote: it is applied, and one of the
+    # two counts as stale (CONTRACT 5.3).
+    SUPERSEDE = "superseded"
+
+    @property
+    def counted_as(self) -> str:
+        return "stale" if self is Decision.SUPERSEDE else self.value
 
 
 @dataclass(frozen=True, order=True)
@@ -59,11 +66,20 @@ def pick_winners(candidates: Iterable[Candidate]) -> tuple[dict[int, Candidate],
     return winners, superseded
 
 
-def decide(fields: Mapping[str, Any], stored: Optional[Mapping[str, Any]]) -> Decision:
-    """Insert a new number; update only when the client's lastUpdateDate is later."""
+def decide(
+    fields: Mapping[str, Any], stored: Optional[Mapping[str, Any]], *, written_this_run: bool = False
+) -> Decision:
+    """Insert a new number; update only when the client's lastUpdateDate is later.
+
+    `written_this_run`: the stored document came from an earlier record of this same run,
+    read before this one in (file name, position) order, so a tie goes to this record."""
     if stored is None:
         return Decision.INSERT
     stored_updated = _comparable(stored.get("updatedAt"), "updatedAt")
+    if written_this_run:
+        if isinstance(stored_updated, datetime) and fields["updatedAt"] < stored_updated:
+            return Decision.STALE
+        return Decision.STALE if same_content(fields, stored) else Decision.SUPERSEDE
     if not isinstance(stored_updated, datetime) or fields["updatedAt"] > stored_updated:
         return Decision.UPDATE
     if same_content(fields, stored):

@@ -17,7 +17,7 @@ INBOUND_COUNTS = ("read", "inserted", "updated", "unchanged", "stale", "rejected
 
 
 class InboundConfig(dg.Config):
-    batch_size: int = Field(default=1000, ge=1, description="Records per $in find and bulk_write")
+    batch_size: int = Field(default=1000, ge=1, description="Files read per chunk, and records per $in find and bulk_write")
     dry_run: bool = Field(default=False, description="Decide and report, but write nothing and move no file")
 
 
@@ -42,6 +42,13 @@ def apply_inbound(
         raise dg.Failure(description=f"{error}. No inbound file was moved.") from None
 
     counts = {name: report.counts[name] for name in INBOUND_COUNTS}
+    for name, reason in report.unreadable.items():
+        context.log.warning(f"inbound/{name} could not be read ({reason}); it stays in place for the next run")
+    if report.deferred:
+        context.log.info(
+            f"{len(report.deferred)} inbound file(s) do not parse yet and changed less than "
+            f"{batch.settle_seconds:g}s ago; left for the next run: {', '.join(report.deferred[:10])}"
+        )
     for rejection in report.rejections[:20]:
         where = f"inbound/{rejection.file}" + ("" if rejection.index is None else f" record {rejection.index}")
         context.log.warning(f"rejected {where}: {rejection.reason}")
@@ -52,15 +59,15 @@ def apply_inbound(
         )
     context.log.info("inbound: " + ", ".join(f"{name} {value}" for name, value in counts.items()))
     return dg.Output(
-        report.outcome(config.dry_run),
+        report.outcome,
         metadata={
             **counts,
-            "files_read": len(batch.files),
-            "files_deferred": len(batch.deferred),
-            "files_unreadable": len(batch.unreadable),
+            "files_read": len(report.outcome.processed) + len(report.outcome.failed),
+            "files_deferred": len(report.deferred),
+            "files_unreadable": len(report.unreadable),
             "symlinks_skipped": len(batch.symlinks),
             "symlinks": dg.MetadataValue.json(batch.symlinks[:200]),
-            "unreadable_files": dg.MetadataValue.json(batch.unreadable),
+            "unreadable_files": dg.MetadataValue.json(dict(list(report.unreadable.items())[:200])),
             "duplicate_numbers_in_tracos": dg.MetadataValue.json(report.duplicate_numbers[:200]),
             "dry_run": config.dry_run,
             "tracos": mongo.display_name,

@@ -1,20 +1,26 @@
-"""Inbound: validated client records become TracOS writes (CONTRACT section 5)."""
+"""Inbound: validated client records become TracOS writes (CONTRACT section 5).
+
+Records arrive a chunk of files at a time, so memory stays bounded. Within a chunk the
+latest record per order wins; across chunks, TracOS itself tells: a document whose
+`syncedAt` is this run's timestamp was written by an earlier chunk of this run.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 from zoneinfo import ZoneInfo
 
-from tracos_integration.client.batches import FileError, InboundBatch, InboundOutcome
+from tracos_integration.client.batches import FileError, InboundBatch, InboundFile, InboundOutcome
 from tracos_integration.core.client import RecordRejected, parse_client_record
 from tracos_integration.core.rules import Candidate, Decision, RecordSource, decide, pick_winners, same_content
 from tracos_integration.core.translation import to_tracos_fields
 from tracos_integration.tracos.queries import DUPLICATE_KEY, WorkOrderRepository
 
 MAX_WRITE_ROUNDS = 3  # a record whose write lost a race is re-decided against fresh state
+MAX_REJECTIONS_KEPT = 500  # for the metadata table; every reason is in the failed/ reports
 
 
 @dataclass(frozen=True)
@@ -29,16 +35,123 @@ class Rejection:
 class InboundReport:
     counts: Counter = field(default_factory=Counter)
     rejections: list[Rejection] = field(default_factory=list)
-    errors_by_file: dict[str, list[FileError]] = field(default_factory=dict)
+    outcome: InboundOutcome = field(default_factory=InboundOutcome)
     duplicate_numbers: list[int] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)
 
     def reject(self, file: str, index: Optional[int], order_no: Any, reason: str) -> None:
         self.counts["rejected"] += 1
-        self.rejections.append(Rejection(file, index, order_no, reason))
-        self.errors_by_file.setdefault(file, []).append(FileError(index, reason))
+        if len(self.rejections) < MAX_REJECTIONS_KEPT:
+            self.rejections.append(Rejection(file, index, order_no, reason))
+        self.outcome.failed.setdefault(file, []).append(FileError(index, reason))
 
-    def outcome(self, dry_run: bool) -> InboundOutcome:
-        return InboundOutcome(errors_by_file=self.errors_by_file, dry_run=dry_run)
+
+class InboundSync:
+    """One inbound run: feed it chunks of read files, then take its report."""
+
+    def __init__(self, repository: WorkOrderRepository, *, now: datetime, batch_size: int = 1000,
+                 dry_run: bool = False) -> None:
+        self.repository = repository
+        self.now = now
+        self.batch_size = batch_size
+        self.dry_run = dry_run
+        self.report = InboundReport(outcome=InboundOutcome(dry_run=dry_run))
+        self.duplicates: set[int] = set()
+        if not dry_run:
+            index_report = repository.ensure_indexes()
+            self.report.duplicate_numbers = index_report.duplicate_numbers
+            self.duplicates = set(index_report.duplicate_numbers)
+
+    def apply(self, files: Iterable[InboundFile], client_timezone: str) -> None:
+        files = list(files)
+        candidates = self._validate(files, ZoneInfo(client_timezone))
+        winners, superseded = pick_winners(candidates)
+        self.report.counts["stale"] += len(superseded)
+        ordered = [winners[number] for number in sorted(winners)]
+        for start in range(0, len(ordered), self.batch_size):
+            self._apply_batch(ordered[start : start + self.batch_size])
+        for inbound_file in files:
+            if inbound_file.name not in self.report.outcome.failed:
+                self.report.outcome.processed.append(inbound_file.name)
+
+    def _validate(self, files: list[InboundFile], zone: ZoneInfo) -> list[Candidate]:
+        candidates = []
+        for inbound_file in files:
+            if inbound_file.error is not None:
+                self.report.reject(inbound_file.name, None, None, inbound_file.error)
+                continue
+            for index, raw in enumerate(inbound_file.records):
+                self.report.counts["read"] += 1
+                try:
+                    order = parse_client_record(raw, zone)
+                except RecordRejected as rejection:
+                    order_no = raw.get("orderNo") if isinstance(raw, dict) else None
+                    self.report.reject(
+                        inbound_file.name, index, order_no if type(order_no) is int else None, str(rejection)
+                    )
+                    continue
+                candidates.append(Candidate(RecordSource(inbound_file.name, index), to_tracos_fields(order)))
+        return candidates
+
+    def _apply_batch(self, batch: list[Candidate]) -> None:
+        report, pending = self.report, batch
+        for _ in range(MAX_WRITE_ROUNDS):
+            stored = self.repository.find_by_numbers([candidate.number for candidate in pending])
+            planned: dict[int, tuple[Candidate, Decision]] = {}
+            for candidate in pending:
+                documents = stored.get(candidate.number, [])
+                if len(documents) > 1 or candidate.number in self.duplicates:
+                    report.reject(
+                        candidate.source.file, candidate.source.index, candidate.number,
+                        f"TracOS holds {max(len(documents), 2)} documents with number {candidate.number}; "
+                        "remove the duplicates so the unique index on number can be created",
+                    )
+                    continue
+                current = documents[0] if documents else None
+                decision = decide(candidate.fields, current, written_this_run=self._written_this_run(current))
+                if decision in (Decision.UNCHANGED, Decision.STALE):
+                    report.counts[decision.counted_as] += 1
+                else:
+                    planned[candidate.number] = (candidate, decision)
+            if self.dry_run or not planned:
+                self._count(planned.values())
+                return
+            by_kind = {kind: [c.fields for c, d in planned.values() if d is kind] for kind in Decision}
+            written = self.repository.apply_client_changes(
+                by_kind[Decision.INSERT], by_kind[Decision.UPDATE], self.now, supersedes=by_kind[Decision.SUPERSEDE]
+            )
+            expected_matches = len(by_kind[Decision.UPDATE]) + len(by_kind[Decision.SUPERSEDE])
+            if not written.refused and len(written.inserted) == len(by_kind[Decision.INSERT]) \
+                    and written.matched == expected_matches:
+                self._count(planned.values())
+                return
+            for number, (code, message) in written.refused.items():
+                if code != DUPLICATE_KEY:  # a race on a new number is re-decided below; others are final
+                    candidate, _ = planned.pop(number)
+                    report.reject(
+                        candidate.source.file, candidate.source.index, number,
+                        f"TracOS refused the write (code {code}: {message[:200]}); fix the record and drop it again",
+                    )
+            # Someone else wrote some of these numbers meanwhile: keep what is confirmed, re-decide the rest.
+            fresh = self.repository.find_by_numbers(list(planned))
+            pending = []
+            for number, (candidate, decision) in planned.items():
+                documents = fresh.get(number, [])
+                if len(documents) == 1 and same_content(candidate.fields, documents[0]):
+                    report.counts[decision.counted_as] += 1
+                else:
+                    pending.append(candidate)
+            if not pending:
+                return
+        report.counts[Decision.STALE.counted_as] += len(pending)
+
+    def _written_this_run(self, stored: Optional[dict[str, Any]]) -> bool:
+        return stored is not None and stored.get("syncedAt") == self.now
+
+    def _count(self, planned: Iterable[tuple[Candidate, Decision]]) -> None:
+        for _, decision in planned:
+            self.report.counts[decision.counted_as] += 1
 
 
 def sync_inbound(
@@ -49,98 +162,10 @@ def sync_inbound(
     batch_size: int = 1000,
     dry_run: bool = False,
 ) -> InboundReport:
-    report = InboundReport()
-    candidates = _validate(batch, report)
-    winners, superseded = pick_winners(candidates)
-    report.counts["stale"] += len(superseded)
-
-    duplicates: set[int] = set()
-    if not dry_run:
-        index_report = repository.ensure_indexes()
-        report.duplicate_numbers = index_report.duplicate_numbers
-        duplicates = set(index_report.duplicate_numbers)
-
-    ordered = [winners[number] for number in sorted(winners)]
-    for start in range(0, len(ordered), batch_size):
-        _apply_chunk(ordered[start : start + batch_size], repository, report, duplicates, now, dry_run)
-    return report
-
-
-def _validate(batch: InboundBatch, report: InboundReport) -> list[Candidate]:
-    zone = ZoneInfo(batch.client_timezone)
-    candidates = []
-    for inbound_file in batch.files:
-        report.errors_by_file.setdefault(inbound_file.name, [])
-        if inbound_file.error is not None:
-            report.counts["files_rejected_whole"] += 1
-            report.reject(inbound_file.name, None, None, inbound_file.error)
-            continue
-        for index, raw in enumerate(inbound_file.records):
-            report.counts["read"] += 1
-            try:
-                order = parse_client_record(raw, zone)
-            except RecordRejected as rejection:
-                order_no = raw.get("orderNo") if isinstance(raw, dict) else None
-                report.reject(inbound_file.name, index, order_no if isinstance(order_no, int) else None, str(rejection))
-                continue
-            candidates.append(Candidate(RecordSource(inbound_file.name, index), to_tracos_fields(order)))
-    return candidates
-
-
-def _apply_chunk(
-    chunk: list[Candidate],
-    repository: WorkOrderRepository,
-    report: InboundReport,
-    duplicates: set[int],
-    now: datetime,
-    dry_run: bool,
-) -> None:
-    pending = chunk
-    for _ in range(MAX_WRITE_ROUNDS):
-        stored = repository.find_by_numbers([candidate.number for candidate in pending])
-        planned: dict[int, tuple[Candidate, Decision]] = {}
-        for candidate in pending:
-            documents = stored.get(candidate.number, [])
-            if len(documents) > 1 or candidate.number in duplicates:
-                report.reject(
-                    candidate.source.file, candidate.source.index, candidate.number,
-                    f"TracOS holds {max(len(documents), 2)} documents with number {candidate.number}; "
-                    "remove the duplicates so the unique index on number can be created",
-                )
-                continue
-            decision = decide(candidate.fields, documents[0] if documents else None)
-            if decision in (Decision.UNCHANGED, Decision.STALE):
-                report.counts[decision.value] += 1
-            else:
-                planned[candidate.number] = (candidate, decision)
-        if dry_run or not planned:
-            for candidate, decision in planned.values():
-                report.counts[decision.value] += 1
-            return
-        inserts = [c.fields for c, d in planned.values() if d is Decision.INSERT]
-        updates = [c.fields for c, d in planned.values() if d is Decision.UPDATE]
-        written = repository.apply_client_changes(inserts, updates, now)
-        if not written.refused and len(written.inserted) == len(inserts) and written.matched == len(updates):
-            for candidate, decision in planned.values():
-                report.counts[decision.value] += 1
-            return
-        for number, (code, message) in written.refused.items():
-            if code != DUPLICATE_KEY:  # a race on a new number is re-decided below; others are final
-                candidate, _ = planned.pop(number)
-                report.reject(
-                    candidate.source.file, candidate.source.index, number,
-                    f"TracOS refused the write (code {code}: {message[:200]}); fix the record and drop it again",
-                )
-        # Someone else wrote some of these numbers meanwhile: keep what is confirmed, re-decide the rest.
-        fresh = repository.find_by_numbers(list(planned))
-        pending = []
-        for number, (candidate, decision) in planned.items():
-            documents = fresh.get(number, [])
-            if len(documents) == 1 and same_content(candidate.fields, documents[0]):
-                report.counts[decision.value] += 1
-            else:
-                pending.append(candidate)
-        if not pending:
-            return
-    for candidate in pending:
-        report.counts[Decision.STALE.value] += 1
+    """The whole batch, a chunk of `batch_size` files at a time."""
+    run = InboundSync(repository, now=now, batch_size=batch_size, dry_run=dry_run)
+    for chunk in batch.chunks(batch_size):
+        run.apply(chunk.files, batch.client_timezone)
+        run.report.deferred.extend(chunk.deferred)
+        run.report.unreadable.update(chunk.unreadable)
+    return run.report

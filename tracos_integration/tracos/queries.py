@@ -86,9 +86,12 @@ class WorkOrderRepository:
         inserts: Sequence[Mapping[str, Any]],
         updates: Sequence[Mapping[str, Any]],
         synced_at: datetime,
+        supersedes: Sequence[Mapping[str, Any]] = (),
     ) -> WriteCounts:
         """One bulk_write. Inserts only create a missing number (`$setOnInsert`); updates
-        only replace an older `updatedAt`. Both are idempotent under retry."""
+        only replace an older `updatedAt`; supersedes only replace what this run wrote
+        (`syncedAt` is this run's timestamp) with an equal or later one. All are
+        idempotent under retry."""
         operations = [
             UpdateOne(
                 {"number": fields["number"]},
@@ -102,10 +105,16 @@ class WorkOrderRepository:
                 {"$set": {**fields, "isSynced": True, "syncedAt": synced_at}},
             )
             for fields in updates
+        ] + [
+            UpdateOne(
+                {"number": fields["number"], "syncedAt": synced_at, "updatedAt": {"$lte": fields["updatedAt"]}},
+                {"$set": {**fields, "isSynced": True, "syncedAt": synced_at}},
+            )
+            for fields in supersedes
         ]
         if not operations:
             return WriteCounts()
-        fields_by_index = [*inserts, *updates]
+        fields_by_index = [*inserts, *updates, *supersedes]
         try:
             result = self.retrier.call(
                 lambda: self.collection.bulk_write(operations, ordered=False), "write client work orders"
