@@ -4,6 +4,7 @@ outbound files atomically."""
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import hashlib
 import json
@@ -66,21 +67,18 @@ def list_inbound_folder(
 
 def read_inbound_chunk(batch: InboundBatch, names: list[str], now: Optional[float] = None) -> InboundChunk:
     """Read some of the batch's files. One bad file never stops the others."""
-    folder = Path(batch.folder)
     now = time.time() if now is None else now
     chunk = InboundChunk()
     for name in names:
-        path = folder / name
         try:
-            info = path.lstat()
-            if not stat.S_ISREG(info.st_mode):
-                continue  # replaced by a link or folder since listing
-            records = _read_records(path, batch.max_file_bytes, young=now - info.st_mtime < batch.settle_seconds)
+            records = _read_records(os.path.join(batch.folder, name), batch.max_file_bytes, now - batch.settle_seconds)
             chunk.files.append(InboundFile(name=name, records=records))
         except StillBeingWritten:
             chunk.deferred.append(name)
         except _FileRejected as rejection:
             chunk.files.append(InboundFile(name=name, error=str(rejection)))
+        except _NotAFile as reason:
+            chunk.unreadable[name] = str(reason)
         except PermissionError as error:
             chunk.unreadable[name] = f"permission denied: {error.strerror or error}"
         except FileNotFoundError:
@@ -102,8 +100,13 @@ class _FileRejected(Exception):
     pass
 
 
-def _read_records(path: Path, max_file_bytes: int, young: bool) -> list[Any]:
-    data = _read_limited(path, max_file_bytes)
+class _NotAFile(Exception):
+    """Replaced by a link or something else since listing: left alone."""
+
+
+def _read_records(path: str, max_file_bytes: int, settled_before: float) -> list[Any]:
+    data, modified = _read_limited(path, max_file_bytes)
+    young = modified > settled_before
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -131,27 +134,36 @@ def _read_records(path: Path, max_file_bytes: int, young: bool) -> list[Any]:
     )
 
 
-def _read_limited(path: Path, max_file_bytes: int) -> bytes:
-    """Read at most max_file_bytes; never follow a link or block on a FIFO."""
+def _read_limited(path: str, max_file_bytes: int) -> tuple[bytes, float]:
+    """Read at most max_file_bytes; never follow a link or block on a FIFO. Returns the
+    bytes and the modification time."""
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as error:
         if error.errno == errno.ELOOP:
-            raise _FileRejected("is a symbolic link; links are not read") from None
+            raise _NotAFile("is a symbolic link; links are not read") from None
         raise
-    with os.fdopen(descriptor, "rb") as handle:
-        info = os.fstat(handle.fileno())
+    try:
+        info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
-            raise _FileRejected("is not a regular file")
+            raise _NotAFile("is not a regular file")
         if info.st_size > max_file_bytes:
             raise _FileRejected(
                 f"file is {info.st_size} bytes, over the INBOUND_MAX_FILE_BYTES limit of {max_file_bytes}; "
                 "split it into smaller files"
             )
-        data = handle.read(max_file_bytes + 1)
-    if len(data) > max_file_bytes:
+        parts, total = [], 0
+        while total <= max_file_bytes:
+            part = os.read(descriptor, max(info.st_size + 1 - total, 65536))
+            if not part:
+                break
+            parts.append(part)
+            total += len(part)
+    finally:
+        os.close(descriptor)
+    if total > max_file_bytes:
         raise _FileRejected(f"file grew past the INBOUND_MAX_FILE_BYTES limit of {max_file_bytes} while being read")
-    return data
+    return b"".join(parts), info.st_mtime
 
 
 def _reject_constant(name: str) -> Any:
@@ -174,30 +186,78 @@ def _short(error: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def settle_inbound_file(folder: Path, name: str, errors: list[FileError]) -> Path:
+def settle_inbound_files(
+    folder: Path, processed: list[str], failed: dict[str, list[FileError]]
+) -> tuple[list[Path], dict[str, OSError]]:
+    """Move every read file; a file that cannot be moved stays, with its error."""
+    moved, stayed = [], {}
+    for target, items in ((PROCESSED, [(name, []) for name in processed]), (FAILED, list(failed.items()))):
+        if items:
+            (folder / target).mkdir(exist_ok=True)
+        for name, errors in items:
+            try:
+                moved.append(settle_inbound_file(folder, name, errors, ensure_folder=False))
+            except OSError as error:
+                stayed[name] = error
+    return moved, stayed
+
+
+def settle_inbound_file(folder: Path, name: str, errors: list[FileError], ensure_folder: bool = True) -> Path:
     """Move a read file to processed/ or failed/ (never overwriting); beside a failed
     file, write `<its name>.error.json` with every reason."""
     target_folder = folder / (FAILED if errors else PROCESSED)
-    target_folder.mkdir(exist_ok=True)
-    destination = move_without_overwrite(folder / name, target_folder)
+    if ensure_folder:
+        target_folder.mkdir(exist_ok=True)
+    destination = Path(move_without_overwrite(os.path.join(folder, name), str(target_folder)))
     if errors:
         report = {"file": name, "errors": [{"index": e.index, "reason": e.reason} for e in errors]}
         write_new_json(target_folder / f"{destination.name}.error.json", report)
     return destination
 
 
-def move_without_overwrite(source: Path, target_folder: Path) -> Path:
-    """Link under a free name, then unlink: an existing file is never replaced."""
-    stem, suffix = _split_name(source.name)
+def move_without_overwrite(source: str | Path, target_folder: str | Path) -> Path:
+    """Rename under a free name: an existing file is never replaced (renameat2
+    RENAME_NOREPLACE where the kernel has it, else link then unlink)."""
+    source, target_folder = str(source), str(target_folder)
+    stem, suffix = _split_name(os.path.basename(source))
     for attempt in range(10_000):
-        candidate = target_folder / (source.name if attempt == 0 else f"{stem}.{attempt}{suffix}")
+        candidate = os.path.join(target_folder, f"{stem}{suffix}" if attempt == 0 else f"{stem}.{attempt}{suffix}")
         try:
-            os.link(source, candidate, follow_symlinks=False)
+            _rename_no_replace(source, candidate)
         except FileExistsError:
             continue
-        os.unlink(source)
-        return candidate
-    raise ClientFolderError(f"no free name for {source.name} in {target_folder}")
+        return Path(candidate)
+    raise ClientFolderError(f"no free name for {os.path.basename(source)} in {target_folder}")
+
+
+def _rename_no_replace(source: str, target: str) -> None:
+    global _renameat2
+    if _renameat2 is not None:
+        result = _renameat2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE)
+        if result == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+            raise OSError(code, os.strerror(code), source, None, target)  # EEXIST: FileExistsError
+        _renameat2 = None  # this file system cannot: fall back for the rest of the process
+    os.link(source, target, follow_symlinks=False)
+    os.unlink(source)
+
+
+def _load_renameat2():
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+_renameat2 = _load_renameat2()
 
 
 def _split_name(name: str) -> tuple[str, str]:

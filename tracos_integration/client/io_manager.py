@@ -19,7 +19,7 @@ from tracos_integration.client.folder import (
     list_inbound_folder,
     remove_stale_temp_files,
     require_folder,
-    settle_inbound_file,
+    settle_inbound_files,
     write_all_atomically,
 )
 
@@ -124,16 +124,12 @@ class ClientFolderIOManager(dg.ConfigurableIOManager):
             context.add_output_metadata({"dry_run": True, "files_moved": 0})
             return
         folder = self.inbound_path
-        processed, failed, stayed = [], [], {}
-        settle = [(name, []) for name in outcome.processed] + list(outcome.failed.items())
-        for name, errors in settle:
-            try:
-                destination = settle_inbound_file(folder, name, errors)
-            except OSError as error:
-                stayed[name] = f"{type(error).__name__}: {error.strerror or error}"
-                context.log.warning(f"inbound/{name} could not be moved ({stayed[name]}); it stays in place")
-                continue
-            (failed if errors else processed).append(f"{destination.parent.name}/{destination.name}")
+        moved, errors = settle_inbound_files(folder, outcome.processed, outcome.failed)
+        stayed = {name: f"{type(e).__name__}: {e.strerror or e}" for name, e in errors.items()}
+        for name, reason in stayed.items():
+            context.log.warning(f"inbound/{name} could not be moved ({reason}); it stays in place")
+        failed = [f"failed/{path.name}" for path in moved if path.parent.name == "failed"]
+        processed = [path for path in moved if path.parent.name != "failed"]
         context.add_output_metadata({
             "files_processed": len(processed),
             "files_failed": len(failed),

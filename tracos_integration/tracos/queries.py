@@ -74,7 +74,7 @@ class WorkOrderRepository:
         if not numbers:
             return found
         documents = self.retrier.call(
-            lambda: list(self.collection.find({"number": {"$in": list(numbers)}})),
+            lambda: list(self.collection.find({"number": {"$in": list(numbers)}}).batch_size(len(numbers))),
             "read work orders by number",
         )
         for document in documents:
@@ -141,7 +141,8 @@ class WorkOrderRepository:
             if last_id is not None:
                 condition["_id"] = {"$gt": last_id}
             batch = self.retrier.call(
-                lambda: list(self.collection.find(condition).sort("_id", ASCENDING).limit(batch_size)),
+                # batch_size: the whole batch in one round trip (MongoDB's first batch is 101 otherwise)
+                lambda: list(self.collection.find(condition).sort("_id", ASCENDING).limit(batch_size).batch_size(batch_size)),
                 "read unsynced work orders",
             )
             if not batch:

@@ -64,7 +64,7 @@ def test_crash_after_the_inbound_upsert_before_the_move_then_rerun(workspace, mo
         raise Crash("upserted, not yet moved")
 
     with monkeypatch.context() as patch:
-        patch.setattr("tracos_integration.client.io_manager.settle_inbound_file", crash)
+        patch.setattr("tracos_integration.client.io_manager.settle_inbound_files", crash)
         run_until_crash(workspace, "inbound_job")
     assert (workspace.inbound / "a.json").exists()
     before = list(workspace.collection.find({}).sort("number"))

@@ -1,0 +1,192 @@
+"""The benchmark: `python -m tracos_integration_tests.benchmarks --n N [--json PATH]`.
+
+Generates N client files and N unsynced TracOS documents in a temporary folder and
+measures, side by side: inbound and outbound against their physical floors, round trips
+per work order against the naive approach, Dagster's overhead against a one-op job, the
+sensor's tick on 100,000 files, and peak memory of inbound at N and 10xN.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DAGSTER = str(Path(sys.executable).with_name("dagster"))
+SENSOR_FILES = 100_000
+
+
+def write_client_files(folder: Path, count: int, start: int = 1) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for number in range(start, start + count):
+        record = {"orderNo": number, "summary": f"Work order {number}", "creationDate": "2024-01-01T00:00:00Z",
+                  "lastUpdateDate": "2024-01-02T00:00:00.000Z", "isActive": True}
+        (folder / f"wo_{number:08d}.json").write_text(json.dumps(record))
+
+
+def worker(task: str, folder: Path, count: int) -> dict:
+    completed = subprocess.run(
+        [sys.executable, "-m", "tracos_integration_tests.benchmarks.worker", task, str(folder), str(count)],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def dagster_seconds(args: list[str], env: dict, repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run([DAGSTER, "job", "execute", *args], env=env, cwd=ROOT, check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def sensor_tick_seconds(folder: Path, repeats: int = 3) -> float:
+    code = (
+        "import json,time,dagster as dg\n"
+        "from tracos_integration.sensors import inbound_file_sensor\n"
+        "ticks=[]\n"
+        "with dg.instance_for_test() as instance:\n"
+        f"    for _ in range({repeats}):\n"
+        "        started=time.perf_counter()\n"
+        "        result=inbound_file_sensor.evaluate_tick(dg.build_sensor_context(instance=instance))\n"
+        "        ticks.append(time.perf_counter()-started)\n"
+        "        assert len(result.run_requests)==1\n"
+        "print(json.dumps(sorted(ticks)[len(ticks)//2]))\n"
+    )
+    env = {**os.environ, "DATA_INBOUND_DIR": str(folder)}
+    completed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def figure(name, value, unit, target, passed):
+    return {"name": name, "value": round(value, 4) if isinstance(value, float) else value, "unit": unit,
+            "target": target, "pass": passed}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="tracos-integration benchmark")
+    parser.add_argument("--n", type=int, default=20_000, help="work orders on each side")
+    parser.add_argument("--json", type=Path, help="write the figures here as JSON")
+    parser.add_argument("--sensor-files", type=int, default=SENSOR_FILES)
+    options = parser.parse_args(argv)
+    n = options.n
+    results = []
+    root = Path(tempfile.mkdtemp(prefix="tracos-bench-"))
+    try:
+        print(f"tracos-integration benchmark, N={n}: {platform.system()} {platform.machine()}, "
+              f"{os.cpu_count()} cores, Python {platform.python_version()}")
+        print("TracOS side: a counting in-memory double applying the same bulk operations by key in O(1)"
+              " (mongomock scans whole collections; MongoDB is far faster than it)\n", flush=True)
+
+        # (a) inbound vs its floor
+        write_client_files(root / "in", n)
+        write_client_files(root / "in_floor", n)
+        ours, floor = worker("inbound", root / "in", n), worker("inbound-floor", root / "in_floor", n)
+        assert ours["orders"] == n, ours
+        ratio = ours["seconds"] / floor["seconds"]
+        results += [
+            figure("inbound throughput", n / ours["seconds"], "work orders/s", None, None),
+            figure("inbound floor throughput (read, parse, rename)", n / floor["seconds"], "work orders/s", None, None),
+            figure("inbound time / floor", ratio, "x", "<= 2.0", ratio <= 2.0),
+            figure("inbound peak RSS", ours["peak_rss_mb"], "MB", None, None),
+            figure("inbound floor peak RSS", floor["peak_rss_mb"], "MB", None, None),
+        ]
+
+        # (b) outbound vs its floor
+        (root / "out").mkdir()
+        (root / "out_floor").mkdir()
+        ours_out, floor_out = worker("outbound", root / "out", n), worker("outbound-floor", root / "out_floor", n)
+        assert ours_out["orders"] == n, ours_out
+        ratio_out = ours_out["seconds"] / floor_out["seconds"]
+        results += [
+            figure("outbound throughput", n / ours_out["seconds"], "work orders/s", None, None),
+            figure("outbound floor throughput (dump, temp, fsync, replace)", n / floor_out["seconds"], "work orders/s", None, None),
+            figure("outbound time / floor", ratio_out, "x", "<= 2.0", ratio_out <= 2.0),
+            figure("outbound peak RSS", ours_out["peak_rss_mb"], "MB", None, None),
+            figure("outbound floor peak RSS", floor_out["peak_rss_mb"], "MB", None, None),
+        ]
+
+        # (c) round trips per work order, ours and naive
+        write_client_files(root / "naive_in", n)
+        naive_in = worker("naive-inbound", root / "naive_in", n)
+        naive_out = worker("naive-outbound", root / "none", n)
+        rt_in, rt_out = ours["round_trips"] / n, ours_out["round_trips"] / n
+        results += [
+            figure("round trips per work order, inbound", rt_in, "per order", "<= 0.01", rt_in <= 0.01),
+            figure("round trips per work order, outbound", rt_out, "per order", "<= 0.01", rt_out <= 0.01),
+            figure("naive round trips per work order, inbound (find_one + write)", naive_in["round_trips"] / n, "per order", None, None),
+            figure("naive round trips per work order, outbound (100 per run)", naive_out["round_trips"] / n, "per order", None, None),
+            figure("naive outbound runs needed", -(-n // 100), "runs", None, None),
+        ]
+
+        # (f) memory growth: inbound at N and 10xN (TracOS discards writes: it is another server)
+        write_client_files(root / "mem_n", n)
+        write_client_files(root / "mem_10n", 10 * n)
+        at_n, at_10n = worker("inbound-memory", root / "mem_n", n), worker("inbound-memory", root / "mem_10n", 10 * n)
+        growth = at_10n["peak_rss_mb"] - at_n["peak_rss_mb"]
+        results += [
+            figure("inbound peak RSS at N", at_n["peak_rss_mb"], "MB", None, None),
+            figure("inbound peak RSS at 10xN", at_10n["peak_rss_mb"], "MB", None, None),
+            figure("inbound peak RSS growth N -> 10xN", growth, "MB", "<= 50", growth <= 50),
+        ]
+        shutil.rmtree(root / "mem_10n", ignore_errors=True)
+
+        # (d) Dagster overhead: dagster job execute, same executor and DAGSTER_HOME
+        home = root / "dagster_home"
+        home.mkdir()
+        shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+        (root / "d_in").mkdir()
+        (root / "d_out").mkdir()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO_", "DATA_", "DAGSTER_"))}
+        env.update(DAGSTER_HOME=str(home), MONGO_URI=f"embedded://{root / 'tracos.json'}",
+                   DATA_INBOUND_DIR=str(root / "d_in"), DATA_OUTBOUND_DIR=str(root / "d_out"), INBOUND_SETTLE_SECONDS="0")
+        noop = dagster_seconds(["-m", "tracos_integration_tests.benchmarks.noop_job", "-j", "noop_job"], env)
+        empty = dagster_seconds(["-m", "tracos_integration", "-j", "sync_job"], env)
+        write_client_files(root / "d_in", 100)
+        hundred = dagster_seconds(["-m", "tracos_integration", "-j", "sync_job"], env, repeats=1)
+        results += [
+            figure("dagster job execute: one-op floor", noop, "s", None, None),
+            figure("dagster job execute: sync_job, empty folder", empty, "s", None, None),
+            figure("sync_job empty - floor", empty - noop, "s", "<= 0.5", empty - noop <= 0.5),
+            figure("dagster job execute: sync_job, 100 files", hundred, "s", None, None),
+        ]
+
+        # (e) sensor tick on 100,000 files
+        write_client_files(root / "sensor", options.sensor_files)
+        old = time.time() - 60
+        for entry in os.scandir(root / "sensor"):
+            os.utime(entry.path, (old, old))
+        tick = sensor_tick_seconds(root / "sensor")
+        results.append(figure(f"inbound_file_sensor tick, {options.sensor_files:,} files", tick, "s", "< 1", tick < 1))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    print_table(results)
+    if options.json:
+        options.json.write_text(json.dumps(results, indent=2) + "\n")
+    failed = [r for r in results if r["pass"] is False]
+    print(f"\nbenchmark: {sum(1 for r in results if r['pass'])} targets passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def print_table(results: list[dict]) -> None:
+    rows = [(r["name"], f"{r['value']:,.4g}" if isinstance(r["value"], float) else f"{r['value']:,}", r["unit"],
+             r["target"] or "", "" if r["pass"] is None else ("PASS" if r["pass"] else "FAIL")) for r in results]
+    header = ("figure", "value", "unit", "target", "")
+    widths = [max(len(str(x[i])) for x in [header, *rows]) for i in range(5)]
+    for row in [header, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(str(cell).ljust(widths[i]) if i != 1 else str(cell).rjust(widths[i]) for i, cell in enumerate(row)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""A counting, in-memory stand-in for a MongoDB collection, for benchmarks.
+
+mongomock scans the whole collection for every filter that is not `_id`, so it measures
+mongomock rather than the sync. This double applies the same operations the sync sends,
+looked up by `number` or `_id` in O(1), and counts round trips (one per call, plus the
+getMores a server would need for results past the cursor's batch size). It supports
+only the query shapes the project uses; anything else raises.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Optional
+
+from bson import ObjectId
+
+FIRST_BATCH = 101  # MongoDB's default first batch when batch_size is not set
+
+
+@dataclass
+class BulkResult:
+    matched_count: int
+    modified_count: int
+    upserted_ids: dict[int, Any]
+
+    @property
+    def upserted_count(self) -> int:
+        return len(self.upserted_ids)
+
+
+class Cursor:
+    def __init__(self, owner: "KeyedCollection", documents: Iterable[dict]) -> None:
+        self._owner, self._documents = owner, documents
+        self._limit: Optional[int] = None
+        self._batch: Optional[int] = None
+        self._sort = False
+
+    def sort(self, key: str, direction: int = 1) -> "Cursor":
+        assert key == "_id" and direction == 1, "only _id ascending is supported"
+        self._sort = True
+        return self
+
+    def limit(self, count: int) -> "Cursor":
+        self._limit = count
+        return self
+
+    def batch_size(self, size: int) -> "Cursor":
+        self._batch = size
+        return self
+
+    def __iter__(self) -> Iterator[dict]:
+        documents = self._documents
+        if self._sort:
+            documents = sorted(documents, key=lambda d: d["_id"])
+        results = list(itertools.islice(documents, self._limit))
+        first = self._batch or FIRST_BATCH
+        if len(results) > first:  # getMores, up to 16 MB each; our documents are small
+            self._owner.round_trips += -(-(len(results) - first) // max(first, 1000))
+        return iter([dict(d) for d in results])
+
+
+class KeyedCollection:
+    """`keep_documents=False` discards writes (an external TracOS), for memory figures."""
+
+    def __init__(self, keep_documents: bool = True) -> None:
+        self.keep = keep_documents
+        self.by_id: dict[Any, dict] = {}
+        self.by_number: dict[int, dict] = {}
+        self.round_trips = 0
+        self.name = "workorders"
+        self.full_name = "benchmark.workorders"
+
+    # -- reads
+    def find(self, query: dict, projection: Any = None) -> Cursor:
+        self.round_trips += 1
+        if set(query) == {"number"} and "$in" in query["number"]:
+            found = (self.by_number[n] for n in query["number"]["$in"] if n in self.by_number)
+            return Cursor(self, found)
+        if query.get("isSynced") == {"$ne": True}:
+            after = query.get("_id", {}).get("$gt")
+            candidates = (d for d in self.by_id.values() if d.get("isSynced") is not True)
+            if after is not None:
+                candidates = (d for d in candidates if d["_id"] > after)
+            return Cursor(self, candidates)
+        if not query:
+            return Cursor(self, self.by_id.values())
+        raise NotImplementedError(f"query shape {query!r}")
+
+    def count_documents(self, query: dict) -> int:
+        return sum(1 for _ in self.find(query))
+
+    def aggregate(self, pipeline: list) -> list:
+        self.round_trips += 1
+        return []  # numbers are unique here by construction
+
+    def create_index(self, keys: Any, **options: Any) -> str:
+        self.round_trips += 1
+        return options.get("name", "index")
+
+    # -- writes
+    def insert_many(self, documents: Iterable[dict]) -> None:
+        self.round_trips += 1
+        for document in documents:
+            self._store({"_id": ObjectId(), **document})
+
+    def insert_one(self, document: dict) -> None:
+        self.insert_many([document])
+
+    def bulk_write(self, operations: list, ordered: bool = True) -> BulkResult:
+        self.round_trips += 1
+        matched = modified = 0
+        upserted: dict[int, Any] = {}
+        for index, operation in enumerate(operations):
+            query, update = operation._filter, operation._doc
+            target = self._lookup(query)
+            if target is not None and _matches(target, query):
+                matched += 1
+                if "$set" in update:
+                    target.update(update["$set"])
+                    modified += 1
+            elif target is None and getattr(operation, "_upsert", False):
+                document = {"_id": ObjectId(), **{k: v for k, v in query.items() if not isinstance(v, dict)},
+                            **update.get("$setOnInsert", {}), **update.get("$set", {})}
+                self._store(document)
+                upserted[index] = document["_id"]
+        return BulkResult(matched, modified, upserted)
+
+    def update_one(self, query: dict, update: dict, upsert: bool = False) -> BulkResult:
+        from pymongo import UpdateOne
+
+        return self.bulk_write([UpdateOne(query, update, upsert=upsert)])
+
+    def find_one(self, query: dict) -> Optional[dict]:
+        self.round_trips += 1
+        found = self._lookup(query)
+        return dict(found) if found is not None and _matches(found, query) else None
+
+    def _lookup(self, query: dict) -> Optional[dict]:
+        if "_id" in query:
+            return self.by_id.get(query["_id"])
+        if "number" in query and not isinstance(query["number"], dict):
+            return self.by_number.get(query["number"])
+        raise NotImplementedError(f"query shape {query!r}")
+
+    def _store(self, document: dict) -> None:
+        if self.keep:
+            self.by_id[document["_id"]] = document
+            self.by_number[document["number"]] = document
+
+
+def _matches(document: dict, query: dict) -> bool:
+    for field, condition in query.items():
+        value = document.get(field)
+        if isinstance(condition, dict):
+            for operator, operand in condition.items():
+                if operator == "$eq" and value != operand:
+                    return False
+                if operator == "$ne" and value == operand:
+                    return False
+                if operator == "$lt" and not (value is not None and value < operand):
+                    return False
+                if operator == "$lte" and not (value is not None and value <= operand):
+                    return False
+        elif value != condition:
+            return False
+    return True

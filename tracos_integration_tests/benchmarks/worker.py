@@ -1,0 +1,171 @@
+"""One measurement in a fresh process, so its peak RSS is its own.
+
+    python -m tracos_integration_tests.benchmarks.worker TASK FOLDER N
+
+prints {"seconds", "peak_rss_mb", "round_trips", "orders"} as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from tracos_integration.client.folder import (
+    list_inbound_folder,
+    settle_inbound_files,
+    sync_folder,
+    write_all_atomically,
+)
+from tracos_integration.core.timestamps import to_utc_millis
+from tracos_integration.sync.inbound import InboundSync
+from tracos_integration.sync.outbound import translate_batch
+from tracos_integration.tracos.queries import WorkOrderRepository
+from tracos_integration.tracos.retry import Retrier
+from tracos_integration_tests.benchmarks.keyed_collection import KeyedCollection
+
+UTC = timezone.utc
+INBOUND_BATCH = 1000
+OUTBOUND_BATCH = 500
+NAIVE_OUTBOUND_CAP = 100
+
+
+def tracos_documents(count: int) -> list[dict]:
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    return [
+        {"number": n, "title": f"Work order {n}", "description": "", "status": "in_progress",
+         "createdAt": start, "updatedAt": start + timedelta(seconds=n), "deleted": False, "deletedAt": None,
+         "isSynced": False, "syncedAt": None}
+        for n in range(1, count + 1)
+    ]
+
+
+def inbound(folder: Path, keep_documents: bool = True) -> tuple[int, KeyedCollection]:
+    """What inbound_job does, without Dagster: list, read in chunks, sync, move."""
+    collection = KeyedCollection(keep_documents=keep_documents)
+    batch = list_inbound_folder(folder, client_timezone="UTC", settle_seconds=0, max_file_bytes=16 * 2**20)
+    run = InboundSync(WorkOrderRepository(collection, Retrier()), now=to_utc_millis(datetime.now(UTC)),
+                      batch_size=INBOUND_BATCH)
+    for chunk in batch.chunks(INBOUND_BATCH):
+        run.apply(chunk.files, batch.client_timezone)
+    settle_inbound_files(folder, run.report.outcome.processed, run.report.outcome.failed)
+    return run.report.counts["read"], collection
+
+
+def inbound_floor(folder: Path) -> int:
+    """The physical floor: read, parse and rename every file, nothing else."""
+    done = folder / "done"
+    done.mkdir()
+    count = 0
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".json"):
+            continue
+        with open(folder / name, "rb") as handle:
+            json.loads(handle.read())
+        os.rename(folder / name, done / name)
+        count += 1
+    return count
+
+
+def outbound(folder: Path, count: int) -> tuple[int, KeyedCollection, float]:
+    """What outbound_job does, without Dagster: stream, translate, write atomically, mark."""
+    collection = KeyedCollection()
+    collection.insert_many(tracos_documents(count))
+    collection.round_trips = 0
+    started = time.perf_counter()
+    repository = WorkOrderRepository(collection, Retrier())
+    exported = 0
+    for documents in repository.iter_unsynced(OUTBOUND_BATCH):
+        batch, _ = translate_batch(documents)
+        write_all_atomically(folder, batch.files.items())
+        exported += repository.mark_synced(batch.mark_conditions, to_utc_millis(datetime.now(UTC)))
+    return exported, collection, time.perf_counter() - started
+
+
+def outbound_floor(folder: Path, count: int) -> int:
+    """The physical floor: dump the same records with temp file, fsync and os.replace."""
+    from tracos_integration.core.tracos import parse_tracos_document
+    from tracos_integration.core.translation import to_client_record
+
+    records = [to_client_record(parse_tracos_document(d)) for d in tracos_documents(count)]
+    started = time.perf_counter()
+    for record in records:
+        name = f"{record['orderNo']}.json"
+        temp = folder / f".{name}.tmp"
+        with open(temp, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, ensure_ascii=False, indent=2) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, folder / name)
+    sync_folder(folder)
+    return time.perf_counter() - started
+
+
+def naive_inbound(folder: Path) -> tuple[int, KeyedCollection]:
+    """The peer approach: find_one, then insert or update, for every work order."""
+    collection = KeyedCollection()
+    count = 0
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".json"):
+            record = json.loads((folder / name).read_text())
+            existing = collection.find_one({"number": record["orderNo"]})
+            if existing is None:
+                collection.insert_one({"number": record["orderNo"], "title": record["summary"]})
+            else:
+                collection.update_one({"number": record["orderNo"]}, {"$set": {"title": record["summary"]}})
+            count += 1
+    return count, collection
+
+
+def naive_outbound(count: int) -> tuple[int, KeyedCollection]:
+    """The peer approach: at most 100 documents per run, one update per document."""
+    collection = KeyedCollection()
+    collection.insert_many(tracos_documents(count))
+    collection.round_trips = 0
+    exported = 0
+    while True:  # as many runs as it takes
+        documents = list(collection.find({"isSynced": {"$ne": True}}).limit(NAIVE_OUTBOUND_CAP))
+        if not documents:
+            return exported, collection
+        for document in documents:
+            collection.update_one({"_id": document["_id"]}, {"$set": {"isSynced": True}})
+            exported += 1
+
+
+def main() -> None:
+    task, folder, count = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+    started = time.perf_counter()
+    round_trips = None
+    if task == "inbound":
+        orders, collection = inbound(folder)
+        round_trips = collection.round_trips
+    elif task == "inbound-memory":
+        orders, collection = inbound(folder, keep_documents=False)
+    elif task == "inbound-floor":
+        orders = inbound_floor(folder)
+    elif task == "outbound":
+        orders, collection, seconds = outbound(folder, count)
+        round_trips = collection.round_trips
+        started = time.perf_counter() - seconds
+    elif task == "outbound-floor":
+        orders, seconds = count, outbound_floor(folder, count)
+        started = time.perf_counter() - seconds
+    elif task == "naive-inbound":
+        orders, collection = naive_inbound(folder)
+        round_trips = collection.round_trips
+    elif task == "naive-outbound":
+        orders, collection = naive_outbound(count)
+        round_trips = collection.round_trips
+    else:
+        raise SystemExit(f"unknown task {task}")
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb, "round_trips": round_trips, "orders": orders}))
+
+
+if __name__ == "__main__":
+    main()
