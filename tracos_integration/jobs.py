@@ -4,12 +4,17 @@
 
 import dagster as dg
 
-from tracos_integration.ops.inbound import apply_inbound
+from tracos_integration.ops.inbound import apply_inbound_chunk, plan_inbound_chunks, settle_inbound_files
 from tracos_integration.ops.outbound import collect_unsynced, mark_synced, summarize_outbound, write_outbound_files
 from tracos_integration.ops.samples import write_samples
 
 INBOUND_CONCURRENCY_TAG = "tracos/inbound"
 OUTBOUND_CONCURRENCY_TAG = "tracos/outbound"
+
+
+def _inbound():
+    chunks, listing = plan_inbound_chunks()
+    return settle_inbound_files(listing, chunks.map(apply_inbound_chunk).collect())
 
 
 def _write_and_mark(batch):
@@ -28,7 +33,7 @@ def _outbound(after=None):
     description="Client files in the inbound folder -> TracOS.",
 )
 def inbound_job():
-    apply_inbound()
+    _inbound()
 
 
 @dg.job(
@@ -46,7 +51,7 @@ def outbound_job():
     description="Inbound, then outbound, in one run.",
 )
 def sync_job():
-    _outbound(after=apply_inbound())
+    _outbound(after=_inbound())
 
 
 @dg.job(executor_def=dg.in_process_executor, description="Writes sample work orders to both sides.")

@@ -119,7 +119,7 @@ def test_sync_job_does_not_echo_inbound_records_back(workspace):
     assert result.success
     assert workspace.outbound_files() == ["2.json"]
     assert workspace.processed() == ["a.json"]
-    assert output_metadata(result, "apply_inbound")["inserted"] == 1
+    assert output_metadata(result, "settle_inbound_files")["inserted"] == 1
     assert totals(result)["exported"] == 1
 
 

@@ -13,6 +13,7 @@ import stat
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -186,20 +187,32 @@ def _short(error: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def settle_inbound_files(
-    folder: Path, processed: list[str], failed: dict[str, list[FileError]]
-) -> tuple[list[Path], dict[str, OSError]]:
+@dataclass
+class SettledFiles:
+    processed: int = 0
+    failed: list[str] = field(default_factory=list)  # names in failed/, as moved
+    stayed: dict[str, OSError] = field(default_factory=dict)  # could not be moved
+
+
+def settle_inbound_files(folder: Path, processed: list[str], failed: dict[str, list[FileError]]) -> SettledFiles:
     """Move every read file; a file that cannot be moved stays, with its error."""
-    moved, stayed = [], {}
-    for target, items in ((PROCESSED, [(name, []) for name in processed]), (FAILED, list(failed.items()))):
-        if items:
-            (folder / target).mkdir(exist_ok=True)
-        for name, errors in items:
-            try:
-                moved.append(settle_inbound_file(folder, name, errors, ensure_folder=False))
-            except OSError as error:
-                stayed[name] = error
-    return moved, stayed
+    settled = SettledFiles()
+    if processed:
+        (folder / PROCESSED).mkdir(exist_ok=True)
+    for name in processed:
+        try:
+            settle_inbound_file(folder, name, [], ensure_folder=False)
+            settled.processed += 1
+        except OSError as error:
+            settled.stayed[name] = error
+    if failed:
+        (folder / FAILED).mkdir(exist_ok=True)
+    for name, errors in failed.items():
+        try:
+            settled.failed.append(settle_inbound_file(folder, name, errors, ensure_folder=False).name)
+        except OSError as error:
+            settled.stayed[name] = error
+    return settled
 
 
 def settle_inbound_file(folder: Path, name: str, errors: list[FileError], ensure_folder: bool = True) -> Path:

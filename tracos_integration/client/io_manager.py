@@ -124,14 +124,14 @@ class ClientFolderIOManager(dg.ConfigurableIOManager):
             context.add_output_metadata({"dry_run": True, "files_moved": 0})
             return
         folder = self.inbound_path
-        moved, errors = settle_inbound_files(folder, outcome.processed, outcome.failed)
-        stayed = {name: f"{type(e).__name__}: {e.strerror or e}" for name, e in errors.items()}
+        settled = settle_inbound_files(folder, outcome.processed, outcome.failed)
+        stayed = {name: f"{type(e).__name__}: {e.strerror or e}" for name, e in settled.stayed.items()}
         for name, reason in stayed.items():
             context.log.warning(f"inbound/{name} could not be moved ({reason}); it stays in place")
-        failed = [f"failed/{path.name}" for path in moved if path.parent.name == "failed"]
-        processed = [path for path in moved if path.parent.name != "failed"]
+        failed = [f"failed/{name}" for name in settled.failed]
+        processed = settled.processed
         context.add_output_metadata({
-            "files_processed": len(processed),
+            "files_processed": processed,
             "files_failed": len(failed),
             "files_not_moved": len(stayed),
             "failed_files": dg.MetadataValue.json(failed[:200]),

@@ -1,6 +1,10 @@
-"""inbound: client files -> TracOS."""
+"""inbound: client files -> TracOS, a chunk of files per step.
 
+plan_inbound_chunks lists the folder (through the client-folder IO manager) and fans
+out; apply_inbound_chunk validates, translates and upserts one chunk; settle_inbound_files
+adds up the chunks and hands the outcome back to the IO manager, which moves the files."""
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import dagster as dg
@@ -9,7 +13,7 @@ from pydantic import Field
 from tracos_integration.client.batches import InboundBatch, InboundOutcome
 from tracos_integration.core.timestamps import UTC, to_utc_millis
 from tracos_integration.ops.metadata import table
-from tracos_integration.sync.inbound import sync_inbound
+from tracos_integration.sync.inbound import InboundReport, InboundSync, prepare_tracos
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration.tracos.retry import TracosUnavailable
 
@@ -17,44 +21,101 @@ INBOUND_COUNTS = ("read", "inserted", "updated", "unchanged", "stale", "rejected
 
 
 class InboundConfig(dg.Config):
-    batch_size: int = Field(default=1000, ge=1, description="Files read per chunk, and records per $in find and bulk_write")
+    batch_size: int = Field(default=1000, ge=1, description="Files per chunk, and records per $in find and bulk_write")
     dry_run: bool = Field(default=False, description="Decide and report, but write nothing and move no file")
+
+
+@dataclass
+class InboundChunkPlan:
+    """One chunk of the run: its files, and what every chunk of the run shares."""
+
+    batch: InboundBatch
+    now: datetime  # this run's syncedAt: marks what earlier chunks of the run wrote
+    duplicate_numbers: list[int]
+    batch_size: int
+    dry_run: bool
+
+
+@dataclass
+class InboundListing:
+    files: int
+    symlinks: list[str] = field(default_factory=list)
+    settle_seconds: float = 0.0
+    duplicate_numbers: list[int] = field(default_factory=list)
+    dry_run: bool = False
+
+
+def _unavailable(error: TracosUnavailable) -> dg.Failure:
+    return dg.Failure(description=f"{error}. No inbound file was moved.")
 
 
 @dg.op(
     ins={"batch": dg.In(InboundBatch, input_manager_key="client_folder")},
-    out=dg.Out(InboundOutcome, io_manager_key="client_folder", description="Files to move to processed/ or failed/"),
+    out={
+        "chunks": dg.DynamicOut(InboundChunkPlan, description="batch_size files each"),
+        "listing": dg.Out(InboundListing),
+    },
     tags={"kind": "mongodb"},
 )
-def apply_inbound(
-    context: dg.OpExecutionContext, config: InboundConfig, mongo: MongoResource, batch: InboundBatch
-) -> dg.Output[InboundOutcome]:
-    """Validate, translate and upsert every inbound work order into TracOS."""
+def plan_inbound_chunks(context: dg.OpExecutionContext, config: InboundConfig, mongo: MongoResource, batch: InboundBatch):
+    """List the inbound folder, ensure TracOS's indexes once, and fan out in chunks."""
+    now = to_utc_millis(datetime.now(UTC))
     try:
-        report = sync_inbound(
-            batch,
-            mongo.repository(),
-            now=to_utc_millis(datetime.now(UTC)),
-            batch_size=config.batch_size,
-            dry_run=config.dry_run,
-        )
+        duplicates = [] if config.dry_run else prepare_tracos(mongo.repository())
     except TracosUnavailable as error:
-        raise dg.Failure(description=f"{error}. No inbound file was moved.") from None
+        raise _unavailable(error) from None
+    starts = range(0, len(batch.names), config.batch_size)
+    for number, start in enumerate(starts):
+        chunk = InboundBatch(**{**batch.__dict__, "names": batch.names[start : start + config.batch_size], "symlinks": []})
+        yield dg.DynamicOutput(
+            InboundChunkPlan(chunk, now, duplicates, config.batch_size, config.dry_run),
+            mapping_key=f"chunk_{number:05d}", output_name="chunks",
+        )
+    yield dg.Output(
+        InboundListing(len(batch.names), batch.symlinks, batch.settle_seconds, duplicates, config.dry_run),
+        output_name="listing",
+        metadata={"files": len(batch.names), "chunks": len(starts), "symlinks_skipped": len(batch.symlinks)},
+    )
 
+
+@dg.op(tags={"kind": "mongodb"})
+def apply_inbound_chunk(context: dg.OpExecutionContext, mongo: MongoResource, plan: InboundChunkPlan) -> InboundReport:
+    """Validate, translate and upsert one chunk: one $in find and one bulk_write per batch."""
+    try:
+        run = InboundSync(mongo.repository(), now=plan.now, batch_size=plan.batch_size, dry_run=plan.dry_run,
+                          duplicate_numbers=plan.duplicate_numbers)
+        for chunk in plan.batch.chunks(plan.batch_size):
+            run.apply(chunk.files, plan.batch.client_timezone)
+            run.report.deferred.extend(chunk.deferred)
+            run.report.unreadable.update(chunk.unreadable)
+    except TracosUnavailable as error:
+        raise _unavailable(error) from None
+    context.add_output_metadata({name: run.report.counts[name] for name in INBOUND_COUNTS})
+    return run.report
+
+
+@dg.op(out=dg.Out(InboundOutcome, io_manager_key="client_folder", description="Files to move to processed/ or failed/"))
+def settle_inbound_files(
+    context: dg.OpExecutionContext, listing: InboundListing, reports: list[InboundReport]
+) -> dg.Output[InboundOutcome]:
+    """Add up the chunks; the client-folder IO manager then moves every file read."""
+    report = InboundReport(outcome=InboundOutcome(dry_run=listing.dry_run))
+    for chunk_report in reports:
+        report.merge(chunk_report)
     counts = {name: report.counts[name] for name in INBOUND_COUNTS}
     for name, reason in report.unreadable.items():
         context.log.warning(f"inbound/{name} could not be read ({reason}); it stays in place for the next run")
     if report.deferred:
         context.log.info(
             f"{len(report.deferred)} inbound file(s) do not parse yet and changed less than "
-            f"{batch.settle_seconds:g}s ago; left for the next run: {', '.join(report.deferred[:10])}"
+            f"{listing.settle_seconds:g}s ago; left for the next run: {', '.join(report.deferred[:10])}"
         )
     for rejection in report.rejections[:20]:
         where = f"inbound/{rejection.file}" + ("" if rejection.index is None else f" record {rejection.index}")
         context.log.warning(f"rejected {where}: {rejection.reason}")
-    if report.duplicate_numbers:
+    if listing.duplicate_numbers:
         context.log.warning(
-            f"TracOS holds duplicate numbers {report.duplicate_numbers[:20]}; the unique index on number "
+            f"TracOS holds duplicate numbers {listing.duplicate_numbers[:20]}; the unique index on number "
             "cannot be created until they are removed. Records with other numbers were applied."
         )
     context.log.info("inbound: " + ", ".join(f"{name} {value}" for name, value in counts.items()))
@@ -65,12 +126,11 @@ def apply_inbound(
             "files_read": len(report.outcome.processed) + len(report.outcome.failed),
             "files_deferred": len(report.deferred),
             "files_unreadable": len(report.unreadable),
-            "symlinks_skipped": len(batch.symlinks),
-            "symlinks": dg.MetadataValue.json(batch.symlinks[:200]),
+            "symlinks_skipped": len(listing.symlinks),
+            "symlinks": dg.MetadataValue.json(listing.symlinks[:200]),
             "unreadable_files": dg.MetadataValue.json(dict(list(report.unreadable.items())[:200])),
-            "duplicate_numbers_in_tracos": dg.MetadataValue.json(report.duplicate_numbers[:200]),
-            "dry_run": config.dry_run,
-            "tracos": mongo.display_name,
+            "duplicate_numbers_in_tracos": dg.MetadataValue.json(listing.duplicate_numbers[:200]),
+            "dry_run": listing.dry_run,
             "rejected_records": table(
                 [("file", "string"), ("index", "int"), ("orderNo", "int"), ("reason", "string")],
                 (

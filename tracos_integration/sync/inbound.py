@@ -40,6 +40,15 @@ class InboundReport:
     deferred: list[str] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)
 
+    def merge(self, other: "InboundReport") -> None:
+        """Add another chunk's report to this one."""
+        self.counts.update(other.counts)
+        self.rejections.extend(other.rejections[: max(0, MAX_REJECTIONS_KEPT - len(self.rejections))])
+        self.outcome.processed.extend(other.outcome.processed)
+        self.outcome.failed.update(other.outcome.failed)
+        self.deferred.extend(other.deferred)
+        self.unreadable.update(other.unreadable)
+
     def reject(self, file: str, index: Optional[int], order_no: Any, reason: str) -> None:
         self.counts["rejected"] += 1
         if len(self.rejections) < MAX_REJECTIONS_KEPT:
@@ -51,17 +60,17 @@ class InboundSync:
     """One inbound run: feed it chunks of read files, then take its report."""
 
     def __init__(self, repository: WorkOrderRepository, *, now: datetime, batch_size: int = 1000,
-                 dry_run: bool = False) -> None:
+                 dry_run: bool = False, duplicate_numbers: Optional[list[int]] = None) -> None:
+        """`duplicate_numbers`: already known (from prepare_tracos); else indexes are ensured here."""
         self.repository = repository
         self.now = now
         self.batch_size = batch_size
         self.dry_run = dry_run
         self.report = InboundReport(outcome=InboundOutcome(dry_run=dry_run))
-        self.duplicates: set[int] = set()
-        if not dry_run:
-            index_report = repository.ensure_indexes()
-            self.report.duplicate_numbers = index_report.duplicate_numbers
-            self.duplicates = set(index_report.duplicate_numbers)
+        if duplicate_numbers is None:
+            duplicate_numbers = [] if dry_run else prepare_tracos(repository)
+        self.report.duplicate_numbers = list(duplicate_numbers)
+        self.duplicates: set[int] = set(duplicate_numbers)
 
     def apply(self, files: Iterable[InboundFile], client_timezone: str) -> None:
         files = list(files)
@@ -152,6 +161,11 @@ class InboundSync:
     def _count(self, planned: Iterable[tuple[Candidate, Decision]]) -> None:
         for _, decision in planned:
             self.report.counts[decision.counted_as] += 1
+
+
+def prepare_tracos(repository: WorkOrderRepository) -> list[int]:
+    """Ensure the indexes once per run; returns the numbers TracOS already holds twice."""
+    return repository.ensure_indexes().duplicate_numbers
 
 
 def sync_inbound(

@@ -49,9 +49,9 @@ def test_two_inbound_runs_at_once_apply_and_move_each_file_once(workspace, figur
     for thread in threads:
         thread.join(timeout=120)
     assert len(results) == 2 and all(r.success for r in results)
-    reads = sorted(output_metadata(r, "apply_inbound")["read"] for r in results)
-    inserted = sum(output_metadata(r, "apply_inbound")["inserted"] for r in results)
-    moved = sum(output_metadata(r, "apply_inbound")["files_processed"] for r in results)
+    reads = sorted(output_metadata(r, "settle_inbound_files")["read"] for r in results)
+    inserted = sum(output_metadata(r, "settle_inbound_files")["inserted"] for r in results)
+    moved = sum(output_metadata(r, "settle_inbound_files")["files_processed"] for r in results)
     assert reads == [0, 12] and inserted == 12 and moved == 12  # each file applied once, moved once
     assert workspace.processed() == [f"f{index:02d}.json" for index in range(12)]
     counts = tally(workspace.collection, expected)

@@ -76,7 +76,7 @@ def test_crash_after_the_inbound_upsert_before_the_move_then_rerun(workspace, mo
     assert workspace.processed() == ["a.json"]
     from tracos_integration_tests.conftest import output_metadata
 
-    metadata = output_metadata(rerun, "apply_inbound")
+    metadata = output_metadata(rerun, "settle_inbound_files")
     assert metadata["unchanged"] == 4 and metadata["inserted"] == 0 and metadata["updated"] == 0
     result = tally(workspace.collection, {n: f"client {n}" for n in range(1, 5)})
     figures(records_in=4, applied=result["applied"], rejected=0, lost=result["lost"], duplicated=result["duplicated"])

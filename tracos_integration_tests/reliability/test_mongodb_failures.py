@@ -96,7 +96,7 @@ def test_bulk_write_error_with_partial_success_keeps_the_writes_and_rejects_the_
     use_collection(monkeypatch, flaky)
     result = workspace.run("inbound_job")
     assert result.success
-    metadata = output_metadata(result, "apply_inbound")
+    metadata = output_metadata(result, "settle_inbound_files")
     assert metadata["inserted"] == 3 and metadata["rejected"] == 2
     assert sorted(d["number"] for d in inner.find({})) == [1, 3, 5]
     rejected = {row.data["orderNo"]: row.data["reason"] for row in metadata["rejected_records"].records}
@@ -122,7 +122,7 @@ def test_duplicate_key_race_in_a_bulk_write_is_re_decided(workspace, monkeypatch
     assert result.success
     assert inner.find_one({"number": 2})["title"] == "client 2"  # ours is newer: applied as an update
     assert inner.count_documents({"number": 2}) == 1
-    metadata = output_metadata(result, "apply_inbound")
+    metadata = output_metadata(result, "settle_inbound_files")
     assert metadata["inserted"] == 2 and metadata["updated"] == 1
     counts = tally(inner, expected)
     figures(records_in=3, applied=counts["applied"], rejected=0, lost=counts["lost"], duplicated=counts["duplicated"])
