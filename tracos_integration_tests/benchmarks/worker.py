@@ -44,9 +44,45 @@ def tracos_documents(count: int) -> list[dict]:
     ]
 
 
-def inbound(folder: Path, keep_documents: bool = True) -> tuple[int, KeyedCollection]:
+class RealServer:
+    """With MONGO_URI naming a MongoDB server, the benchmark runs against it, counting
+    round trips with pymongo's command monitoring."""
+
+    def __init__(self, uri: str) -> None:
+        import pymongo
+        from pymongo import monitoring
+
+        outer = self
+
+        class Counter(monitoring.CommandListener):
+            def started(self, event):
+                outer.round_trips += 1
+
+            def succeeded(self, event):
+                pass
+
+            def failed(self, event):
+                pass
+
+        self.round_trips = 0
+        self.client = pymongo.MongoClient(uri, tz_aware=True, event_listeners=[Counter()])
+        self.collection = self.client.get_default_database("tractian")[f"benchmark_{os.getpid()}"]
+        self.collection.drop()
+
+    def __getattr__(self, name):
+        return getattr(self.collection, name)
+
+
+def make_collection(keep_documents: bool = True):
+    uri = os.environ.get("MONGO_URI", "")
+    if uri.startswith(("mongodb://", "mongodb+srv://")):
+        return RealServer(uri)
+    return KeyedCollection(keep_documents=keep_documents)
+
+
+def inbound(folder: Path, keep_documents: bool = True, collection=None):
     """What inbound_job does, without Dagster: list, read in chunks, sync, move."""
-    collection = KeyedCollection(keep_documents=keep_documents)
+    collection = collection if collection is not None else make_collection(keep_documents)
     batch = list_inbound_folder(folder, client_timezone="UTC", settle_seconds=0, max_file_bytes=16 * 2**20)
     run = InboundSync(WorkOrderRepository(collection, Retrier()), now=to_utc_millis(datetime.now(UTC)),
                       batch_size=INBOUND_BATCH)
@@ -71,10 +107,11 @@ def inbound_floor(folder: Path) -> int:
     return count
 
 
-def outbound(folder: Path, count: int) -> tuple[int, KeyedCollection, float]:
+def outbound(folder: Path, count: int, collection=None):
     """What outbound_job does, without Dagster: stream, translate, write atomically, mark."""
-    collection = KeyedCollection()
-    collection.insert_many(tracos_documents(count))
+    collection = collection if collection is not None else make_collection()
+    if count:
+        collection.insert_many(tracos_documents(count))
     collection.round_trips = 0
     started = time.perf_counter()
     repository = WorkOrderRepository(collection, Retrier())
@@ -136,6 +173,31 @@ def naive_outbound(count: int) -> tuple[int, KeyedCollection]:
             exported += 1
 
 
+def check_against_mongomock(folder: Path, count: int) -> bool:
+    """At small N, the double and mongomock must end in the same TracOS state."""
+    import shutil
+    import uuid
+
+    from tracos_integration.tracos.resource import MongoResource
+    from tracos_integration_tests.benchmarks.__main__ import write_client_files
+
+    states = []
+    for label, collection in (("double", KeyedCollection()),
+                              ("mongomock", MongoResource(uri=f"mongomock://{uuid.uuid4()}").get_collection())):
+        work = folder / label
+        write_client_files(work / "in", count)
+        (work / "out").mkdir()
+        collection.insert_many([{**d, "number": d["number"] + count // 2} for d in tracos_documents(count)])
+        inbound(work / "in", collection=collection)
+        outbound(work / "out", 0, collection=collection)
+        states.append((
+            sorted((d["number"], d["title"], d["isSynced"]) for d in collection.find({})),
+            sorted(os.listdir(work / "out")),
+        ))
+        shutil.rmtree(work)
+    return states[0] == states[1]
+
+
 def main() -> None:
     task, folder, count = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
     started = time.perf_counter()
@@ -160,6 +222,8 @@ def main() -> None:
     elif task == "naive-outbound":
         orders, collection = naive_outbound(count)
         round_trips = collection.round_trips
+    elif task == "check-mongomock":
+        orders = count if check_against_mongomock(folder, count) else -1
     else:
         raise SystemExit(f"unknown task {task}")
     seconds = time.perf_counter() - started
