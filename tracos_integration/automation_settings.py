@@ -2,21 +2,14 @@
 
 import os
 
+from tracos_integration.env import number_from_env
+
 DEFAULT_SYNC_INTERVAL_SECONDS = 60
 DEFAULT_OUTBOUND_CRON = "* * * * *"
 
 
 def sync_interval_seconds() -> int:
-    raw = os.environ.get("SYNC_INTERVAL_SECONDS", "").strip()
-    if not raw:
-        return DEFAULT_SYNC_INTERVAL_SECONDS
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"SYNC_INTERVAL_SECONDS={raw!r} is not a whole number of seconds") from None
-    if value < 1:
-        raise ValueError(f"SYNC_INTERVAL_SECONDS={raw!r} must be at least 1")
-    return value
+    return number_from_env("SYNC_INTERVAL_SECONDS", DEFAULT_SYNC_INTERVAL_SECONDS, int, minimum=1)
 
 
 def outbound_cron() -> str:

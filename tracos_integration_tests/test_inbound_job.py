@@ -256,3 +256,15 @@ def test_mongodb_operators_in_values_are_rejected(workspace):
     workspace.run("inbound_job")
     assert workspace.collection.count_documents({}) == 0
     assert len(read_json(workspace.inbound / "failed" / "evil.json.error.json")["errors"]) == 2
+
+
+@pytest.mark.parametrize("variable, value", [("INBOUND_MAX_FILE_BYTES", "lots"), ("INBOUND_SETTLE_SECONDS", "-1"),
+                                             ("CLIENT_TIMEZONE", "Mars/Olympus")])
+def test_a_bad_setting_fails_the_run_clearly_and_moves_nothing(workspace, monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    drop(workspace.inbound, "a.json", [client_order(1)])
+    result = workspace.run("inbound_job")
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert variable in failure.event_specific_data.error.message
+    assert (workspace.inbound / "a.json").exists()

@@ -22,6 +22,7 @@ from tracos_integration.client.folder import (
     settle_inbound_files,
     write_all_atomically,
 )
+from tracos_integration.env import SettingError, number_from_env
 
 DEFAULT_INBOUND_DIR = "./data/inbound"
 DEFAULT_OUTBOUND_DIR = "./data/outbound"
@@ -66,13 +67,13 @@ class ClientFolderIOManager(dg.ConfigurableIOManager):
     def resolved_settle_seconds(self) -> float:
         if self.settle_seconds is not None:
             return self.settle_seconds
-        return _number_from_env("INBOUND_SETTLE_SECONDS", DEFAULT_SETTLE_SECONDS, float)
+        return number_from_env("INBOUND_SETTLE_SECONDS", DEFAULT_SETTLE_SECONDS, float, minimum=0.0)
 
     @property
     def resolved_max_file_bytes(self) -> int:
         if self.max_file_bytes is not None:
             return self.max_file_bytes
-        return _number_from_env("INBOUND_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES, int)
+        return number_from_env("INBOUND_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES, int, minimum=1)
 
     def load_input(self, context: dg.InputContext) -> InboundBatch:
         with _clear_failure("No inbound file was read or moved."):
@@ -160,7 +161,7 @@ def _clear_failure(consequence: str) -> Iterator[None]:
     """A folder that cannot be used fails the step with one readable line, no stack trace."""
     try:
         yield
-    except ClientFolderError as error:
+    except (ClientFolderError, SettingError) as error:
         raise dg.Failure(description=f"{error}. {consequence}") from None
     except OSError as error:
         where = f" ({error.filename})" if error.filename else ""
@@ -168,15 +169,3 @@ def _clear_failure(consequence: str) -> Iterator[None]:
             description=f"{type(error).__name__}: {error.strerror or error}{where}. {consequence}"
         ) from None
 
-
-def _number_from_env(variable: str, default: Any, kind: type) -> Any:
-    raw = os.environ.get(variable)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ClientFolderError(f"{variable}={raw!r} is not a number") from None
-    if value < 0:
-        raise ClientFolderError(f"{variable}={raw!r} must not be negative")
-    return value
