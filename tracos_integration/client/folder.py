@@ -201,7 +201,7 @@ def settle_inbound_files(folder: Path, processed: list[str], failed: dict[str, l
         (folder / PROCESSED).mkdir(exist_ok=True)
     for name in processed:
         try:
-            settle_inbound_file(folder, name, [], ensure_folder=False)
+            _settle_one(folder, name, [])
             settled.processed += 1
         except OSError as error:
             settled.stayed[name] = error
@@ -209,18 +209,16 @@ def settle_inbound_files(folder: Path, processed: list[str], failed: dict[str, l
         (folder / FAILED).mkdir(exist_ok=True)
     for name, errors in failed.items():
         try:
-            settled.failed.append(settle_inbound_file(folder, name, errors, ensure_folder=False).name)
+            settled.failed.append(_settle_one(folder, name, errors).name)
         except OSError as error:
             settled.stayed[name] = error
     return settled
 
 
-def settle_inbound_file(folder: Path, name: str, errors: list[FileError], ensure_folder: bool = True) -> Path:
+def _settle_one(folder: Path, name: str, errors: list[FileError]) -> Path:
     """Move a read file to processed/ or failed/ (never overwriting); beside a failed
     file, write `<its name>.error.json` with every reason."""
     target_folder = folder / (FAILED if errors else PROCESSED)
-    if ensure_folder:
-        target_folder.mkdir(exist_ok=True)
     destination = Path(move_without_overwrite(os.path.join(folder, name), str(target_folder)))
     if errors:
         report = {"file": name, "errors": [{"index": e.index, "reason": e.reason} for e in errors]}

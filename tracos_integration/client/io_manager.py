@@ -77,7 +77,6 @@ class ClientFolderIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> InboundBatch:
         with _clear_failure("No inbound file was read or moved."):
-            require_folder(self.inbound_path, "inbound", "DATA_INBOUND_DIR")
             self._lock_inbound(context)
             batch = list_inbound_folder(
                 self.inbound_path,

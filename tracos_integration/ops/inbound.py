@@ -85,9 +85,7 @@ def apply_inbound_chunk(context: dg.OpExecutionContext, mongo: MongoResource, pl
         run = InboundSync(mongo.repository(), now=plan.now, batch_size=plan.batch_size, dry_run=plan.dry_run,
                           duplicate_numbers=plan.duplicate_numbers)
         for chunk in plan.batch.chunks(plan.batch_size):
-            run.apply(chunk.files, plan.batch.client_timezone)
-            run.report.deferred.extend(chunk.deferred)
-            run.report.unreadable.update(chunk.unreadable)
+            run.apply_chunk(chunk, plan.batch.client_timezone)
     except TracosUnavailable as error:
         raise _unavailable(error) from None
     context.add_output_metadata({name: run.report.counts[name] for name in INBOUND_COUNTS})

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Iterable, Optional
 from zoneinfo import ZoneInfo
 
-from tracos_integration.client.batches import FileError, InboundBatch, InboundFile, InboundOutcome
+from tracos_integration.client.batches import FileError, InboundChunk, InboundFile, InboundOutcome
 from tracos_integration.core.client import RecordRejected, parse_client_record
 from tracos_integration.core.rules import Candidate, Decision, RecordSource, decide, pick_winners, same_content
 from tracos_integration.core.translation import to_tracos_fields
@@ -71,6 +71,12 @@ class InboundSync:
             duplicate_numbers = [] if dry_run else prepare_tracos(repository)
         self.report.duplicate_numbers = list(duplicate_numbers)
         self.duplicates: set[int] = set(duplicate_numbers)
+
+    def apply_chunk(self, chunk: InboundChunk, client_timezone: str) -> None:
+        """A chunk as read: its files are applied; what was left unread is reported."""
+        self.apply(chunk.files, client_timezone)
+        self.report.deferred.extend(chunk.deferred)
+        self.report.unreadable.update(chunk.unreadable)
 
     def apply(self, files: Iterable[InboundFile], client_timezone: str) -> None:
         files = list(files)
@@ -166,20 +172,3 @@ class InboundSync:
 def prepare_tracos(repository: WorkOrderRepository) -> list[int]:
     """Ensure the indexes once per run; returns the numbers TracOS already holds twice."""
     return repository.ensure_indexes().duplicate_numbers
-
-
-def sync_inbound(
-    batch: InboundBatch,
-    repository: WorkOrderRepository,
-    *,
-    now: datetime,
-    batch_size: int = 1000,
-    dry_run: bool = False,
-) -> InboundReport:
-    """The whole batch, a chunk of `batch_size` files at a time."""
-    run = InboundSync(repository, now=now, batch_size=batch_size, dry_run=dry_run)
-    for chunk in batch.chunks(batch_size):
-        run.apply(chunk.files, batch.client_timezone)
-        run.report.deferred.extend(chunk.deferred)
-        run.report.unreadable.update(chunk.unreadable)
-    return run.report

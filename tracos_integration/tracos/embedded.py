@@ -16,7 +16,6 @@ from typing import Any, Iterator
 
 import mongomock
 from bson import json_util
-from bson.codec_options import CodecOptions
 from bson.json_util import JSONOptions, JSONMode
 
 from tracos_integration.core.timestamps import UTC
@@ -132,9 +131,6 @@ class EmbeddedCollection:
                     self._store.save()
 
         return call
-
-    def with_options(self, codec_options: CodecOptions | None = None, **_: Any) -> "EmbeddedCollection":
-        return self
 
 
 def _index_specs(collection: mongomock.Collection) -> list[dict[str, Any]]:

@@ -87,7 +87,7 @@ def inbound(folder: Path, keep_documents: bool = True, collection=None):
     run = InboundSync(WorkOrderRepository(collection, Retrier()), now=to_utc_millis(datetime.now(UTC)),
                       batch_size=INBOUND_BATCH)
     for chunk in batch.chunks(INBOUND_BATCH):
-        run.apply(chunk.files, batch.client_timezone)
+        run.apply_chunk(chunk, batch.client_timezone)
     settle_inbound_files(folder, run.report.outcome.processed, run.report.outcome.failed)
     return run.report.counts["read"], collection
 
