@@ -23,6 +23,11 @@ IN_FLIGHT = [
     dg.DagsterRunStatus.CANCELING,
 ]
 SENSOR_RETRY_BUDGET_SECONDS = 5.0  # a sensor tick must stay short; the next tick tries again
+BATCH_TAG = "tracos/inbound_batch"
+# Files a finished run left in place (still being written, unreadable, or the run failed)
+# get this many more runs; then the sensor says so and waits for the folder to change.
+MAX_RUNS_PER_BATCH = 5
+FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
 def run_in_flight(instance: dg.DagsterInstance, tag: str) -> Optional[dg.RunRecord]:
@@ -53,9 +58,20 @@ def inbound_file_sensor(context: dg.SensorEvaluationContext):
     if not scan.ready:
         still = f" ({scan.changing} still being written)" if scan.changing else ""
         return dg.SkipReason(f"no settled *.json files in {folder}{still}")
-    run_key = scan.batch_key
+    batch = scan.batch_id
+    finished = context.instance.get_run_records(
+        filters=dg.RunsFilter(tags={BATCH_TAG: batch}, statuses=FINISHED), limit=MAX_RUNS_PER_BATCH
+    )
+    if len(finished) >= MAX_RUNS_PER_BATCH:
+        return dg.SkipReason(
+            f"{len(scan.ready)} file(s) in {folder} are still there after {len(finished)} inbound runs; "
+            "see the last run's warnings (unreadable? failing?). The next change in the folder starts a new run."
+        )
+    # One key per batch and attempt: the same files never launch two runs at once, and
+    # files a finished run left behind are tried again (a new attempt), a bounded number of times.
+    run_key = f"inbound-{batch}-{len(finished)}"
     context.update_cursor(json.dumps({"last_run_key": run_key, "files": len(scan.ready)}))
-    return dg.RunRequest(run_key=run_key, tags={"tracos/inbound_files": str(len(scan.ready))})
+    return dg.RunRequest(run_key=run_key, tags={BATCH_TAG: batch, "tracos/inbound_files": str(len(scan.ready))})
 
 
 @dg.sensor(

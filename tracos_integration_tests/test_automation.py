@@ -11,7 +11,7 @@ from dagster._core.test_utils import create_run_for_test
 from tracos_integration.definitions import defs
 from tracos_integration.jobs import INBOUND_CONCURRENCY_TAG, OUTBOUND_CONCURRENCY_TAG
 from tracos_integration.schedules import outbound_schedule
-from tracos_integration.sensors import inbound_file_sensor, outbound_pending_sensor
+from tracos_integration.sensors import BATCH_TAG, MAX_RUNS_PER_BATCH, inbound_file_sensor, outbound_pending_sensor
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration_tests.factories import client_order, drop, tracos_document
 
@@ -83,6 +83,30 @@ def test_a_finished_inbound_run_does_not_block(workspace, instance):
     settled(drop(workspace.inbound, "a.json", [client_order(1)]))
     create_run_for_test(instance, job_name="inbound_job", status=dg.DagsterRunStatus.SUCCESS, tags={INBOUND_CONCURRENCY_TAG: "true"})
     assert len(tick(instance).run_requests) == 1
+
+
+def finish_run(instance, run_request, status):
+    create_run_for_test(instance, job_name="inbound_job", status=status,
+                        tags={**run_request.tags, "dagster/run_key": run_request.run_key, INBOUND_CONCURRENCY_TAG: "true"})
+
+
+@pytest.mark.parametrize("status", [dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.SUCCESS])
+def test_files_left_by_a_finished_run_are_tried_again_with_a_new_key(workspace, instance, status):
+    settled(drop(workspace.inbound, "stuck.json", "[{"))  # e.g. deferred as still being written
+    first = tick(instance).run_requests[0]
+    finish_run(instance, first, status)
+    second = tick(instance).run_requests[0]
+    assert second.run_key != first.run_key and second.tags[BATCH_TAG] == first.tags[BATCH_TAG]
+
+
+def test_retries_of_one_batch_are_bounded_and_say_why(workspace, instance):
+    settled(drop(workspace.inbound, "stuck.json", "[{"))
+    for _ in range(MAX_RUNS_PER_BATCH):
+        finish_run(instance, tick(instance).run_requests[0], dg.DagsterRunStatus.FAILURE)
+    result = tick(instance)
+    assert result.run_requests == [] and f"after {MAX_RUNS_PER_BATCH} inbound runs" in result.skip_message
+    settled(drop(workspace.inbound, "new.json", [client_order(1)]))
+    assert len(tick(instance).run_requests) == 1  # a change in the folder starts afresh
 
 
 def test_the_cursor_stays_small_with_many_files(workspace, instance):

@@ -21,12 +21,12 @@ class FolderScan:
     changing: int = 0
 
     @property
-    def batch_key(self) -> str:
-        """The same ready files give the same key: Dagster launches one run per key."""
+    def batch_id(self) -> str:
+        """The same ready files (names, sizes, modification times) give the same id."""
         digest = hashlib.sha256()
         for name, mtime_ns, size in sorted(self.ready):
             digest.update(f"{name}\0{mtime_ns}\0{size}\n".encode())
-        return f"inbound-{digest.hexdigest()[:24]}"
+        return digest.hexdigest()[:24]
 
 
 def scan_inbound_folder(folder: Path, quiet_seconds: float = QUIET_SECONDS, now: Optional[float] = None) -> FolderScan:
