@@ -37,3 +37,23 @@ def test_dagster_definitions_validate_passes():
         env={k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"},
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_definitions_snapshot():
+    """What a user sees in the UI: jobs and their steps, sensors, schedule, resources."""
+    repository = defs.get_repository_def()
+    assert sorted(job.name for job in repository.get_all_jobs() if not job.name.startswith("__")) == [
+        "inbound_job", "outbound_job", "samples_job", "sync_job",
+    ]
+    ops = {name: sorted(node.name for node in defs.get_job_def(name).nodes)
+           for name in ("inbound_job", "outbound_job", "sync_job", "samples_job")}
+    assert ops == {
+        "inbound_job": ["apply_inbound_chunk", "plan_inbound_chunks", "settle_inbound_files"],
+        "outbound_job": ["collect_unsynced", "mark_synced", "summarize_outbound", "write_outbound_files"],
+        "sync_job": ["apply_inbound_chunk", "collect_unsynced", "mark_synced", "plan_inbound_chunks",
+                     "settle_inbound_files", "summarize_outbound", "write_outbound_files"],
+        "samples_job": ["write_samples"],
+    }
+    assert sorted(s.name for s in repository.sensor_defs) == ["inbound_file_sensor", "outbound_pending_sensor"]
+    assert [s.name for s in repository.schedule_defs] == ["outbound_schedule"]
+    assert {"mongo", "client_folder"} <= set(repository.get_top_level_resources())

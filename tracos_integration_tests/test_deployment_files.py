@@ -31,6 +31,8 @@ def test_compose_runs_the_full_dagster_stack_on_port_3000():
     user_code = services["user_code"]
     assert user_code["build"] == "." and user_code["environment"]["MONGO_URI"].startswith("mongodb://mongodb:")
     assert user_code["depends_on"]["mongodb"]["condition"] == "service_healthy"
+    assert "grpc-health-check" in user_code["healthcheck"]["test"]
+    assert services["webserver"]["depends_on"]["user_code"]["condition"] == "service_healthy"
     for name in ("webserver", "daemon", "user_code"):
         assert services[name]["environment"]["DAGSTER_POSTGRES_HOST"] == "postgres"
 
