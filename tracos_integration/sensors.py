@@ -93,4 +93,33 @@ def outbound_pending_sensor(context: dg.SensorEvaluationContext, mongo: MongoRes
         return dg.SkipReason(str(error))
     if not pending:
         return dg.SkipReason(f"no unsynced work orders in {mongo.display_name}")
+    last_run, skipped = _skipped_by_last_outbound_run(context)
+    if last_run and pending <= skipped:
+        return dg.SkipReason(
+            f"{pending} unsynced work order(s) in TracOS, and the last outbound run ({last_run[:8]}) skipped "
+            f"{skipped} it could not translate (see its skipped_documents); waiting for TracOS to change"
+        )
     return dg.RunRequest(tags={"tracos/unsynced_at_launch": str(pending)})
+
+
+def _skipped_by_last_outbound_run(context: dg.SensorEvaluationContext) -> tuple[Optional[str], int]:
+    """How many documents the latest successful outbound run could not translate: while
+    only those remain unsynced, launching again would only skip them again. The answer is
+    kept in the cursor, so each run's events are read once."""
+    records = context.instance.get_run_records(
+        filters=dg.RunsFilter(tags={OUTBOUND_CONCURRENCY_TAG: "true"}, statuses=[dg.DagsterRunStatus.SUCCESS]),
+        limit=1,
+    )
+    if not records:
+        return None, 0
+    run_id = records[0].dagster_run.run_id
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    if cursor.get("run") == run_id:
+        return run_id, cursor["skipped"]
+    skipped = 0
+    for entry in context.instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_OUTPUT):
+        event = entry.dagster_event
+        if event.step_key == "collect_unsynced" and event.event_specific_data.step_output_handle.output_name == "skipped":
+            skipped = int(event.event_specific_data.metadata["skipped"].value)
+    context.update_cursor(json.dumps({"run": run_id, "skipped": skipped}))
+    return run_id, skipped

@@ -181,3 +181,18 @@ def test_dagster_yaml_limits_inbound_and_outbound_runs_to_one_each():
     limits = {item["key"]: item["limit"] for item in config["concurrency"]["runs"]["tag_concurrency_limits"]}
     assert limits == {INBOUND_CONCURRENCY_TAG: 1, OUTBOUND_CONCURRENCY_TAG: 1}
     assert config["telemetry"]["enabled"] is False and config["run_retries"]["enabled"] is True
+
+
+def test_only_untranslatable_documents_left_gives_a_skip_until_tracos_changes(workspace, instance):
+    workspace.collection.insert_many([tracos_document(1, status="exploded"), tracos_document(2)])
+    mongo = MongoResource(uri=workspace.mongo_uri)
+    assert len(outbound_tick(instance, mongo).run_requests) == 1
+    from tracos_integration.definitions import defs
+
+    result = defs.get_job_def("outbound_job").execute_in_process(instance=instance, tags={OUTBOUND_CONCURRENCY_TAG: "true"})
+    assert result.success and workspace.collection.count_documents({"isSynced": {"$ne": True}}) == 1
+    with dg.build_sensor_context(instance=instance, resources={"mongo": mongo}) as context:
+        skip = outbound_pending_sensor.evaluate_tick(context)
+        assert skip.run_requests == [] and "could not translate" in skip.skip_message
+        workspace.collection.insert_one(tracos_document(3))  # new work for outbound
+        assert len(outbound_pending_sensor.evaluate_tick(context).run_requests) == 1
