@@ -1,6 +1,5 @@
 """CONTRACT section 5, through inbound_job on real folders and an in-memory TracOS."""
 
-import json
 import os
 from datetime import datetime, timezone
 

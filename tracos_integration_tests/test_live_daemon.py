@@ -31,7 +31,7 @@ def test_dropped_files_are_synced_by_the_sensor(live_dagster):
     try:
         wait_for(lambda: tracos.count_documents({"number": {"$in": [501, 502]}}) == 2, 180, "the dropped orders in TracOS")
     except AssertionError:
-        raise AssertionError(live.log_tail())
+        raise AssertionError(live.log_tail()) from None
     print(f"\nfile drop -> data in TracOS: {time.monotonic() - dropped_at:.1f}s")
     wait_for(lambda: (live.inbound / "processed" / "dropped.json").exists(), 60, "the file in processed/")
     runs = wait_for(lambda: runs_of(live, "inbound_job", dg.DagsterRunStatus.SUCCESS), 60, "a successful inbound run")
@@ -47,7 +47,7 @@ def test_unsynced_tracos_document_goes_out_without_a_manual_launch(live_dagster)
     try:
         wait_for(lambda: (live.outbound / "777.json").exists(), 180, "777.json in the outbound folder")
     except AssertionError:
-        raise AssertionError(live.log_tail())
+        raise AssertionError(live.log_tail()) from None
     print(f"\nunsynced document -> outbound file: {time.monotonic() - inserted_at:.1f}s")
     assert read_json(live.outbound / "777.json")["isOnHold"] is True
     wait_for(lambda: tracos.find_one({"number": 777})["isSynced"] is True, 60, "777 marked synced")

@@ -13,7 +13,7 @@ import pytest
 
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration_tests.factories import client_order, drop, tracos_document
-from tracos_integration_tests.live import free_port, wait_for
+from tracos_integration_tests.live import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGSTER = str(Path(sys.executable).with_name("dagster"))

@@ -142,7 +142,9 @@ class WorkOrderRepository:
                 condition["_id"] = {"$gt": last_id}
             batch = self.retrier.call(
                 # batch_size: the whole batch in one round trip (MongoDB's first batch is 101 otherwise)
-                lambda: list(self.collection.find(condition).sort("_id", ASCENDING).limit(batch_size).batch_size(batch_size)),
+                lambda condition=condition: list(
+                    self.collection.find(condition).sort("_id", ASCENDING).limit(batch_size).batch_size(batch_size)
+                ),
                 "read unsynced work orders",
             )
             if not batch:
