@@ -84,6 +84,11 @@ def test_sensor_launched_run_shows_success_and_its_counts(live_dagster, page):
     for count in ("read", "inserted", "updated", "unchanged", "stale", "rejected"):
         assert re.search(rf">\s*{count}\s*<", text), f"count {count!r} not shown on the run page"
 
+    # The run's totals, as a person finds them: filter the events to the output of settle_inbound_files.
+    page.get_by_placeholder(re.compile("Filter")).fill("type:STEP_OUTPUT")
+    page.get_by_text("rejected_records").first.wait_for()
+    page.screenshot(path=str(SCREENSHOTS / "sensor_run_counts.png"), full_page=True)
+
 
 def test_sync_job_launched_from_the_launchpad_succeeds(live_dagster, page):
     live = live_dagster
