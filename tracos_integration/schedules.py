@@ -4,7 +4,7 @@ import dagster as dg
 
 from tracos_integration.automation_settings import outbound_cron
 from tracos_integration.jobs import OUTBOUND_CONCURRENCY_TAG, outbound_job
-from tracos_integration.sensors import run_in_flight
+from tracos_integration.sensors import run_in_flight, skip_while_busy
 
 
 @dg.schedule(
@@ -17,6 +17,5 @@ from tracos_integration.sensors import run_in_flight
 def outbound_schedule(context: dg.ScheduleEvaluationContext):
     busy = run_in_flight(context.instance, OUTBOUND_CONCURRENCY_TAG)
     if busy:
-        run = busy.dagster_run
-        return dg.SkipReason(f"{run.job_name} run {run.run_id[:8]} is still {run.status.value.lower()}")
+        return skip_while_busy(busy)
     return dg.RunRequest()

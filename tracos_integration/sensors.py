@@ -36,7 +36,7 @@ def run_in_flight(instance: dg.DagsterInstance, tag: str) -> Optional[dg.RunReco
     return records[0] if records else None
 
 
-def _busy(record: dg.RunRecord) -> dg.SkipReason:
+def skip_while_busy(record: dg.RunRecord) -> dg.SkipReason:
     run = record.dagster_run
     return dg.SkipReason(f"{run.job_name} run {run.run_id[:8]} is {run.status.value.lower()}; waiting for it to finish")
 
@@ -50,7 +50,7 @@ def _busy(record: dg.RunRecord) -> dg.SkipReason:
 def inbound_file_sensor(context: dg.SensorEvaluationContext):
     busy = run_in_flight(context.instance, INBOUND_CONCURRENCY_TAG)
     if busy:
-        return _busy(busy)
+        return skip_while_busy(busy)
     folder = Path(os.environ.get("DATA_INBOUND_DIR") or DEFAULT_INBOUND_DIR)
     if not folder.is_dir():
         return dg.SkipReason(f"the inbound folder {folder} does not exist; create it or set DATA_INBOUND_DIR")
@@ -83,7 +83,7 @@ def inbound_file_sensor(context: dg.SensorEvaluationContext):
 def outbound_pending_sensor(context: dg.SensorEvaluationContext, mongo: MongoResource):
     busy = run_in_flight(context.instance, OUTBOUND_CONCURRENCY_TAG)
     if busy:
-        return _busy(busy)
+        return skip_while_busy(busy)
     repository = WorkOrderRepository(
         mongo.get_collection(), Retrier(budget_seconds=SENSOR_RETRY_BUDGET_SECONDS, server=mongo.display_name)
     )

@@ -43,7 +43,6 @@ class InboundBatch:
     max_file_bytes: int
     names: list[str] = field(default_factory=list)
     symlinks: list[str] = field(default_factory=list)
-    listed_at: float = 0.0
 
     def chunks(self, files_per_chunk: int) -> Iterator[InboundChunk]:
         from tracos_integration.client.folder import read_inbound_chunk

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -51,7 +52,7 @@ def list_inbound_folder(
     require_folder(folder, "inbound", "DATA_INBOUND_DIR")
     batch = InboundBatch(
         folder=str(folder), client_timezone=client_timezone, settle_seconds=settle_seconds,
-        max_file_bytes=max_file_bytes, listed_at=time.time(),
+        max_file_bytes=max_file_bytes,
     )
     with os.scandir(folder) as entries:
         for entry in entries:
@@ -371,8 +372,6 @@ class FolderLock:
         self._handle: Any = None
 
     def acquire(self, on_wait=None) -> None:
-        import fcntl
-
         handle = open(self.path, "a+")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -384,8 +383,6 @@ class FolderLock:
 
     def release(self) -> None:
         if self._handle is not None:
-            import fcntl
-
             fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None

@@ -36,7 +36,6 @@ class InboundReport:
     counts: Counter = field(default_factory=Counter)
     rejections: list[Rejection] = field(default_factory=list)
     outcome: InboundOutcome = field(default_factory=InboundOutcome)
-    duplicate_numbers: list[int] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)
 
@@ -69,7 +68,6 @@ class InboundSync:
         self.report = InboundReport(outcome=InboundOutcome(dry_run=dry_run))
         if duplicate_numbers is None:
             duplicate_numbers = [] if dry_run else prepare_tracos(repository)
-        self.report.duplicate_numbers = list(duplicate_numbers)
         self.duplicates: set[int] = set(duplicate_numbers)
 
     def apply_chunk(self, chunk: InboundChunk, client_timezone: str) -> None:
