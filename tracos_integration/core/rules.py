@@ -101,18 +101,3 @@ def _comparable(value: Any, name: str = "updatedAt") -> Any:
         except ValueError:
             return value
     return value
-
-
-# Outbound (CONTRACT 6): a missing isSynced counts as not synced.
-UNSYNCED_FILTER: dict[str, Any] = {"isSynced": {"$ne": True}}
-
-
-def unchanged_since_read(raw_document: Mapping[str, Any]) -> dict[str, Any]:
-    """A filter that matches the document only while its exported fields are as read.
-
-    `$eq` keeps stored values from ever being read as query operators.
-    """
-    condition: dict[str, Any] = {"_id": raw_document["_id"], **UNSYNCED_FILTER}
-    for name in MAPPED_FIELDS:
-        condition[name] = {"$eq": raw_document.get(name)}
-    return condition

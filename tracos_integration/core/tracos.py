@@ -20,20 +20,19 @@ TracosTimestamp = Annotated[datetime, PlainValidator(lambda value: parse_iso_tim
 
 
 class TracosWorkOrder(BaseModel):
-    """A TracOS document; naive datetimes are UTC, as MongoDB stores them."""
+    """The exported fields of a TracOS document; naive datetimes are UTC, as MongoDB
+    stores them. Fields the client never receives (`description`, `isSynced`,
+    `syncedAt`, anything else) are not read, so they can never block an export."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     number: int = Field(strict=True, ge=1)
     title: str = Field(strict=True)
-    description: str = ""
     status: TracosStatus
     createdAt: TracosTimestamp
     updatedAt: TracosTimestamp
     deleted: bool = Field(default=False, strict=True)
     deletedAt: Optional[TracosTimestamp] = None
-    isSynced: bool = False
-    syncedAt: Optional[TracosTimestamp] = None
 
 
 class DocumentUntranslatable(ValueError):

@@ -14,6 +14,7 @@ from tracos_integration.client.batches import InboundBatch, InboundOutcome
 from tracos_integration.core.timestamps import UTC, to_utc_millis
 from tracos_integration.ops.metadata import table
 from tracos_integration.sync.inbound import InboundReport, InboundSync, prepare_tracos
+from tracos_integration.tracos.queries import IndexReport, WritesNotConfirmed
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration.tracos.retry import TracosUnavailable
 
@@ -45,7 +46,7 @@ class InboundListing:
     dry_run: bool = False
 
 
-def _unavailable(error: TracosUnavailable) -> dg.Failure:
+def _unavailable(error: Exception) -> dg.Failure:
     return dg.Failure(description=f"{error}. No inbound file was moved.")
 
 
@@ -61,9 +62,12 @@ def plan_inbound_chunks(context: dg.OpExecutionContext, config: InboundConfig, m
     """List the inbound folder, ensure TracOS's indexes once, and fan out in chunks."""
     now = to_utc_millis(datetime.now(UTC))
     try:
-        duplicates = [] if config.dry_run else prepare_tracos(mongo.repository())
+        indexes = IndexReport() if config.dry_run else prepare_tracos(mongo.repository())
     except TracosUnavailable as error:
         raise _unavailable(error) from None
+    for warning in indexes.warnings:
+        context.log.warning(warning)
+    duplicates = indexes.duplicate_numbers
     starts = range(0, len(batch.names), config.batch_size)
     for number, start in enumerate(starts):
         chunk = InboundBatch(**{**batch.__dict__, "names": batch.names[start : start + config.batch_size], "symlinks": []})
@@ -86,7 +90,7 @@ def apply_inbound_chunk(context: dg.OpExecutionContext, mongo: MongoResource, pl
                           duplicate_numbers=plan.duplicate_numbers)
         for chunk in plan.batch.chunks(plan.batch_size):
             run.apply_chunk(chunk, plan.batch.client_timezone)
-    except TracosUnavailable as error:
+    except (TracosUnavailable, WritesNotConfirmed) as error:
         raise _unavailable(error) from None
     context.add_output_metadata({name: run.report.counts[name] for name in INBOUND_COUNTS})
     return run.report

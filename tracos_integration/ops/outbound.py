@@ -11,6 +11,7 @@ from tracos_integration.client.batches import ClientFiles
 from tracos_integration.core.timestamps import UTC, to_utc_millis
 from tracos_integration.ops.metadata import table
 from tracos_integration.sync.outbound import ExportBatch, translate_batch
+from tracos_integration.tracos.queries import WritesNotConfirmed
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration.tracos.retry import TracosUnavailable
 
@@ -31,9 +32,21 @@ class OutboundConfig(dg.Config):
 def collect_unsynced(context: dg.OpExecutionContext, config: OutboundConfig, mongo: MongoResource):
     """Stream every unsynced document in batches and translate it to the client format."""
     exported, skipped = 0, []
+    repository = mongo.repository()
     try:
-        for index, documents in enumerate(mongo.repository().iter_unsynced(config.batch_size)):
-            batch, batch_skipped = translate_batch(documents)
+        if not config.dry_run:
+            for warning in repository.ensure_outbound_index().warnings:
+                context.log.warning(warning)
+        # Without a unique index on number, TracOS may hold duplicates: look them up per page.
+        may_hold_duplicates = not repository.has_unique_numbers()
+        duplicated_numbers_done: set = set()
+        for index, documents in enumerate(repository.iter_unsynced(config.batch_size)):
+            same_number = None
+            if may_hold_duplicates:
+                same_number = repository.find_unsynced_by_numbers(
+                    sorted({d["number"] for d in documents if isinstance(d.get("number"), int)})
+                )
+            batch, batch_skipped = translate_batch(documents, same_number, duplicated_numbers_done)
             skipped.extend(batch_skipped)
             exported += len(batch.mark_conditions)
             if batch.files and not config.dry_run:
@@ -77,7 +90,7 @@ def mark_synced(context: dg.OpExecutionContext, mongo: MongoResource, mark_condi
     """Mark written documents synced, each only if unchanged since it was read."""
     try:
         marked = mongo.repository().mark_synced(mark_conditions, to_utc_millis(datetime.now(UTC)))
-    except TracosUnavailable as error:
+    except (TracosUnavailable, WritesNotConfirmed) as error:
         raise dg.Failure(description=f"{error}. These documents stay unsynced and go out next run.") from None
     changed = len(mark_conditions) - marked
     if changed:

@@ -17,9 +17,9 @@ from tracos_integration.client.batches import FileError, InboundChunk, InboundFi
 from tracos_integration.core.client import RecordRejected, parse_client_record
 from tracos_integration.core.rules import Candidate, Decision, RecordSource, decide, pick_winners, same_content
 from tracos_integration.core.translation import to_tracos_fields
-from tracos_integration.tracos.queries import DUPLICATE_KEY, WorkOrderRepository
+from tracos_integration.tracos.queries import IndexReport, Update, WorkOrderRepository
 
-MAX_WRITE_ROUNDS = 3  # a record whose write lost a race is re-decided against fresh state
+MAX_WRITE_ROUNDS = 3  # a record whose write did not apply is re-decided against fresh state
 MAX_REJECTIONS_KEPT = 500  # for the metadata table; every reason is in the failed/ reports
 
 
@@ -67,7 +67,7 @@ class InboundSync:
         self.dry_run = dry_run
         self.report = InboundReport(outcome=InboundOutcome(dry_run=dry_run))
         if duplicate_numbers is None:
-            duplicate_numbers = [] if dry_run else prepare_tracos(repository)
+            duplicate_numbers = [] if dry_run else prepare_tracos(repository).duplicate_numbers
         self.duplicates: set[int] = set(duplicate_numbers)
 
     def apply_chunk(self, chunk: InboundChunk, client_timezone: str) -> None:
@@ -108,15 +108,19 @@ class InboundSync:
         return candidates
 
     def _apply_batch(self, batch: list[Candidate]) -> None:
-        report, pending = self.report, batch
+        """Decide against what TracOS holds, write, and confirm. A record whose write did
+        not apply (TracOS changed meanwhile) is decided again against the fresh state; what
+        still cannot be written is rejected with the reason, never counted as stale."""
+        pending, refusals = batch, {}
         for _ in range(MAX_WRITE_ROUNDS):
             stored = self.repository.find_by_numbers([candidate.number for candidate in pending])
             planned: dict[int, tuple[Candidate, Decision]] = {}
+            inserts, updates = [], []
             for candidate in pending:
                 documents = stored.get(candidate.number, [])
                 if len(documents) > 1 or candidate.number in self.duplicates:
-                    report.reject(
-                        candidate.source.file, candidate.source.index, candidate.number,
+                    self._reject(
+                        candidate,
                         f"TracOS holds {max(len(documents), 2)} documents with number {candidate.number}; "
                         "remove the duplicates so the unique index on number can be created",
                     )
@@ -124,40 +128,50 @@ class InboundSync:
                 current = documents[0] if documents else None
                 decision = decide(candidate.fields, current, written_this_run=self._written_this_run(current))
                 if decision in (Decision.UNCHANGED, Decision.STALE):
-                    report.counts[decision.counted_as] += 1
+                    self.report.counts[decision.counted_as] += 1
+                    continue
+                planned[candidate.number] = (candidate, decision)
+                if decision is Decision.INSERT:
+                    inserts.append(candidate.fields)
                 else:
-                    planned[candidate.number] = (candidate, decision)
+                    updates.append(Update(candidate.fields, current))
             if self.dry_run or not planned:
                 self._count(planned.values())
                 return
-            by_kind = {kind: [c.fields for c, d in planned.values() if d is kind] for kind in Decision}
-            written = self.repository.apply_client_changes(
-                by_kind[Decision.INSERT], by_kind[Decision.UPDATE], self.now, supersedes=by_kind[Decision.SUPERSEDE]
-            )
-            expected_matches = len(by_kind[Decision.UPDATE]) + len(by_kind[Decision.SUPERSEDE])
-            if not written.refused and len(written.inserted) == len(by_kind[Decision.INSERT]) \
-                    and written.matched == expected_matches:
+            written = self.repository.apply_client_changes(inserts, updates, self.now)
+            if not written.refused and len(written.inserted) == len(inserts) and written.matched == len(updates):
                 self._count(planned.values())
                 return
-            for number, (code, message) in written.refused.items():
-                if code != DUPLICATE_KEY:  # a race on a new number is re-decided below; others are final
-                    candidate, _ = planned.pop(number)
-                    report.reject(
-                        candidate.source.file, candidate.source.index, number,
-                        f"TracOS refused the write (code {code}: {message[:200]}); fix the record and drop it again",
-                    )
-            # Someone else wrote some of these numbers meanwhile: keep what is confirmed, re-decide the rest.
-            fresh = self.repository.find_by_numbers(list(planned))
-            pending = []
-            for number, (candidate, decision) in planned.items():
-                documents = fresh.get(number, [])
-                if len(documents) == 1 and same_content(candidate.fields, documents[0]):
-                    report.counts[decision.counted_as] += 1
-                else:
-                    pending.append(candidate)
+            for number, refusal in written.refused.items():
+                refusals[number] = refusal
+                if not refusal.lost_race_on_number:
+                    self._reject(planned.pop(number)[0], f"{refusal.describe()}; fix it and drop the file again")
+            pending = self._unconfirmed(planned)
             if not pending:
                 return
-        report.counts[Decision.STALE.counted_as] += len(pending)
+        for candidate in pending:
+            refusal = refusals.get(candidate.number)
+            self._reject(candidate, (
+                f"{refusal.describe()}; fix it and drop the file again" if refusal else
+                f"TracOS kept changing work order {candidate.number} while this run wrote it "
+                f"({MAX_WRITE_ROUNDS} attempts); drop the file again to retry"
+            ))
+
+    def _unconfirmed(self, planned: dict[int, tuple[Candidate, Decision]]) -> list[Candidate]:
+        """Count the planned writes TracOS now holds (this run's `syncedAt`, same content);
+        return the others, to be decided again."""
+        fresh = self.repository.find_by_numbers(list(planned))
+        unconfirmed = []
+        for number, (candidate, decision) in planned.items():
+            documents = fresh.get(number, [])
+            if len(documents) == 1 and self._written_this_run(documents[0]) and same_content(candidate.fields, documents[0]):
+                self.report.counts[decision.counted_as] += 1
+            else:
+                unconfirmed.append(candidate)
+        return unconfirmed
+
+    def _reject(self, candidate: Candidate, reason: str) -> None:
+        self.report.reject(candidate.source.file, candidate.source.index, candidate.number, reason)
 
     def _written_this_run(self, stored: Optional[dict[str, Any]]) -> bool:
         return stored is not None and stored.get("syncedAt") == self.now
@@ -167,6 +181,6 @@ class InboundSync:
             self.report.counts[decision.counted_as] += 1
 
 
-def prepare_tracos(repository: WorkOrderRepository) -> list[int]:
-    """Ensure the indexes once per run; returns the numbers TracOS already holds twice."""
-    return repository.ensure_indexes().duplicate_numbers
+def prepare_tracos(repository: WorkOrderRepository) -> IndexReport:
+    """Ensure the indexes once per run: the numbers TracOS already holds twice, and warnings."""
+    return repository.ensure_indexes()

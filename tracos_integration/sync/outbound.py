@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from datetime import datetime
+from typing import Any, Iterable, Mapping, Optional
 
-from tracos_integration.core.rules import unchanged_since_read
-from tracos_integration.core.tracos import DocumentUntranslatable, parse_tracos_document
+from bson.datetime_ms import DatetimeMS
+
+from tracos_integration.core.tracos import DATE_FIELDS, DocumentUntranslatable, parse_tracos_document
 from tracos_integration.core.translation import to_client_record
+from tracos_integration.tracos.queries import bson_type_alias, bson_type_rank, unchanged_since_read
 
 
 @dataclass(frozen=True)
@@ -29,14 +32,73 @@ def outbound_file_name(number: int) -> str:
     return f"{number}.json"
 
 
-def translate_batch(documents: Iterable[Mapping[str, Any]]) -> tuple[ExportBatch, list[Skipped]]:
+def translate_batch(
+    documents: Iterable[Mapping[str, Any]],
+    same_number: Optional[Mapping[Any, list[Mapping[str, Any]]]] = None,
+    numbers_done: Optional[set] = None,
+) -> tuple[ExportBatch, list[Skipped]]:
+    """Translate a page of unsynced documents. `same_number` holds, for the page's
+    numbers, every unsynced document with that number (when TracOS may hold duplicates):
+    only the latest of them is exported and marked (CONTRACT 6.5); the others are
+    skipped as duplicates. `numbers_done` remembers duplicated numbers across pages."""
     batch, skipped = ExportBatch(), []
+    numbers_done = set() if numbers_done is None else numbers_done
     for raw in documents:
+        number = raw.get("number")
+        group = (same_number or {}).get(number, [raw]) if _hashable(number) else [raw]
+        if len(group) > 1:
+            if number in numbers_done:
+                continue
+            numbers_done.add(number)
+            raw = max(group, key=_latest_first_key)
+            skipped.extend(_duplicates(group, raw))
         try:
+            out_of_range = _out_of_range_date(raw)
+            if out_of_range:
+                raise DocumentUntranslatable(out_of_range)
             document = parse_tracos_document(dict(raw))
         except DocumentUntranslatable as error:
-            skipped.append(Skipped(raw.get("number"), str(raw.get("_id")), str(error)))
+            skipped.append(Skipped(number, str(raw.get("_id")), str(error)))
             continue
         batch.files[outbound_file_name(document.number)] = to_client_record(document)
         batch.mark_conditions.append(unchanged_since_read(raw))
     return batch, skipped
+
+
+def _duplicates(group: list[Mapping[str, Any]], winner: Mapping[str, Any]) -> list[Skipped]:
+    return [
+        Skipped(
+            document.get("number"), str(document.get("_id")),
+            f"duplicate number {document.get('number')}: document {winner.get('_id')} has the latest updatedAt "
+            "and is the one exported; this one stays unsynced until the duplicates are removed",
+        )
+        for document in group if document is not winner
+    ]
+
+
+def _latest_first_key(document: Mapping[str, Any]) -> tuple:
+    """Latest `updatedAt` wins (a missing or odd one is oldest); on a tie, the greatest
+    `_id`, compared as MongoDB sorts it (by BSON type first)."""
+    updated = document.get("updatedAt")
+    moment = updated.timestamp() if isinstance(updated, datetime) else float("-inf")
+    identifier = document.get("_id")
+    rank = bson_type_rank(identifier)
+    return (moment, rank, identifier if bson_type_alias(identifier) == "number" else str(identifier))
+
+
+def _out_of_range_date(raw: Mapping[str, Any]) -> Optional[str]:
+    """A date outside years 1-9999 reaches us as DatetimeMS (pymongo's DATETIME_AUTO
+    keeps it from failing the whole read): name it plainly."""
+    for name in sorted(DATE_FIELDS):
+        value = raw.get(name)
+        if isinstance(value, DatetimeMS):
+            return f"{name}: the date {int(value)} ms from 1970 is outside years 1-9999, which the client format cannot carry"
+    return None
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True

@@ -15,6 +15,8 @@ from typing import Any, Iterable, Iterator, Optional
 
 from bson import ObjectId
 
+from tracos_integration.tracos.queries import bson_type_alias
+
 FIRST_BATCH = 101  # MongoDB's default first batch when batch_size is not set
 
 
@@ -68,6 +70,7 @@ class KeyedCollection:
         self.by_id: dict[Any, dict] = {}
         self.by_number: dict[int, dict] = {}
         self.round_trips = 0
+        self.indexes: dict[str, dict] = {}
         self.name = "workorders"
         self.full_name = "benchmark.workorders"
 
@@ -77,18 +80,14 @@ class KeyedCollection:
         if set(query) == {"number"} and "$in" in query["number"]:
             found = (self.by_number[n] for n in query["number"]["$in"] if n in self.by_number)
             return Cursor(self, found)
-        if query.get("isSynced") == {"$ne": True}:
-            after = query.get("_id", {}).get("$gt")
-            candidates = (d for d in self.by_id.values() if d.get("isSynced") is not True)
-            if after is not None:
-                candidates = (d for d in candidates if d["_id"] > after)
-            return Cursor(self, candidates)
+        if "isSynced" in query or "$and" in query:  # the outbound pages: a walk, as an index would give
+            return Cursor(self, (d for d in self.by_id.values() if _matches(d, query)))
         if not query:
             return Cursor(self, self.by_id.values())
         raise NotImplementedError(f"query shape {query!r}")
 
-    def count_documents(self, query: dict) -> int:
-        return sum(1 for _ in self.find(query))
+    def count_documents(self, query: dict, limit: int = 0) -> int:
+        return len(list(itertools.islice(self.find(query), limit or None)))
 
     def aggregate(self, pipeline: list) -> list:
         self.round_trips += 1
@@ -96,7 +95,13 @@ class KeyedCollection:
 
     def create_index(self, keys: Any, **options: Any) -> str:
         self.round_trips += 1
-        return options.get("name", "index")
+        name = options.get("name", "index")
+        self.indexes[name] = {"key": list(keys), **{k: v for k, v in options.items() if k != "name"}}
+        return name
+
+    def index_information(self) -> dict:
+        self.round_trips += 1
+        return {"_id_": {"key": [("_id", 1)]}, **self.indexes}
 
     # -- writes
     def insert_many(self, documents: Iterable[dict]) -> None:
@@ -150,18 +155,36 @@ class KeyedCollection:
 
 
 def _matches(document: dict, query: dict) -> bool:
+    """The operators the sync's queries use, with MongoDB's meaning (missing = null)."""
     for field, condition in query.items():
+        if field == "$and":
+            if not all(_matches(document, part) for part in condition):
+                return False
+            continue
+        if field == "$or":
+            if not any(_matches(document, part) for part in condition):
+                return False
+            continue
         value = document.get(field)
-        if isinstance(condition, dict):
-            for operator, operand in condition.items():
-                if operator == "$eq" and value != operand:
-                    return False
-                if operator == "$ne" and value == operand:
-                    return False
-                if operator == "$lt" and not (value is not None and value < operand):
-                    return False
-                if operator == "$lte" and not (value is not None and value <= operand):
-                    return False
-        elif value != condition:
-            return False
+        if not isinstance(condition, dict):
+            condition = {"$eq": condition}
+        for operator, operand in condition.items():
+            if operator == "$eq" and value != operand:
+                return False
+            if operator == "$ne" and value == operand:
+                return False
+            if operator == "$in" and value not in operand:
+                return False
+            if operator == "$nin" and value in operand:
+                return False
+            if operator == "$type" and bson_type_alias(value) != operand:
+                return False
+            if operator in ("$gt", "$lt", "$lte") and (value is None or bson_type_alias(value) != bson_type_alias(operand)):
+                return False
+            if operator == "$gt" and not value > operand:
+                return False
+            if operator == "$lt" and not value < operand:
+                return False
+            if operator == "$lte" and not value <= operand:
+                return False
     return True

@@ -9,9 +9,9 @@ from tracos_integration.core.rules import (
     RecordSource,
     decide,
     pick_winners,
-    unchanged_since_read,
 )
 from tracos_integration.core.translation import to_tracos_fields
+from tracos_integration.tracos.queries import unchanged_since_read
 from tracos_integration_tests.factories import client_order
 
 UTC = timezone.utc
