@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ class Workspace:
     inbound: Path
     outbound: Path
     mongo_uri: str
+    instance: Any = None
 
     @property
     def collection(self):
@@ -26,7 +28,17 @@ class Workspace:
 
     def run(self, job_name: str, run_config: dict[str, Any] | None = None, **resources: Any) -> dg.ExecuteInProcessResult:
         job = defs.get_job_def(job_name)
-        return job.execute_in_process(run_config=run_config or {}, resources=resources or None, raise_on_error=False)
+        self.instance = dg.DagsterInstance.ephemeral()
+        return job.execute_in_process(
+            run_config=run_config or {}, resources=resources or None, raise_on_error=False, instance=self.instance
+        )
+
+    def logged(self, result: dg.ExecuteInProcessResult, level: int = logging.WARNING) -> list[str]:
+        """What the run logged at `level` or above, as the UI's log shows it."""
+        return [
+            entry.user_message for entry in self.instance.all_logs(result.run_id)
+            if entry.dagster_event is None and entry.level >= level
+        ]
 
     def processed(self) -> list[str]:
         return sorted(p.name for p in (self.inbound / "processed").glob("*")) if (self.inbound / "processed").exists() else []
