@@ -54,3 +54,10 @@ def test_local_dagster_yaml_is_a_valid_instance_config(tmp_path):
     shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
+
+
+def test_compose_offers_a_replica_set_with_fail_points_for_the_server_behaviour_tests():
+    service = compose()["services"]["mongodb-replset"]
+    assert service["profiles"] == ["faults"]
+    assert "--replSet" in service["command"] and "enableTestCommands=1" in service["command"]
+    assert "rs.initiate" in " ".join(service["healthcheck"]["test"])

@@ -85,3 +85,59 @@ def test_a_server_error_on_every_write_fails_the_run_and_moves_nothing(server_wo
     result = workspace.run("inbound_job", mongo=MongoResource(collection=collection.name, retry_budget_seconds=2))
     assert not result.success
     assert (workspace.inbound / "a.json").exists()
+
+
+# -- what only a real server does (the strict double in reliability/ simulates each) -------
+# Write-concern errors and error labels need the replica set of the `faults` profile:
+#   docker compose --profile faults up -d mongodb-replset
+#   MONGO_URI='mongodb://localhost:27019/tractian?directConnection=true' .venv/bin/python -m pytest -m real_mongo
+
+
+def test_a_write_concern_error_is_not_counted_applied_on_a_real_server(server_workspace, fail_point):
+    workspace, collection = server_workspace
+    drop(workspace.inbound, "a.json", [client_order(1), client_order(2)])
+    fail_point({"times": 1}, {"failCommands": ["update"], "writeConcernError": {
+        "code": 64, "errmsg": "waiting for replication timed out", "errInfo": {"wtimeout": True}}})
+    result = workspace.run("inbound_job")
+    assert not result.success and (workspace.inbound / "a.json").exists()
+    assert workspace.run("inbound_job").success
+    assert collection.count_documents({}) == 2 and workspace.processed() == ["a.json"]
+
+
+def test_a_retryable_error_label_is_retried_on_a_real_server(server_workspace, fail_point):
+    workspace, collection = server_workspace
+    drop(workspace.inbound, "a.json", [client_order(n) for n in range(1, 4)])
+    # More failures than pymongo's own single retry, so the project's retry must ride them out.
+    fail_point({"times": 3}, {"failCommands": ["update"], "errorCode": 91, "errorLabels": ["RetryableWriteError"]})
+    assert workspace.run("inbound_job").success
+    assert collection.count_documents({}) == 3 and len(collection.distinct("number")) == 3
+
+
+def test_index_collisions_are_warnings_on_a_real_server(server_workspace):
+    workspace, collection = server_workspace
+    collection.create_index([("number", 1)], unique=True, name="customers_number_index")
+    collection.create_index([("title", 1)], name="isSynced_id")  # our outbound index's name, another key
+    drop(workspace.inbound, "a.json", [client_order(1)])
+    collection.insert_one(tracos_document(9))
+    result = workspace.run("sync_job")
+    assert result.success
+    assert any("code 86" in message or "code 85" in message for message in workspace.logged(result))
+
+
+def test_documents_without_a_number_do_not_block_the_unique_index_on_a_real_server(server_workspace):
+    workspace, collection = server_workspace
+    collection.insert_many([{"title": "no number"}, {"title": "none either"}])
+    drop(workspace.inbound, "a.json", [client_order(1)])
+    assert workspace.run("inbound_job").success
+    assert collection.index_information()["number_unique"]["unique"] is True
+
+
+def test_mixed_id_types_all_go_out_in_one_run_on_a_real_server(server_workspace):
+    from bson import ObjectId
+
+    workspace, collection = server_workspace
+    ids = [7, "a-string", ObjectId(), {"composite": 1}]
+    collection.insert_many([{**tracos_document(n), "_id": _id} for n, _id in enumerate(ids, start=1)])
+    result = workspace.run("outbound_job", {"ops": {"collect_unsynced": {"config": {"batch_size": 1}}}})
+    assert result.success and len(workspace.outbound_files()) == len(ids)
+    assert collection.count_documents({"isSynced": {"$ne": True}}) == 0
