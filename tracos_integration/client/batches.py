@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
+
+MAX_ERRORS_LISTED = 1000  # per file, in its report and wherever a run holds its errors (CONTRACT 5.5)
+CHUNK_BYTES = 16 * 1024 * 1024  # a chunk takes no more files once it holds this many bytes (CONTRACT 5.8)
 
 
 @dataclass(frozen=True)
@@ -15,12 +18,44 @@ class FileError:
 
 
 @dataclass
+class FileErrors:
+    """A file's problems: the first MAX_ERRORS_LISTED of them, and how many in all. A 16 MiB
+    file can hold millions of bad records; holding (and pickling) each reason would not fit."""
+
+    listed: list[FileError] = field(default_factory=list)
+    total: int = 0
+
+    def add(self, error: FileError) -> None:
+        self.total += 1
+        if len(self.listed) < MAX_ERRORS_LISTED:
+            self.listed.append(error)
+
+    @classmethod
+    def of(cls, errors: Iterable[FileError]) -> "FileErrors":
+        collected = cls()
+        for error in errors:
+            collected.add(error)
+        return collected
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """What a file was when the run read it (from fstat of the descriptor it read): a file
+    replaced or rewritten since then differs in one of these, and is not moved (CONTRACT 5.5)."""
+
+    inode: int
+    size: int
+    mtime_ns: int
+
+
+@dataclass
 class InboundFile:
     """A top-level inbound file as read: its raw records, or the file-level error."""
 
     name: str
     records: list[Any] = field(default_factory=list)
     error: Optional[str] = None
+    identity: Optional[FileIdentity] = None
 
 
 @dataclass
@@ -44,11 +79,22 @@ class InboundBatch:
     names: list[str] = field(default_factory=list)
     symlinks: list[str] = field(default_factory=list)
 
-    def chunks(self, files_per_chunk: int) -> Iterator[InboundChunk]:
-        from tracos_integration.client.folder import read_inbound_chunk
+    def chunks(self, files_per_chunk: int, max_bytes: int = CHUNK_BYTES) -> Iterator[InboundChunk]:
+        """At most `files_per_chunk` files and, past the first file, at most `max_bytes`
+        (by their size on disk) per chunk, so 1,000 files of 16 MiB are never held at once."""
+        from tracos_integration.client.folder import read_inbound_chunk, size_on_disk
 
-        for start in range(0, len(self.names), files_per_chunk):
-            yield read_inbound_chunk(self, self.names[start : start + files_per_chunk])
+        names: list[str] = []
+        held = 0
+        for name in self.names:
+            size = size_on_disk(self.folder, name)
+            if names and (len(names) >= files_per_chunk or held + size > max_bytes):
+                yield read_inbound_chunk(self, names)
+                names, held = [], 0
+            names.append(name)
+            held += size
+        if names:
+            yield read_inbound_chunk(self, names)
 
 
 @dataclass
@@ -56,8 +102,9 @@ class InboundOutcome:
     """Where each read file goes: processed/ when all its records were valid, else failed/."""
 
     processed: list[str] = field(default_factory=list)
-    failed: dict[str, list[FileError]] = field(default_factory=dict)
+    failed: dict[str, FileErrors] = field(default_factory=dict)
     dry_run: bool = False
+    read_as: dict[str, FileIdentity] = field(default_factory=dict)  # checked again before moving
 
 
 @dataclass

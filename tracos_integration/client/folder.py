@@ -16,12 +16,21 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
-from tracos_integration.client.batches import FileError, InboundBatch, InboundChunk, InboundFile
+from tracos_integration.client.batches import (
+    FileError,
+    FileErrors,
+    FileIdentity,
+    InboundBatch,
+    InboundChunk,
+    InboundFile,
+)
+from tracos_integration.core.timestamps import type_name
 
 PROCESSED = "processed"
 FAILED = "failed"
+NAME_MAX = 255  # bytes in one file name on Linux file systems (ext4, xfs, btrfs, tmpfs)
 
 
 class ClientFolderError(RuntimeError):
@@ -35,6 +44,20 @@ class StillBeingWritten(Exception):
 def is_candidate_name(name: str) -> bool:
     """Top-level `*.json` files that are not hidden (temporary files start with '.')."""
     return name.endswith(".json") and not name.startswith(".")
+
+
+def display_name(name: str) -> str:
+    """A file name as reports, metadata and logs show it. os.scandir hands back bytes that
+    are not UTF-8 as lone surrogates, which JSON and the run storage cannot hold; they are
+    shown as backslash escapes of the raw bytes instead (b'caf\xe9.json' -> 'caf\\xe9.json')."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def size_on_disk(folder: str | Path, name: str) -> int:
+    try:
+        return os.lstat(os.path.join(folder, name)).st_size
+    except OSError:
+        return 0
 
 
 def require_folder(path: Path, purpose: str, variable: str) -> Path:
@@ -73,12 +96,14 @@ def read_inbound_chunk(batch: InboundBatch, names: list[str], now: Optional[floa
     chunk = InboundChunk()
     for name in names:
         try:
-            records = _read_records(os.path.join(batch.folder, name), batch.max_file_bytes, now - batch.settle_seconds)
-            chunk.files.append(InboundFile(name=name, records=records))
+            records, identity = _read_records(
+                os.path.join(batch.folder, name), batch.max_file_bytes, now - batch.settle_seconds
+            )
+            chunk.files.append(InboundFile(name=name, records=records, identity=identity))
         except StillBeingWritten:
             chunk.deferred.append(name)
         except _FileRejected as rejection:
-            chunk.files.append(InboundFile(name=name, error=str(rejection)))
+            chunk.files.append(InboundFile(name=name, error=rejection.reason, identity=rejection.identity))
         except _NotAFile as reason:
             chunk.unreadable[name] = str(reason)
         except PermissionError as error:
@@ -99,16 +124,25 @@ def read_inbound_folder(
 
 
 class _FileRejected(Exception):
-    pass
+    def __init__(self, reason: str, identity: Optional[FileIdentity] = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.identity = identity
 
 
 class _NotAFile(Exception):
     """Replaced by a link or something else since listing: left alone."""
 
 
-def _read_records(path: str, max_file_bytes: int, settled_before: float) -> list[Any]:
-    data, modified = _read_limited(path, max_file_bytes)
-    young = modified > settled_before
+def _read_records(path: str, max_file_bytes: int, settled_before: float) -> tuple[list[Any], FileIdentity]:
+    data, identity = _read_limited(path, max_file_bytes)
+    try:
+        return _parse_records(data, young=identity.mtime_ns / 1e9 > settled_before), identity
+    except _FileRejected as rejection:
+        raise _FileRejected(rejection.reason, identity) from None
+
+
+def _parse_records(data: bytes, young: bool) -> list[Any]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -132,13 +166,13 @@ def _read_records(path: str, max_file_bytes: int, settled_before: float) -> list
     if isinstance(document, list):
         return document
     raise _FileRejected(
-        f"expected a work order object or an array of them, found {type(document).__name__}"
+        f"expected a work order object or an array of them, found {type_name(document)}"
     )
 
 
-def _read_limited(path: str, max_file_bytes: int) -> tuple[bytes, float]:
+def _read_limited(path: str, max_file_bytes: int) -> tuple[bytes, FileIdentity]:
     """Read at most max_file_bytes; never follow a link or block on a FIFO. Returns the
-    bytes and the modification time."""
+    bytes and the identity of the file they came from."""
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as error:
@@ -149,10 +183,12 @@ def _read_limited(path: str, max_file_bytes: int) -> tuple[bytes, float]:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
             raise _NotAFile("is not a regular file")
+        identity = FileIdentity(inode=info.st_ino, size=info.st_size, mtime_ns=info.st_mtime_ns)
         if info.st_size > max_file_bytes:
             raise _FileRejected(
                 f"file is {info.st_size} bytes, over the INBOUND_MAX_FILE_BYTES limit of {max_file_bytes}; "
-                "split it into smaller files"
+                "split it into smaller files",
+                identity,
             )
         parts, total = [], 0
         while total <= max_file_bytes:
@@ -164,8 +200,10 @@ def _read_limited(path: str, max_file_bytes: int) -> tuple[bytes, float]:
     finally:
         os.close(descriptor)
     if total > max_file_bytes:
-        raise _FileRejected(f"file grew past the INBOUND_MAX_FILE_BYTES limit of {max_file_bytes} while being read")
-    return b"".join(parts), info.st_mtime
+        raise _FileRejected(
+            f"file grew past the INBOUND_MAX_FILE_BYTES limit of {max_file_bytes} while being read", identity
+        )
+    return b"".join(parts), identity
 
 
 def _reject_constant(name: str) -> Any:
@@ -192,54 +230,156 @@ def _short(error: BaseException) -> str:
 class SettledFiles:
     processed: int = 0
     failed: list[str] = field(default_factory=list)  # names in failed/, as moved
-    stayed: dict[str, OSError] = field(default_factory=dict)  # could not be moved
+    stayed: dict[str, str] = field(default_factory=dict)  # name -> why it was not moved
+    unreported: dict[str, str] = field(default_factory=dict)  # moved to failed/, but its report could not be written
 
 
-def settle_inbound_files(folder: Path, processed: list[str], failed: dict[str, list[FileError]]) -> SettledFiles:
-    """Move every read file; a file that cannot be moved stays, with its error."""
+def settle_inbound_files(
+    folder: Path,
+    processed: list[str],
+    failed: dict[str, FileErrors],
+    read_as: Optional[dict[str, FileIdentity]] = None,
+) -> SettledFiles:
+    """Move every read file that is still what the run read; a file that changed since, or
+    cannot be moved, stays with its reason. Both sub-folders are made ready before any file
+    moves, so a folder that cannot be created moves nothing."""
+    read_as = read_as or {}
     settled = SettledFiles()
-    if processed:
-        (folder / PROCESSED).mkdir(exist_ok=True)
+    for subfolder, needed in ((PROCESSED, processed), (FAILED, failed)):
+        if needed:
+            ensure_subfolder(folder, subfolder)
     for name in processed:
+        if (reason := _changed_since_read(folder / name, read_as.get(name))) is not None:
+            settled.stayed[name] = reason
+            continue
         try:
-            _settle_one(folder, name, [])
+            move_without_overwrite(folder / name, folder / PROCESSED)
             settled.processed += 1
         except OSError as error:
-            settled.stayed[name] = error
-    if failed:
-        (folder / FAILED).mkdir(exist_ok=True)
+            settled.stayed[name] = describe_os_error(error)
     for name, errors in failed.items():
+        if (reason := _changed_since_read(folder / name, read_as.get(name))) is not None:
+            settled.stayed[name] = reason
+            continue
         try:
-            settled.failed.append(_settle_one(folder, name, errors).name)
+            destination = move_without_overwrite(folder / name, folder / FAILED, also_free=report_name)
         except OSError as error:
-            settled.stayed[name] = error
+            settled.stayed[name] = describe_os_error(error)
+            continue
+        try:
+            destination = _write_report(destination, name, FileErrors.of(errors) if isinstance(errors, list) else errors)
+        except OSError as error:
+            settled.unreported[destination.name] = describe_os_error(error)
+        settled.failed.append(destination.name)
     return settled
 
 
-def _settle_one(folder: Path, name: str, errors: list[FileError]) -> Path:
-    """Move a read file to processed/ or failed/ (never overwriting); beside a failed
-    file, write `<its name>.error.json` with every reason."""
-    target_folder = folder / (FAILED if errors else PROCESSED)
-    destination = Path(move_without_overwrite(os.path.join(folder, name), str(target_folder)))
-    if errors:
-        report = {"file": name, "errors": [{"index": e.index, "reason": e.reason} for e in errors]}
-        write_new_json(target_folder / f"{destination.name}.error.json", report)
-    return destination
+def ensure_subfolder(folder: Path, name: str) -> Path:
+    """processed/ or failed/, created if missing; anything else at that name is a clear error."""
+    path = folder / name
+    if os.path.isdir(path):
+        return path
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        if os.path.isdir(path):
+            return path
+        raise ClientFolderError(
+            f"cannot create the folder {path}: a file with that name is in the way; move it elsewhere"
+        ) from None
+    except OSError as error:
+        raise ClientFolderError(f"cannot create the folder {path}: {error.strerror or error}") from None
+    return path
 
 
-def move_without_overwrite(source: str | Path, target_folder: str | Path) -> Path:
+def describe_os_error(error: OSError) -> str:
+    return f"{type(error).__name__}: {error.strerror or error}"
+
+
+def _changed_since_read(path: Path, identity: Optional[FileIdentity]) -> Optional[str]:
+    """Why the file at `path` is no longer the one the run read, or None. A writer that
+    replaces the file (rename over it) changes the inode; one that rewrites it in place
+    changes the size or the modification time."""
+    if identity is None:
+        return None
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None  # the move reports it
+    changed = [
+        what for what, before, now in (
+            ("inode", identity.inode, info.st_ino),
+            ("size", identity.size, info.st_size),
+            ("modification time", identity.mtime_ns, info.st_mtime_ns),
+        ) if before != now
+    ]
+    if not changed:
+        return None
+    return f"changed after this run read it ({', '.join(changed)} differ); it stays for the next run to read"
+
+
+def _write_report(destination: Path, name: str, errors: FileErrors) -> Path:
+    """`<its name>.error.json` beside the failed file, never over an existing report: if one
+    appeared meanwhile, the file moves on to a name whose report is free. Returns where the
+    file ends."""
+    report = {
+        "file": display_name(name),
+        "errors_total": errors.total,
+        "errors": [{"index": e.index, "reason": e.reason} for e in errors.listed],
+    }
+    while True:
+        try:
+            write_new_json(destination.parent / report_name(destination.name), report)
+            return destination
+        except FileExistsError:
+            destination = move_without_overwrite(destination, destination.parent, also_free=report_name)
+
+
+def report_name(failed_name: str) -> str:
+    """`<name>.error.json`, or, where that would pass the file system's name limit, the name
+    cut short plus a hash of the whole name (unique; the report's "file" keeps the full name)."""
+    full = f"{failed_name}.error.json"
+    if len(os.fsencode(full)) <= NAME_MAX:
+        return full
+    digest = hashlib.sha256(os.fsencode(failed_name)).hexdigest()[:16]
+    return fit_name(failed_name, f"~{digest}.error.json")
+
+
+def fit_name(stem: str, tail: str, limit: int = NAME_MAX) -> str:
+    """stem + tail, with the stem cut (on a character boundary) so the name fits in `limit` bytes."""
+    room = limit - len(os.fsencode(tail))
+    encoded = os.fsencode(stem)
+    if len(encoded) <= room:
+        return stem + tail
+    cut = encoded[:room]
+    for trim in range(4):  # drop a partly cut UTF-8 character
+        try:
+            return cut[: len(cut) - trim].decode("utf-8") + tail
+        except UnicodeDecodeError:
+            continue
+    return os.fsdecode(cut) + tail
+
+
+def move_without_overwrite(
+    source: str | Path, target_folder: str | Path, also_free: Optional[Callable[[str], str]] = None
+) -> Path:
     """Rename under a free name: an existing file is never replaced (renameat2
-    RENAME_NOREPLACE where the kernel has it, else link then unlink)."""
+    RENAME_NOREPLACE where the kernel has it, else link then unlink). With `also_free`, a
+    name is taken only if the name `also_free(name)` (its report) is free too, so a report
+    left by an earlier failure never stands beside a new file."""
     source, target_folder = str(source), str(target_folder)
     stem, suffix = _split_name(os.path.basename(source))
     for attempt in range(10_000):
-        candidate = os.path.join(target_folder, f"{stem}{suffix}" if attempt == 0 else f"{stem}.{attempt}{suffix}")
+        name = f"{stem}{suffix}" if attempt == 0 else fit_name(stem, f".{attempt}{suffix}")
+        candidate = os.path.join(target_folder, name)
+        if also_free is not None and os.path.lexists(os.path.join(target_folder, also_free(name))):
+            continue
         try:
             _rename_no_replace(source, candidate)
         except FileExistsError:
             continue
         return Path(candidate)
-    raise ClientFolderError(f"no free name for {os.path.basename(source)} in {target_folder}")
+    raise ClientFolderError(f"no free name for {display_name(os.path.basename(source))} in {target_folder}")
 
 
 def _rename_no_replace(source: str, target: str) -> None:
@@ -309,8 +449,10 @@ def sync_folder(folder: Path) -> None:
 
 def _write_temp(folder: Path, name: str, document: Any) -> Path:
     # The writer's pid is in the name, so a later run can tell a crashed writer's leftovers.
-    temp = folder / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
-    payload = (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    temp = folder / ("." + fit_name(name, f".{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp", NAME_MAX - 1))
+    # backslashreplace: a lone surrogate cannot reach here (names go through display_name and
+    # records are validated), but if one did, the file is still written, escaped.
+    payload = (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8", "backslashreplace")
     descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     try:
         with os.fdopen(descriptor, "wb") as handle:

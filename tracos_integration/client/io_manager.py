@@ -16,6 +16,7 @@ from tracos_integration.client.batches import ClientFiles, InboundBatch, Inbound
 from tracos_integration.client.folder import (
     ClientFolderError,
     FolderLock,
+    display_name,
     list_inbound_folder,
     remove_stale_temp_files,
     require_folder,
@@ -85,7 +86,9 @@ class ClientFolderIOManager(dg.ConfigurableIOManager):
                 max_file_bytes=self.resolved_max_file_bytes,
             )
         for name in batch.symlinks:
-            context.log.warning(f"inbound/{name} is a symbolic link; links are not read, so it was left in place")
+            context.log.warning(
+                f"inbound/{display_name(name)} is a symbolic link; links are not read, so it was left in place"
+            )
         context.log.info(f"{len(batch.names)} inbound file(s) to read in {batch.folder}")
         return batch
 
@@ -124,17 +127,22 @@ class ClientFolderIOManager(dg.ConfigurableIOManager):
             context.add_output_metadata({"dry_run": True, "files_moved": 0})
             return
         folder = self.inbound_path
-        settled = settle_inbound_files(folder, outcome.processed, outcome.failed)
-        stayed = {name: f"{type(e).__name__}: {e.strerror or e}" for name, e in settled.stayed.items()}
+        with _clear_failure("No inbound file was moved; the next run reads them again and finds them applied."):
+            settled = settle_inbound_files(folder, outcome.processed, outcome.failed, outcome.read_as)
+        stayed = {display_name(name): reason for name, reason in settled.stayed.items()}
         for name, reason in stayed.items():
-            context.log.warning(f"inbound/{name} could not be moved ({reason}); it stays in place")
-        failed = [f"failed/{name}" for name in settled.failed]
-        processed = settled.processed
+            context.log.warning(f"inbound/{name} was not moved: {reason}")
+        unreported = {f"failed/{display_name(name)}": reason for name, reason in settled.unreported.items()}
+        for name, reason in unreported.items():
+            context.log.warning(f"{name} was moved, but its error report could not be written ({reason})")
+        failed = [f"failed/{display_name(name)}" for name in settled.failed]
         context.add_output_metadata({
-            "files_processed": processed,
+            "files_processed": settled.processed,
             "files_failed": len(failed),
             "files_not_moved": len(stayed),
             "failed_files": dg.MetadataValue.json(failed[:200]),
+            "not_moved_files": dg.MetadataValue.json(dict(list(stayed.items())[:200])),
+            "reports_not_written": dg.MetadataValue.json(dict(list(unreported.items())[:200])),
             "inbound_folder": dg.MetadataValue.path(str(folder)),
         })
 

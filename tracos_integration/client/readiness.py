@@ -25,7 +25,7 @@ class FolderScan:
         """The same ready files (names, sizes, modification times) give the same id."""
         digest = hashlib.sha256()
         for name, mtime_ns, size in sorted(self.ready):
-            digest.update(f"{name}\0{mtime_ns}\0{size}\n".encode())
+            digest.update(f"{name}\0{mtime_ns}\0{size}\n".encode("utf-8", "surrogateescape"))  # any file name
         return digest.hexdigest()[:24]
 
 

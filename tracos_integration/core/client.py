@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, Optional
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, ValidationInfo, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
 from tracos_integration.core.timestamps import UTC, parse_iso_timestamp, type_name
 
@@ -19,8 +29,24 @@ def _client_timestamp(value: Any, info: ValidationInfo) -> datetime:
     return parse_iso_timestamp(value, zone)
 
 
+def storable_text(value: str) -> str:
+    """Text MongoDB can store. JSON may escape half of a UTF-16 surrogate pair ("\\ud800");
+    Python reads it as a lone surrogate, which is not Unicode text: BSON cannot encode it
+    (UTF-8 has no form for it), and the write would fail for the whole batch."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        bad = value[error.start]
+        raise ValueError(
+            f"holds a lone surrogate \\u{ord(bad):04x} at character {error.start}, which is not valid "
+            "Unicode text and cannot be stored in TracOS; send the character's full UTF-16 pair or UTF-8 text"
+        ) from None
+    return value
+
+
 ClientTimestamp = Annotated[datetime, PlainValidator(_client_timestamp)]
 StrictFlag = Annotated[bool, Field(strict=True)]
+StoredText = Annotated[str, Field(strict=True), AfterValidator(storable_text)]
 
 
 class ClientWorkOrder(BaseModel):
@@ -29,7 +55,7 @@ class ClientWorkOrder(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     orderNo: int = Field(strict=True, ge=1, le=MAX_ORDER_NO)
-    summary: str = Field(strict=True)
+    summary: StoredText
     creationDate: ClientTimestamp
     lastUpdateDate: ClientTimestamp
     isPending: StrictFlag = False
@@ -86,7 +112,12 @@ def describe_validation_error(error: ValidationError) -> str:
 
 
 def _describe_input(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return type_name(value)
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """The offending value as JSON writes it (null, true, 1.5, "text"), shortened; an object,
+    an array or a value JSON has no form for is named by its kind."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        try:
+            text = json.dumps(value)  # ASCII only: a lone surrogate shows as \ud800
+        except ValueError:  # an integer too long to print
+            return type_name(value)
+        return text if len(text) <= 60 else text[:57] + "..."
+    return type_name(value)

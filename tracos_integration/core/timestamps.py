@@ -6,6 +6,8 @@ would make a re-run look newer than what it wrote.
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime, timezone, tzinfo
 
 UTC = timezone.utc
@@ -25,7 +27,7 @@ def parse_iso_timestamp(value: object, naive_zone: tzinfo) -> datetime:
         try:
             parsed = datetime.fromisoformat(value.strip())
         except ValueError:
-            raise ValueError(f"{_shorten(value)} is not an ISO 8601 timestamp") from None
+            raise ValueError(f"{_shorten(value)}{_why_not(value)}") from None
     else:
         raise ValueError(f"expected an ISO 8601 timestamp string, got {type_name(value)}")
     if parsed.tzinfo is None:
@@ -36,13 +38,28 @@ def parse_iso_timestamp(value: object, naive_zone: tzinfo) -> datetime:
         raise ValueError(f"{_shorten(value)} is outside the supported date range") from None
 
 
+# ISO 8601 allows both, but neither is an instant Python, MongoDB or most ERPs can hold.
+_LEAP_SECOND = re.compile(r"\d[T ]\d\d:\d\d:60(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?$", re.IGNORECASE)
+_END_OF_DAY = re.compile(r"\d[T ]24:00(?::00(?:[.,]0+)?)?(?:Z|[+-]\d\d:?\d\d)?$", re.IGNORECASE)
+
+
+def _why_not(value: str) -> str:
+    text = value.strip()
+    if _LEAP_SECOND.search(text):
+        return ": leap seconds (23:59:60) are not supported; use 23:59:59.999"
+    if _END_OF_DAY.search(text):
+        return ": 24:00 is not accepted; use 00:00 of the next day"
+    return " is not an ISO 8601 timestamp"
+
+
 def format_timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with an explicit offset and millisecond precision."""
     return to_utc_millis(moment).isoformat(timespec="milliseconds")
 
 
 def type_name(value: object) -> str:
-    """The JSON name of a Python value's type, for error messages."""
+    """The JSON name of a value's type, for error messages (never a Python type name for
+    what JSON can hold)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -55,9 +72,11 @@ def type_name(value: object) -> str:
         return "an array"
     if isinstance(value, dict):
         return "an object"
+    if isinstance(value, datetime):
+        return "a date"
     return type(value).__name__
 
 
 def _shorten(value: object, limit: int = 60) -> str:
-    text = repr(value)
+    text = json.dumps(value) if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -11,6 +11,7 @@ import dagster as dg
 from pydantic import Field
 
 from tracos_integration.client.batches import InboundBatch, InboundOutcome
+from tracos_integration.client.folder import display_name
 from tracos_integration.core.timestamps import UTC, to_utc_millis
 from tracos_integration.ops.metadata import table
 from tracos_integration.sync.inbound import InboundReport, InboundSync, prepare_tracos
@@ -105,15 +106,18 @@ def settle_inbound_files(
     for chunk_report in reports:
         report.merge(chunk_report)
     counts = {name: report.counts[name] for name in INBOUND_COUNTS}
-    for name, reason in report.unreadable.items():
+    unreadable = {display_name(name): reason for name, reason in report.unreadable.items()}
+    deferred = [display_name(name) for name in report.deferred]
+    symlinks = [display_name(name) for name in listing.symlinks]
+    for name, reason in unreadable.items():
         context.log.warning(f"inbound/{name} could not be read ({reason}); it stays in place for the next run")
     if report.deferred:
         context.log.info(
             f"{len(report.deferred)} inbound file(s) do not parse yet and changed less than "
-            f"{listing.settle_seconds:g}s ago; left for the next run: {', '.join(report.deferred[:10])}"
+            f"{listing.settle_seconds:g}s ago; left for the next run: {', '.join(deferred[:10])}"
         )
     for rejection in report.rejections[:20]:
-        where = f"inbound/{rejection.file}" + ("" if rejection.index is None else f" record {rejection.index}")
+        where = f"inbound/{display_name(rejection.file)}" + ("" if rejection.index is None else f" record {rejection.index}")
         context.log.warning(f"rejected {where}: {rejection.reason}")
     if listing.duplicate_numbers:
         context.log.warning(
@@ -129,14 +133,14 @@ def settle_inbound_files(
             "files_deferred": len(report.deferred),
             "files_unreadable": len(report.unreadable),
             "symlinks_skipped": len(listing.symlinks),
-            "symlinks": dg.MetadataValue.json(listing.symlinks[:200]),
-            "unreadable_files": dg.MetadataValue.json(dict(list(report.unreadable.items())[:200])),
+            "symlinks": dg.MetadataValue.json(symlinks[:200]),
+            "unreadable_files": dg.MetadataValue.json(dict(list(unreadable.items())[:200])),
             "duplicate_numbers_in_tracos": dg.MetadataValue.json(listing.duplicate_numbers[:200]),
             "dry_run": listing.dry_run,
             "rejected_records": table(
                 [("file", "string"), ("index", "int"), ("orderNo", "int"), ("reason", "string")],
                 (
-                    {"file": r.file, "index": r.index, "orderNo": r.order_no, "reason": r.reason}
+                    {"file": display_name(r.file), "index": r.index, "orderNo": r.order_no, "reason": r.reason}
                     for r in report.rejections
                 ),
             ),

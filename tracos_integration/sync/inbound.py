@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Iterable, Optional
 from zoneinfo import ZoneInfo
 
-from tracos_integration.client.batches import FileError, InboundChunk, InboundFile, InboundOutcome
+from tracos_integration.client.batches import FileError, FileErrors, InboundChunk, InboundFile, InboundOutcome
 from tracos_integration.core.client import RecordRejected, parse_client_record
 from tracos_integration.core.rules import Candidate, Decision, RecordSource, decide, pick_winners, same_content
 from tracos_integration.core.translation import to_tracos_fields
@@ -45,6 +45,7 @@ class InboundReport:
         self.rejections.extend(other.rejections[: max(0, MAX_REJECTIONS_KEPT - len(self.rejections))])
         self.outcome.processed.extend(other.outcome.processed)
         self.outcome.failed.update(other.outcome.failed)
+        self.outcome.read_as.update(other.outcome.read_as)
         self.deferred.extend(other.deferred)
         self.unreadable.update(other.unreadable)
 
@@ -52,7 +53,7 @@ class InboundReport:
         self.counts["rejected"] += 1
         if len(self.rejections) < MAX_REJECTIONS_KEPT:
             self.rejections.append(Rejection(file, index, order_no, reason))
-        self.outcome.failed.setdefault(file, []).append(FileError(index, reason))
+        self.outcome.failed.setdefault(file, FileErrors()).add(FileError(index, reason))
 
 
 class InboundSync:
@@ -85,6 +86,8 @@ class InboundSync:
         for start in range(0, len(ordered), self.batch_size):
             self._apply_batch(ordered[start : start + self.batch_size])
         for inbound_file in files:
+            if inbound_file.identity is not None:
+                self.report.outcome.read_as[inbound_file.name] = inbound_file.identity
             if inbound_file.name not in self.report.outcome.failed:
                 self.report.outcome.processed.append(inbound_file.name)
 
@@ -105,6 +108,7 @@ class InboundSync:
                     )
                     continue
                 candidates.append(Candidate(RecordSource(inbound_file.name, index), to_tracos_fields(order)))
+            inbound_file.records = []  # validated: only the candidates are needed from here on
         return candidates
 
     def _apply_batch(self, batch: list[Candidate]) -> None:

@@ -106,4 +106,4 @@ def test_a_record_that_is_not_an_object_is_rejected(raw, kind):
 
 def test_every_problem_is_named_in_one_reason():
     reason = rejection({"orderNo": "7"})
-    assert reason.count(";") == 3 and "got '7'" in reason
+    assert reason.count(";") == 3 and 'got "7"' in reason
