@@ -101,13 +101,13 @@ def test_dagster_cli_prints_and_stores_no_credentials(tmp_path, figures):
     for folder in (inbound, outbound, home):
         folder.mkdir()
     drop(inbound, "a.json", [client_order(1)])
-    secrets = ["tracos user", "pa ss/w@rd", "pa ss/w%40rd"]
+    secrets = ["tracos user", "pa ss%2Fw%40rd", "pa ss/w@rd"]  # valid: pymongo really tries the server
     config = tmp_path / "run.yaml"
     config.write_text("resources:\n  mongo:\n    config:\n      retry_budget_seconds: 0.5\n"
                       "      server_selection_timeout_ms: 100\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO_", "DATA_", "DAGSTER_"))}
     env.update(
-        MONGO_URI=f"mongodb://tracos user:pa ss/w%40rd@{CLOSED_PORT}/tractian?retryWrites=true",
+        MONGO_URI=f"mongodb://tracos user:pa ss%2Fw%40rd@{CLOSED_PORT}/tractian?retryWrites=true",
         DATA_INBOUND_DIR=str(inbound), DATA_OUTBOUND_DIR=str(outbound),
         INBOUND_SETTLE_SECONDS="0", DAGSTER_HOME=str(home),
     )
@@ -116,7 +116,7 @@ def test_dagster_cli_prints_and_stores_no_credentials(tmp_path, figures):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
     assert completed.returncode != 0
-    assert f"mongodb://***@{CLOSED_PORT}" in completed.stderr
+    assert f"mongodb://***@{CLOSED_PORT}/tractian?retryWrites=true (tractian.workorders) still unreachable" in completed.stderr
     printed = completed.stdout + completed.stderr
     stored = [path for path in home.rglob("*") if path.is_file()]
     assert stored  # the run really wrote its storage and compute logs
