@@ -100,6 +100,12 @@ def test_a_uri_is_shown_with_its_server_and_without_its_credentials(uri, secrets
         assert secret not in shown
 
 
+def test_an_embedded_path_or_store_name_with_an_at_sign_is_not_taken_for_credentials(tmp_path):
+    path = tmp_path / "ops@plant" / "tracos.json"
+    assert MongoResource(uri=f"embedded://{path}").display_name.startswith(f"embedded://{path} (")
+    assert redact(f"opened {path}") == f"opened {path}"
+
+
 def test_the_configured_secrets_are_removed_from_any_text_once_the_uri_is_used():
     MongoResource(uri="mongodb://tracos user:pa ss%2Fword@db.plant:27017/tractian").display_name
     echoed = "auth failed for 'tracos user' with 'pa ss/word' (pa ss%2Fword) on mongodb://tracos user:pa ss%2Fword@db"

@@ -48,7 +48,7 @@ def split_credentials(uri: str) -> tuple[str, str | None, str]:
     match = _SCHEME.match(uri)
     scheme = match.group(0) if match else ""
     rest = uri[len(scheme):]
-    if "@" not in rest:
+    if "@" not in rest or scheme in (MEMORY_SCHEME, EMBEDDED_SCHEME):  # a store name or a path: no credentials
         return scheme, None, rest
     for position in (index for index, char in enumerate(rest) if char == "@"):
         if _AFTER_CREDENTIALS.fullmatch(rest, position + 1):
