@@ -12,7 +12,7 @@ from pydantic import Field, PrivateAttr
 from tracos_integration.tracos.queries import WorkOrderRepository
 from tracos_integration.tracos.retry import Retrier
 from tracos_integration.tracos.stores import embedded_store_for, open_collection
-from tracos_integration.tracos.uris import redact
+from tracos_integration.tracos.uris import display_uri, redact, remember_credentials
 
 DEFAULT_URI = "mongodb://localhost:27017/tractian"
 DEFAULT_DATABASE = "tractian"
@@ -30,12 +30,18 @@ class MongoResource(dg.ConfigurableResource):
     collection: Optional[str] = Field(default=None, description="Collection; default $MONGO_COLLECTION or workorders")
     retry_budget_seconds: float = Field(default=60.0, description="How long to keep retrying a lost connection")
     server_selection_timeout_ms: int = Field(default=5000, description="How long one attempt waits for a server")
+    index_build_budget_seconds: float = Field(
+        default=600.0, description="How long an index build (or another long operation) may take, retries included"
+    )
 
     _retrier: Optional[Retrier] = PrivateAttr(default=None)
 
     @property
     def resolved_uri(self) -> str:
-        return self.uri or os.environ.get("MONGO_URI") or DEFAULT_URI
+        uri = self.uri or os.environ.get("MONGO_URI") or DEFAULT_URI
+        # From here on, its user name and password are scrubbed from every message and log record.
+        remember_credentials(uri)
+        return uri
 
     @property
     def resolved_database(self) -> str:
@@ -48,7 +54,7 @@ class MongoResource(dg.ConfigurableResource):
     @property
     def display_name(self) -> str:
         """The server, without credentials: safe for logs, errors and metadata."""
-        return f"{redact(self.resolved_uri)} ({self.resolved_database}.{self.resolved_collection})"
+        return f"{display_uri(self.resolved_uri)} ({self.resolved_database}.{self.resolved_collection})"
 
     def get_collection(self) -> Any:
         """A pymongo-compatible Collection; works inside a run and when constructed directly."""
@@ -56,12 +62,20 @@ class MongoResource(dg.ConfigurableResource):
             return open_collection(
                 self.resolved_uri, self.resolved_database, self.resolved_collection, self.server_selection_timeout_ms
             )
-        except Exception as error:  # pymongo's URI errors may echo the URI
-            raise ValueError(redact(str(error))) from None
+        except Exception as error:  # pymongo's URI errors may echo parts of the URI
+            # `from None`: Dagster shows no chained original, which could hold the secret.
+            reason = redact(str(error))
+            if "MONGO_URI" not in reason:
+                reason = f"MONGO_URI {display_uri(self.resolved_uri)} cannot be used: {reason}"
+            raise ValueError(reason) from None
 
     def retrier(self) -> Retrier:
         if self._retrier is None:
-            self._retrier = Retrier(budget_seconds=self.retry_budget_seconds, server=self.display_name)
+            self._retrier = Retrier(
+                budget_seconds=self.retry_budget_seconds,
+                server=self.display_name,
+                long_operation_budget_seconds=self.index_build_budget_seconds,
+            )
         return self._retrier
 
     def repository(self) -> WorkOrderRepository:

@@ -7,6 +7,7 @@ from typing import Any
 
 import mongomock
 import pymongo
+from bson.codec_options import DatetimeConversion
 
 from tracos_integration.tracos import mongomock_compat  # noqa: F401  (bulk_write shim)
 from tracos_integration.tracos.embedded import EmbeddedStore, open_store
@@ -16,6 +17,7 @@ from tracos_integration.tracos.uris import (
     MONGODB_SCHEMES,
     describe_scheme_error,
     embedded_path,
+    uri_option_names,
 )
 
 _MEMORY_CLIENTS: dict[str, mongomock.MongoClient] = {}
@@ -37,19 +39,34 @@ def open_collection(uri: str, database: str, collection: str, server_selection_t
         with _GUARD:
             client = _SERVER_CLIENTS.get(key)
             if client is None:
-                client = pymongo.MongoClient(
-                    uri,
-                    tz_aware=True,
-                    serverSelectionTimeoutMS=server_selection_timeout_ms,
-                    connectTimeoutMS=server_selection_timeout_ms,
-                    socketTimeoutMS=60_000,
-                    retryWrites=True,
-                    retryReads=True,
-                    appname="tracos-integration",
-                )
+                client = pymongo.MongoClient(uri, **server_client_options(uri, server_selection_timeout_ms))
                 _SERVER_CLIENTS[key] = client
         return client[database][collection]
     raise ValueError(describe_scheme_error(uri))
+
+
+def server_client_options(uri: str, server_selection_timeout_ms: int = 5000) -> dict[str, Any]:
+    """MongoClient keyword arguments for a `mongodb://` or `mongodb+srv://` URI.
+
+    pymongo lets a keyword argument override the same option written in the URI, so the
+    project's connection defaults are passed only where the URI is silent (option names
+    are case-insensitive): an operator's `retryWrites=false` or `appName=...` is honoured."""
+    defaults = {
+        "serverSelectionTimeoutMS": server_selection_timeout_ms,
+        "connectTimeoutMS": server_selection_timeout_ms,
+        "socketTimeoutMS": 60_000,
+        "retryWrites": True,
+        "retryReads": True,
+        "appName": "tracos-integration",
+    }
+    written = uri_option_names(uri)
+    options: dict[str, Any] = {name: value for name, value in defaults.items() if name.lower() not in written}
+    # Not connection options, and the sync depends on them: timestamps come back aware, and a
+    # stored date outside Python's range comes back as DatetimeMS instead of making the whole
+    # find() raise InvalidBSON (pymongo >= 4.3). connect=False: no I/O (not even the DNS of
+    # mongodb+srv) until the first operation, which runs inside the Retrier.
+    options.update(tz_aware=True, datetime_conversion=DatetimeConversion.DATETIME_AUTO, connect=False)
+    return options
 
 
 def embedded_store_for(uri: str) -> EmbeddedStore | None:
