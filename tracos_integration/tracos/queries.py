@@ -158,8 +158,11 @@ class WorkOrderRepository:
             if existing_key == key and {"unique": bool(info.get("unique")), "partial": info.get("partialFilterExpression")} == wanted:
                 return
         try:
+            # An index build can take long on a big collection: its own budget, and a
+            # timeout is reported as such, not as "unreachable".
             self.retrier.call(
-                lambda: self.collection.create_index(key, name=name, **options), f"create the index {name}"
+                lambda: self.collection.create_index(key, name=name, **options), f"create the index {name}",
+                budget_seconds=self.retrier.long_operation_budget_seconds,
             )
         except OperationFailure as error:
             if error.code in INDEX_CONFLICTS:

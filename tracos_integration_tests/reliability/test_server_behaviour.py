@@ -255,3 +255,33 @@ def test_a_date_outside_bsons_python_range_skips_that_document_with_a_reason(wor
     assert row.data["number"] == 1 and "outside years 1-9999" in row.data["reason"]
     assert server.find_one({"number": 1})["isSynced"] is False
     figures(records_in=2, applied=1, rejected=1, lost=0, duplicated=0)
+
+
+def test_an_index_build_that_times_out_says_timed_out_not_unreachable(workspace, monkeypatch, figures):
+    from pymongo.errors import ExecutionTimeout
+
+    inner = MongoResource(uri=workspace.mongo_uri).get_collection()
+    slow = FailingCollection(inner)
+    slow.fail_when("create_index", lambda n: True, lambda *a, **k: ExecutionTimeout("operation exceeded time limit", 50))
+    use_collection(monkeypatch, slow)
+    drop(workspace.inbound, "a.json", client_order(1))
+    result = workspace.run("inbound_job")
+    assert not result.success
+    message = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").event_specific_data.error.message
+    assert "timed out" in message and "unreachable" not in message and "create the index" in message
+    assert (workspace.inbound / "a.json").exists()
+    figures(records_in=1, applied=0, rejected=0, lost=0, duplicated=0)
+
+
+def test_a_transient_write_concern_error_is_retried_and_counted_once(workspace, server, monkeypatch, figures):
+    from tracos_integration_tests.reliability.harness import FakeTime, use_fake_time
+
+    use_fake_time(monkeypatch, FakeTime())
+    server.fail_write_concern(times=2, code=91, errmsg="shutdown in progress", labels=["RetryableWriteError"])
+    drop(workspace.inbound, "a.json", [client_order(1), client_order(2)])
+    result = workspace.run("inbound_job")
+    assert result.success
+    counts = inbound_counts(result)
+    assert counts["inserted"] + counts["unchanged"] == 2 and counts["rejected"] == 0 and counts["stale"] == 0
+    assert server.count_documents({}) == 2 and workspace.processed() == ["a.json"]
+    figures(records_in=2, applied=2, rejected=0, lost=0, duplicated=0)
