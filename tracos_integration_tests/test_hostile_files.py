@@ -395,3 +395,31 @@ def test_dst_rules_hold_through_inbound_job(workspace, monkeypatch):
     stored = workspace.collection.find_one({"number": 1})
     assert stored["createdAt"] == datetime(2024, 3, 10, 7, 30, tzinfo=UTC)
     assert stored["updatedAt"] == datetime(2024, 11, 3, 5, 30, tzinfo=UTC)
+
+
+# A folder named like an outbound file: that document is skipped and stays unsynced.
+
+def test_a_folder_named_like_an_outbound_file_skips_that_document_and_the_others_go_out(workspace):
+    from tracos_integration_tests.factories import tracos_document
+
+    workspace.collection.insert_many([tracos_document(n) for n in (2, 3, 4)])
+    (workspace.outbound / "3.json").mkdir()
+    result = workspace.run("outbound_job")
+    assert result.success
+    assert workspace.outbound_files() == ["2.json", "3.json", "4.json"] and (workspace.outbound / "3.json").is_dir()
+    synced = {d["number"]: d["isSynced"] for d in workspace.collection.find({})}
+    assert synced == {2: True, 3: False, 4: True}
+    step = next(key for key in {e.step_key for e in result.all_events if e.step_key} if "write_outbound_files" in key)
+    skipped = output_metadata(result, step)["skipped_files"]
+    assert list(skipped) == ["3.json"] and "is a folder" in skipped["3.json"] and ".tmp" not in skipped["3.json"]
+    (workspace.outbound / "3.json").rmdir()
+    assert workspace.run("outbound_job").success
+    assert workspace.collection.count_documents({"isSynced": True}) == 3
+
+
+def test_a_folder_appearing_at_an_outbound_name_mid_write_is_named_not_the_temp_file(tmp_path):
+    (tmp_path / "3.json").mkdir()
+    with pytest.raises(IsADirectoryError) as caught:
+        folder_module.write_json_atomically(tmp_path, "3.json", {"orderNo": 3})
+    assert caught.value.filename == str(tmp_path / "3.json") and caught.value.filename2 is None
+    assert os.listdir(tmp_path) == ["3.json"]  # no temp file left behind

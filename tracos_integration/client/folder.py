@@ -432,10 +432,29 @@ def write_json_atomically(folder: Path, name: str, document: Any) -> Path:
     target = folder / name
     try:
         os.replace(temp, target)
+    except OSError as error:  # name the file the user knows, not the hidden temp file
+        _unlink_quietly(temp)
+        raise type(error)(error.errno, error.strerror, str(target)) from None
     except BaseException:
         _unlink_quietly(temp)
         raise
     return target
+
+
+def blocked_names(folder: Path, names: Iterable[str]) -> dict[str, str]:
+    """Names in `folder` that a file cannot take (os.replace cannot put a file over a folder,
+    a FIFO or a socket), each with the reason. A regular file or a link is simply replaced."""
+    blocked = {}
+    for name in names:
+        try:
+            mode = os.lstat(folder / name).st_mode
+        except OSError:
+            continue
+        if stat.S_ISDIR(mode):
+            blocked[name] = f"{display_name(name)} in {folder} is a folder, so the file cannot be written; move the folder away"
+        elif not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            blocked[name] = f"{display_name(name)} in {folder} is not a regular file, so it cannot be replaced; move it away"
+    return blocked
 
 
 def sync_folder(folder: Path) -> None:
