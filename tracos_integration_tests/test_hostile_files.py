@@ -423,3 +423,12 @@ def test_a_folder_appearing_at_an_outbound_name_mid_write_is_named_not_the_temp_
         folder_module.write_json_atomically(tmp_path, "3.json", {"orderNo": 3})
     assert caught.value.filename == str(tmp_path / "3.json") and caught.value.filename2 is None
     assert os.listdir(tmp_path) == ["3.json"]  # no temp file left behind
+
+
+def test_the_sensor_scan_takes_a_name_that_is_not_utf8(tmp_path):
+    from tracos_integration.client.readiness import scan_inbound_folder
+
+    drop_bytes_name(tmp_path, b"caf\xe9.json", [client_order(1)])
+    os.utime(os.path.join(os.fsencode(tmp_path), b"caf\xe9.json"), (0, 0))
+    scan = scan_inbound_folder(tmp_path)
+    assert len(scan.ready) == 1 and len(scan.batch_id) == 24
