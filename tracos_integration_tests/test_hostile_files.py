@@ -345,7 +345,8 @@ def test_a_file_of_the_wrong_kind_is_named_in_json_words(workspace):
     assert read_json(workspace.inbound / "failed" / "number.json.error.json")["errors"][0]["reason"] == (
         "expected a work order object or an array of them, found a number"
     )
-    assert read_json(workspace.inbound / "failed" / "null.json.error.json")["errors"][0]["reason"].endswith("found null")
+    null_reason = read_json(workspace.inbound / "failed" / "null.json.error.json")["errors"][0]["reason"]
+    assert null_reason.endswith("found null")
 
 
 # Timestamps ISO 8601 allows but nothing downstream can hold; naive times around DST changes.

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from tracos_integration.client.batches import (
-    FileError,
     FileErrors,
     FileIdentity,
     InboundBatch,
@@ -267,7 +266,8 @@ def settle_inbound_files(
             settled.stayed[name] = describe_os_error(error)
             continue
         try:
-            destination = _write_report(destination, name, FileErrors.of(errors) if isinstance(errors, list) else errors)
+            listed = FileErrors.of(errors) if isinstance(errors, list) else errors  # a plain list from older callers
+            destination = _write_report(destination, name, listed)
         except OSError as error:
             settled.unreported[destination.name] = describe_os_error(error)
         settled.failed.append(destination.name)
@@ -450,10 +450,11 @@ def blocked_names(folder: Path, names: Iterable[str]) -> dict[str, str]:
             mode = os.lstat(folder / name).st_mode
         except OSError:
             continue
+        where = f"{display_name(name)} in {folder}"
         if stat.S_ISDIR(mode):
-            blocked[name] = f"{display_name(name)} in {folder} is a folder, so the file cannot be written; move the folder away"
+            blocked[name] = f"{where} is a folder, so the file cannot be written; move the folder away"
         elif not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
-            blocked[name] = f"{display_name(name)} in {folder} is not a regular file, so it cannot be replaced; move it away"
+            blocked[name] = f"{where} is not a regular file, so it cannot be replaced; move it away"
     return blocked
 
 

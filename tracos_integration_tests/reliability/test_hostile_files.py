@@ -71,7 +71,8 @@ def test_hostile_names_and_stale_reports_all_end_in_processed_or_failed(workspac
     assert every_file_settled(workspace)
     reports = [name for name in os.listdir(os.fsencode(workspace.inbound / "failed")) if name.endswith(b".error.json")]
     assert len(reports) == len(bad_names) + 1  # each failed file's own report, and the stale one kept
-    assert all(read_json(workspace.inbound / "failed" / os.fsdecode(r))["errors"] for r in reports if r != b"stale.json.error.json")
+    fresh = [os.fsdecode(r) for r in reports if r != b"stale.json.error.json"]
+    assert all(read_json(workspace.inbound / "failed" / name)["errors"] for name in fresh)
     counts = tally(workspace.collection, expected_titles(good.values()))
     assert counts["lost"] == 0
     figures(records_in=len(good) + len(bad_names), applied=counts["applied"], rejected=moved["files_failed"],
