@@ -433,3 +433,24 @@ def test_the_sensor_scan_takes_a_name_that_is_not_utf8(tmp_path):
     os.utime(os.path.join(os.fsencode(tmp_path), b"caf\xe9.json"), (0, 0))
     scan = scan_inbound_folder(tmp_path)
     assert len(scan.ready) == 1 and len(scan.batch_id) == 24
+
+
+def test_a_document_blocked_by_a_folder_does_not_relaunch_outbound_every_tick(workspace):
+    import dagster as dg
+
+    from tracos_integration.definitions import defs
+    from tracos_integration.jobs import OUTBOUND_CONCURRENCY_TAG
+    from tracos_integration.sensors import outbound_pending_sensor
+    from tracos_integration_tests.factories import tracos_document
+
+    workspace.collection.insert_many([tracos_document(2), tracos_document(3)])
+    (workspace.outbound / "3.json").mkdir()
+    mongo = MongoResource(uri=workspace.mongo_uri)
+    with dg.instance_for_test() as instance:
+        result = defs.get_job_def("outbound_job").execute_in_process(
+            instance=instance, tags={OUTBOUND_CONCURRENCY_TAG: "true"}
+        )
+        assert result.success and workspace.collection.count_documents({"isSynced": {"$ne": True}}) == 1
+        with dg.build_sensor_context(instance=instance, resources={"mongo": mongo}) as context:
+            skip = outbound_pending_sensor.evaluate_tick(context)
+            assert skip.run_requests == [] and "could not translate or write" in skip.skip_message
