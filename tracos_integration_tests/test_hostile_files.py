@@ -454,3 +454,20 @@ def test_a_document_blocked_by_a_folder_does_not_relaunch_outbound_every_tick(wo
         with dg.build_sensor_context(instance=instance, resources={"mongo": mongo}) as context:
             skip = outbound_pending_sensor.evaluate_tick(context)
             assert skip.run_requests == [] and "could not translate or write" in skip.skip_message
+
+
+def test_a_file_renamed_over_the_name_between_check_and_move_is_put_back(tmp_path, monkeypatch):
+    path = drop(tmp_path, "orders.json", [client_order(1)])
+    info = path.stat()
+    read = folder_module.FileIdentity(inode=info.st_ino, size=info.st_size, mtime_ns=info.st_mtime_ns)
+    real_check = folder_module._changed_since_read
+
+    def replaced_right_after_the_check(*args):
+        verdict = real_check(*args)
+        replace_by_rename(path, [client_order(1, summary="newer")])
+        return verdict
+
+    monkeypatch.setattr(folder_module, "_changed_since_read", replaced_right_after_the_check)
+    settled = folder_module.settle_inbound_files(tmp_path, ["orders.json"], {}, {"orders.json": read})
+    assert settled.processed == 0 and "replaced while this run moved it" in settled.stayed["orders.json"]
+    assert read_json(path)[0]["summary"] == "newer" and os.listdir(tmp_path / "processed") == []

@@ -248,20 +248,19 @@ def settle_inbound_files(
         if needed:
             ensure_subfolder(folder, subfolder)
     for name in processed:
-        if (reason := _changed_since_read(folder / name, read_as.get(name))) is not None:
-            settled.stayed[name] = reason
-            continue
         try:
-            move_without_overwrite(folder / name, folder / PROCESSED)
+            _move_if_unchanged(folder, name, read_as.get(name), PROCESSED)
             settled.processed += 1
+        except _ChangedSinceRead as changed:
+            settled.stayed[name] = str(changed)
         except OSError as error:
             settled.stayed[name] = describe_os_error(error)
     for name, errors in failed.items():
-        if (reason := _changed_since_read(folder / name, read_as.get(name))) is not None:
-            settled.stayed[name] = reason
-            continue
         try:
-            destination = move_without_overwrite(folder / name, folder / FAILED, also_free=report_name)
+            destination = _move_if_unchanged(folder, name, read_as.get(name), FAILED, also_free=report_name)
+        except _ChangedSinceRead as changed:
+            settled.stayed[name] = str(changed)
+            continue
         except OSError as error:
             settled.stayed[name] = describe_os_error(error)
             continue
@@ -294,6 +293,30 @@ def ensure_subfolder(folder: Path, name: str) -> Path:
 
 def describe_os_error(error: OSError) -> str:
     return f"{type(error).__name__}: {error.strerror or error}"
+
+
+class _ChangedSinceRead(Exception):
+    """The file at the name is no longer the one the run read."""
+
+
+def _move_if_unchanged(
+    folder: Path, name: str, identity: Optional[FileIdentity], subfolder: str,
+    also_free: Optional[Callable[[str], str]] = None,
+) -> Path:
+    """Move the file only if it is still the one read. A file renamed over the name between
+    the check and the move is caught by its inode after the move, and put back."""
+    if (reason := _changed_since_read(folder / name, identity)) is not None:
+        raise _ChangedSinceRead(reason)
+    destination = move_without_overwrite(folder / name, folder / subfolder, also_free=also_free)
+    if identity is not None and os.lstat(destination).st_ino != identity.inode:
+        try:
+            _rename_no_replace(str(destination), str(folder / name))
+        except OSError:
+            return destination  # yet another file took the name: keep both; this one is in subfolder
+        raise _ChangedSinceRead(
+            "replaced while this run moved it (inode differs); it stays for the next run to read"
+        )
+    return destination
 
 
 def _changed_since_read(path: Path, identity: Optional[FileIdentity]) -> Optional[str]:
