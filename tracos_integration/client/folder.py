@@ -265,8 +265,7 @@ def settle_inbound_files(
             settled.stayed[name] = describe_os_error(error)
             continue
         try:
-            listed = FileErrors.of(errors) if isinstance(errors, list) else errors  # a plain list from older callers
-            destination = _write_report(destination, name, listed)
+            destination = _write_report(destination, name, errors)
         except OSError as error:
             settled.unreported[destination.name] = describe_os_error(error)
         settled.failed.append(destination.name)
