@@ -98,7 +98,8 @@ def outbound_pending_sensor(context: dg.SensorEvaluationContext, mongo: MongoRes
     if last_run and pending <= skipped:
         return dg.SkipReason(
             f"{pending} unsynced work order(s) in TracOS, and the last outbound run ({last_run[:8]}) skipped "
-            f"{skipped} it could not translate (see its skipped_documents); waiting for TracOS to change"
+            f"{skipped} it could not translate or write (see its skipped_documents and skipped_files); "
+            "waiting for TracOS to change"
         )
     return dg.RunRequest(tags={"tracos/unsynced_at_launch": str(pending)})
 
@@ -120,7 +121,11 @@ def _skipped_by_last_outbound_run(context: dg.SensorEvaluationContext) -> tuple[
     skipped = 0
     for entry in context.instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_OUTPUT):
         event = entry.dagster_event
-        if event.step_key == "collect_unsynced" and event.event_specific_data.step_output_handle.output_name == "skipped":
-            skipped = int(event.event_specific_data.metadata["skipped"].value)
+        output = event.event_specific_data.step_output_handle.output_name
+        if event.step_key == "collect_unsynced" and output == "skipped":
+            skipped += int(event.event_specific_data.metadata["skipped"].value)
+        elif event.step_key.startswith("write_outbound_files") and output == "mark_conditions":
+            # documents whose file name a folder holds: they stay unsynced until it is moved
+            skipped += int(event.event_specific_data.metadata.get("skipped", dg.IntMetadataValue(0)).value)
     context.update_cursor(json.dumps({"run": run_id, "skipped": skipped}))
     return run_id, skipped

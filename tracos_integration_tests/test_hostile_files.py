@@ -345,7 +345,8 @@ def test_a_file_of_the_wrong_kind_is_named_in_json_words(workspace):
     assert read_json(workspace.inbound / "failed" / "number.json.error.json")["errors"][0]["reason"] == (
         "expected a work order object or an array of them, found a number"
     )
-    assert read_json(workspace.inbound / "failed" / "null.json.error.json")["errors"][0]["reason"].endswith("found null")
+    null_reason = read_json(workspace.inbound / "failed" / "null.json.error.json")["errors"][0]["reason"]
+    assert null_reason.endswith("found null")
 
 
 # Timestamps ISO 8601 allows but nothing downstream can hold; naive times around DST changes.
@@ -395,3 +396,78 @@ def test_dst_rules_hold_through_inbound_job(workspace, monkeypatch):
     stored = workspace.collection.find_one({"number": 1})
     assert stored["createdAt"] == datetime(2024, 3, 10, 7, 30, tzinfo=UTC)
     assert stored["updatedAt"] == datetime(2024, 11, 3, 5, 30, tzinfo=UTC)
+
+
+# A folder named like an outbound file: that document is skipped and stays unsynced.
+
+def test_a_folder_named_like_an_outbound_file_skips_that_document_and_the_others_go_out(workspace):
+    from tracos_integration_tests.factories import tracos_document
+
+    workspace.collection.insert_many([tracos_document(n) for n in (2, 3, 4)])
+    (workspace.outbound / "3.json").mkdir()
+    result = workspace.run("outbound_job")
+    assert result.success
+    assert workspace.outbound_files() == ["2.json", "3.json", "4.json"] and (workspace.outbound / "3.json").is_dir()
+    synced = {d["number"]: d["isSynced"] for d in workspace.collection.find({})}
+    assert synced == {2: True, 3: False, 4: True}
+    step = next(key for key in {e.step_key for e in result.all_events if e.step_key} if "write_outbound_files" in key)
+    skipped = output_metadata(result, step)["skipped_files"]
+    assert list(skipped) == ["3.json"] and "is a folder" in skipped["3.json"] and ".tmp" not in skipped["3.json"]
+    (workspace.outbound / "3.json").rmdir()
+    assert workspace.run("outbound_job").success
+    assert workspace.collection.count_documents({"isSynced": True}) == 3
+
+
+def test_a_folder_appearing_at_an_outbound_name_mid_write_is_named_not_the_temp_file(tmp_path):
+    (tmp_path / "3.json").mkdir()
+    with pytest.raises(IsADirectoryError) as caught:
+        folder_module.write_json_atomically(tmp_path, "3.json", {"orderNo": 3})
+    assert caught.value.filename == str(tmp_path / "3.json") and caught.value.filename2 is None
+    assert os.listdir(tmp_path) == ["3.json"]  # no temp file left behind
+
+
+def test_the_sensor_scan_takes_a_name_that_is_not_utf8(tmp_path):
+    from tracos_integration.client.readiness import scan_inbound_folder
+
+    drop_bytes_name(tmp_path, b"caf\xe9.json", [client_order(1)])
+    os.utime(os.path.join(os.fsencode(tmp_path), b"caf\xe9.json"), (0, 0))
+    scan = scan_inbound_folder(tmp_path)
+    assert len(scan.ready) == 1 and len(scan.batch_id) == 24
+
+
+def test_a_document_blocked_by_a_folder_does_not_relaunch_outbound_every_tick(workspace):
+    import dagster as dg
+
+    from tracos_integration.definitions import defs
+    from tracos_integration.jobs import OUTBOUND_CONCURRENCY_TAG
+    from tracos_integration.sensors import outbound_pending_sensor
+    from tracos_integration_tests.factories import tracos_document
+
+    workspace.collection.insert_many([tracos_document(2), tracos_document(3)])
+    (workspace.outbound / "3.json").mkdir()
+    mongo = MongoResource(uri=workspace.mongo_uri)
+    with dg.instance_for_test() as instance:
+        result = defs.get_job_def("outbound_job").execute_in_process(
+            instance=instance, tags={OUTBOUND_CONCURRENCY_TAG: "true"}
+        )
+        assert result.success and workspace.collection.count_documents({"isSynced": {"$ne": True}}) == 1
+        with dg.build_sensor_context(instance=instance, resources={"mongo": mongo}) as context:
+            skip = outbound_pending_sensor.evaluate_tick(context)
+            assert skip.run_requests == [] and "could not translate or write" in skip.skip_message
+
+
+def test_a_file_renamed_over_the_name_between_check_and_move_is_put_back(tmp_path, monkeypatch):
+    path = drop(tmp_path, "orders.json", [client_order(1)])
+    info = path.stat()
+    read = folder_module.FileIdentity(inode=info.st_ino, size=info.st_size, mtime_ns=info.st_mtime_ns)
+    real_check = folder_module._changed_since_read
+
+    def replaced_right_after_the_check(*args):
+        verdict = real_check(*args)
+        replace_by_rename(path, [client_order(1, summary="newer")])
+        return verdict
+
+    monkeypatch.setattr(folder_module, "_changed_since_read", replaced_right_after_the_check)
+    settled = folder_module.settle_inbound_files(tmp_path, ["orders.json"], {}, {"orders.json": read})
+    assert settled.processed == 0 and "replaced while this run moved it" in settled.stayed["orders.json"]
+    assert read_json(path)[0]["summary"] == "newer" and os.listdir(tmp_path / "processed") == []

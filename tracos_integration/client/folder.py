@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from tracos_integration.client.batches import (
-    FileError,
     FileErrors,
     FileIdentity,
     InboundBatch,
@@ -214,7 +213,7 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise ValueError(f"duplicate key {key!r} in an object")
+            raise ValueError(f"duplicate key {json.dumps(key)} in an object")
         result[key] = value
     return result
 
@@ -249,25 +248,24 @@ def settle_inbound_files(
         if needed:
             ensure_subfolder(folder, subfolder)
     for name in processed:
-        if (reason := _changed_since_read(folder / name, read_as.get(name))) is not None:
-            settled.stayed[name] = reason
-            continue
         try:
-            move_without_overwrite(folder / name, folder / PROCESSED)
+            _move_if_unchanged(folder, name, read_as.get(name), PROCESSED)
             settled.processed += 1
+        except _ChangedSinceRead as changed:
+            settled.stayed[name] = str(changed)
         except OSError as error:
             settled.stayed[name] = describe_os_error(error)
     for name, errors in failed.items():
-        if (reason := _changed_since_read(folder / name, read_as.get(name))) is not None:
-            settled.stayed[name] = reason
-            continue
         try:
-            destination = move_without_overwrite(folder / name, folder / FAILED, also_free=report_name)
+            destination = _move_if_unchanged(folder, name, read_as.get(name), FAILED, also_free=report_name)
+        except _ChangedSinceRead as changed:
+            settled.stayed[name] = str(changed)
+            continue
         except OSError as error:
             settled.stayed[name] = describe_os_error(error)
             continue
         try:
-            destination = _write_report(destination, name, FileErrors.of(errors) if isinstance(errors, list) else errors)
+            destination = _write_report(destination, name, errors)
         except OSError as error:
             settled.unreported[destination.name] = describe_os_error(error)
         settled.failed.append(destination.name)
@@ -294,6 +292,30 @@ def ensure_subfolder(folder: Path, name: str) -> Path:
 
 def describe_os_error(error: OSError) -> str:
     return f"{type(error).__name__}: {error.strerror or error}"
+
+
+class _ChangedSinceRead(Exception):
+    """The file at the name is no longer the one the run read."""
+
+
+def _move_if_unchanged(
+    folder: Path, name: str, identity: Optional[FileIdentity], subfolder: str,
+    also_free: Optional[Callable[[str], str]] = None,
+) -> Path:
+    """Move the file only if it is still the one read. A file renamed over the name between
+    the check and the move is caught by its inode after the move, and put back."""
+    if (reason := _changed_since_read(folder / name, identity)) is not None:
+        raise _ChangedSinceRead(reason)
+    destination = move_without_overwrite(folder / name, folder / subfolder, also_free=also_free)
+    if identity is not None and os.lstat(destination).st_ino != identity.inode:
+        try:
+            _rename_no_replace(str(destination), str(folder / name))
+        except OSError:
+            return destination  # yet another file took the name: keep both; this one is in subfolder
+        raise _ChangedSinceRead(
+            "replaced while this run moved it (inode differs); it stays for the next run to read"
+        )
+    return destination
 
 
 def _changed_since_read(path: Path, identity: Optional[FileIdentity]) -> Optional[str]:
@@ -432,10 +454,30 @@ def write_json_atomically(folder: Path, name: str, document: Any) -> Path:
     target = folder / name
     try:
         os.replace(temp, target)
+    except OSError as error:  # name the file the user knows, not the hidden temp file
+        _unlink_quietly(temp)
+        raise type(error)(error.errno, error.strerror, str(target)) from None
     except BaseException:
         _unlink_quietly(temp)
         raise
     return target
+
+
+def blocked_names(folder: Path, names: Iterable[str]) -> dict[str, str]:
+    """Names in `folder` that a file cannot take (os.replace cannot put a file over a folder,
+    a FIFO or a socket), each with the reason. A regular file or a link is simply replaced."""
+    blocked = {}
+    for name in names:
+        try:
+            mode = os.lstat(folder / name).st_mode
+        except OSError:
+            continue
+        where = f"{display_name(name)} in {folder}"
+        if stat.S_ISDIR(mode):
+            blocked[name] = f"{where} is a folder, so the file cannot be written; move the folder away"
+        elif not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            blocked[name] = f"{where} is not a regular file, so it cannot be replaced; move it away"
+    return blocked
 
 
 def sync_folder(folder: Path) -> None:

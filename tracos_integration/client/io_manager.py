@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
@@ -16,6 +16,7 @@ from tracos_integration.client.batches import ClientFiles, InboundBatch, Inbound
 from tracos_integration.client.folder import (
     ClientFolderError,
     FolderLock,
+    blocked_names,
     display_name,
     list_inbound_folder,
     remove_stale_temp_files,
@@ -75,6 +76,14 @@ class ClientFolderIOManager(dg.ConfigurableIOManager):
         if self.max_file_bytes is not None:
             return self.max_file_bytes
         return number_from_env("INBOUND_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES, int, minimum=1)
+
+    def blocked_outbound_names(self, names: Iterable[str]) -> dict[str, str]:
+        """Outbound file names something else holds (a folder named `3.json`), with the reason:
+        their documents are left out of the batch and stay unsynced. A missing outbound folder
+        is reported by the write itself."""
+        if not self.outbound_path.is_dir():
+            return {}
+        return blocked_names(self.outbound_path, names)
 
     def load_input(self, context: dg.InputContext) -> InboundBatch:
         with _clear_failure("No inbound file was read or moved."):

@@ -38,7 +38,8 @@ def parse_iso_timestamp(value: object, naive_zone: tzinfo) -> datetime:
         raise ValueError(f"{_shorten(value)} is outside the supported date range") from None
 
 
-# ISO 8601 allows both, but neither is an instant Python, MongoDB or most ERPs can hold.
+# ISO 8601 allows both, but Python and MongoDB count time without leap seconds, and a day
+# there ends at 23:59:59.999: say what to send instead of a bare "not a timestamp".
 _LEAP_SECOND = re.compile(r"\d[T ]\d\d:\d\d:60(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?$", re.IGNORECASE)
 _END_OF_DAY = re.compile(r"\d[T ]24:00(?::00(?:[.,]0+)?)?(?:Z|[+-]\d\d:?\d\d)?$", re.IGNORECASE)
 

@@ -117,7 +117,8 @@ def settle_inbound_files(
             f"{listing.settle_seconds:g}s ago; left for the next run: {', '.join(deferred[:10])}"
         )
     for rejection in report.rejections[:20]:
-        where = f"inbound/{display_name(rejection.file)}" + ("" if rejection.index is None else f" record {rejection.index}")
+        where = f"inbound/{display_name(rejection.file)}"
+        where += "" if rejection.index is None else f" record {rejection.index}"
         context.log.warning(f"rejected {where}: {rejection.reason}")
     if listing.duplicate_numbers:
         context.log.warning(

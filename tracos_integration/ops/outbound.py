@@ -10,7 +10,7 @@ from pydantic import Field
 from tracos_integration.client.batches import ClientFiles
 from tracos_integration.core.timestamps import UTC, to_utc_millis
 from tracos_integration.ops.metadata import table
-from tracos_integration.sync.outbound import ExportBatch, translate_batch
+from tracos_integration.sync.outbound import ExportBatch, outbound_file_name, translate_batch
 from tracos_integration.tracos.queries import WritesNotConfirmed
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration.tracos.retry import TracosUnavailable
@@ -77,12 +77,27 @@ def collect_unsynced(context: dg.OpExecutionContext, config: OutboundConfig, mon
     out={
         "files": dg.Out(ClientFiles, io_manager_key="client_folder", description="Written atomically to the outbound folder"),
         "mark_conditions": dg.Out(list, description="Marks for the documents now on disk"),
-    }
+    },
+    required_resource_keys={"client_folder"},
 )
 def write_outbound_files(context: dg.OpExecutionContext, batch: ExportBatch):
-    """Hand one batch to the client folder; its documents are marked only after this step."""
-    yield dg.Output(ClientFiles(folder="outbound", documents=batch.files), output_name="files")
-    yield dg.Output(batch.mark_conditions, output_name="mark_conditions", metadata={"documents": len(batch.mark_conditions)})
+    """Hand one batch to the client folder; its documents are marked only after this step.
+    A document whose file name is held by something a file cannot replace (a folder named
+    `3.json`) is left out with the reason: it stays unsynced, and the others go out."""
+    blocked = context.resources.client_folder.blocked_outbound_names(batch.files)
+    for name, reason in blocked.items():
+        context.log.warning(f"skipped {name}: {reason}; its document stays unsynced and goes out once the name is free")
+    files = {name: record for name, record in batch.files.items() if name not in blocked}
+    conditions = [
+        condition for condition in batch.mark_conditions
+        if outbound_file_name(condition["number"]["$eq"]) not in blocked  # see unchanged_since_read
+    ]
+    yield dg.Output(ClientFiles(folder="outbound", documents=files), output_name="files")
+    yield dg.Output(conditions, output_name="mark_conditions", metadata={
+        "documents": len(conditions),
+        "skipped": len(blocked),
+        "skipped_files": dg.MetadataValue.json(blocked),
+    })
 
 
 @dg.op(tags={"kind": "mongodb"})
