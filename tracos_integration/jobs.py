@@ -1,57 +1,35 @@
-"""The jobs (CONTRACT section 1). Steps share TracOS state, so they run in one process
-(in_process_executor): required for mongomock:// and cheap for a handful of steps."""
-
+"""The jobs (CONTRACT section 1): one straight path per direction. Steps share TracOS
+state, so they run in one process (in_process_executor): required for mongomock:// and
+cheap for a handful of steps."""
 
 import dagster as dg
 
-from tracos_integration.ops.inbound import apply_inbound_chunk, plan_inbound_chunks, settle_inbound_files
-from tracos_integration.ops.outbound import collect_unsynced, mark_synced, summarize_outbound, write_outbound_files
+from tracos_integration.ops.inbound import apply_inbound_files, archive_inbound_files
+from tracos_integration.ops.outbound import export_unsynced
 from tracos_integration.ops.samples import write_samples
 
-INBOUND_CONCURRENCY_TAG = "tracos/inbound"
-OUTBOUND_CONCURRENCY_TAG = "tracos/outbound"
+# Labels: which side a run works on. The sensors look for in-flight runs by them, and the
+# Runs page filters by them (sync_job carries both).
+INBOUND_TAG = "tracos/inbound"
+OUTBOUND_TAG = "tracos/outbound"
 
 
-def _inbound():
-    chunks, listing = plan_inbound_chunks()
-    return settle_inbound_files(listing, chunks.map(apply_inbound_chunk).collect())
-
-
-def _write_and_mark(batch):
-    _files, conditions = write_outbound_files(batch)
-    return mark_synced(conditions)
-
-
-def _outbound(after=None):
-    batches, skipped = collect_unsynced(after) if after is not None else collect_unsynced()
-    return summarize_outbound(skipped, batches.map(_write_and_mark).collect())
-
-
-@dg.job(
-    executor_def=dg.in_process_executor,
-    tags={INBOUND_CONCURRENCY_TAG: "true"},
-    description="Client files in the inbound folder -> TracOS.",
-)
+@dg.job(executor_def=dg.in_process_executor, tags={INBOUND_TAG: "true"},
+        description="Client files in the inbound folder -> TracOS, then archived.")
 def inbound_job():
-    _inbound()
+    archive_inbound_files(apply_inbound_files())
 
 
-@dg.job(
-    executor_def=dg.in_process_executor,
-    tags={OUTBOUND_CONCURRENCY_TAG: "true"},
-    description="Unsynced TracOS work orders -> files in the outbound folder, then marked synced.",
-)
+@dg.job(executor_def=dg.in_process_executor, tags={OUTBOUND_TAG: "true"},
+        description="Unsynced TracOS work orders -> files in the outbound folder, then marked synced.")
 def outbound_job():
-    _outbound()
+    export_unsynced()
 
 
-@dg.job(
-    executor_def=dg.in_process_executor,
-    tags={INBOUND_CONCURRENCY_TAG: "true", OUTBOUND_CONCURRENCY_TAG: "true"},
-    description="Inbound, then outbound, in one run.",
-)
+@dg.job(executor_def=dg.in_process_executor, tags={INBOUND_TAG: "true", OUTBOUND_TAG: "true"},
+        description="Inbound, then outbound, in one run.")
 def sync_job():
-    _outbound(after=_inbound())
+    export_unsynced(archive_inbound_files(apply_inbound_files()))
 
 
 @dg.job(executor_def=dg.in_process_executor, description="Writes sample work orders to both sides.")

@@ -1,21 +1,19 @@
-"""outbound_schedule (CONTRACT section 7)."""
+"""outbound_schedule (CONTRACT section 7): on OUTBOUND_CRON, a run only when work waits."""
 
 import dagster as dg
 
-from tracos_integration.automation_settings import outbound_cron
-from tracos_integration.jobs import OUTBOUND_CONCURRENCY_TAG, outbound_job
-from tracos_integration.sensors import run_in_flight, skip_while_busy
+from tracos_integration.jobs import outbound_job
+from tracos_integration.sensors import outbound_request
+from tracos_integration.settings import load_time_settings
+from tracos_integration.tracos.resource import MongoResource
 
 
 @dg.schedule(
     job=outbound_job,
-    cron_schedule=outbound_cron(),
+    cron_schedule=load_time_settings().outbound_cron,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Pushes TracOS changes to the client on OUTBOUND_CRON (default every minute).",
+    description="Pushes TracOS changes to the client on OUTBOUND_CRON (default every minute), when any wait.",
 )
-def outbound_schedule(context: dg.ScheduleEvaluationContext):
-    busy = run_in_flight(context.instance, OUTBOUND_CONCURRENCY_TAG)
-    if busy:
-        return skip_while_busy(busy)
-    return dg.RunRequest()
+def outbound_schedule(context: dg.ScheduleEvaluationContext, mongo: MongoResource):
+    return outbound_request(context.instance, mongo)

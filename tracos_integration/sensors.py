@@ -1,19 +1,20 @@
-"""inbound_file_sensor and outbound_pending_sensor (CONTRACT section 7)."""
+"""inbound_file_sensor and outbound_pending_sensor (CONTRACT section 7).
 
-import json
-import os
-from pathlib import Path
+A skip means only "nothing to do" (or "a run is already on it"); a sensor that cannot
+work (its folder missing, a setting invalid, TracOS unreachable) fails its tick, so the
+Automation page shows it in red."""
+
 from typing import Optional
 
 import dagster as dg
 
-from tracos_integration.automation_settings import sync_interval_seconds
-from tracos_integration.client.io_manager import DEFAULT_INBOUND_DIR
-from tracos_integration.client.readiness import scan_inbound_folder
-from tracos_integration.jobs import INBOUND_CONCURRENCY_TAG, OUTBOUND_CONCURRENCY_TAG, inbound_job, outbound_job
+from tracos_integration.client.folder import ClientFolder
+from tracos_integration.jobs import INBOUND_TAG, OUTBOUND_TAG, inbound_job, outbound_job
+from tracos_integration.ops.metadata import SKIPPED_TAG
+from tracos_integration.settings import load_time_settings
 from tracos_integration.tracos.queries import WorkOrderRepository
 from tracos_integration.tracos.resource import MongoResource
-from tracos_integration.tracos.retry import Retrier, TracosUnavailable
+from tracos_integration.tracos.retry import Retrier
 
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -22,12 +23,12 @@ IN_FLIGHT = [
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
-SENSOR_RETRY_BUDGET_SECONDS = 5.0  # a sensor tick must stay short; the next tick tries again
-BATCH_TAG = "tracos/inbound_batch"
+FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+SENSOR_RETRY_BUDGET_SECONDS = 5.0  # a tick must stay short; the next tick tries again
+FILES_TAG = "tracos/inbound_files"  # the fingerprint of the settled files a run was launched for
 # Files a finished run left in place (still being written, unreadable, or the run failed)
 # get this many more runs; then the sensor says so and waits for the folder to change.
-MAX_RUNS_PER_BATCH = 5
-FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+MAX_RUNS_PER_FILES = 5
 
 
 def run_in_flight(instance: dg.DagsterInstance, tag: str) -> Optional[dg.RunRecord]:
@@ -43,89 +44,74 @@ def skip_while_busy(record: dg.RunRecord) -> dg.SkipReason:
 
 @dg.sensor(
     job=inbound_job,
-    minimum_interval_seconds=sync_interval_seconds(),
+    minimum_interval_seconds=load_time_settings().sync_interval_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Launches inbound_job when settled *.json files wait in the inbound folder; never two at once.",
 )
-def inbound_file_sensor(context: dg.SensorEvaluationContext):
-    busy = run_in_flight(context.instance, INBOUND_CONCURRENCY_TAG)
+def inbound_file_sensor(context: dg.SensorEvaluationContext, client_folder: ClientFolder):
+    busy = run_in_flight(context.instance, INBOUND_TAG)
     if busy:
         return skip_while_busy(busy)
-    folder = Path(os.environ.get("DATA_INBOUND_DIR") or DEFAULT_INBOUND_DIR)
-    if not folder.is_dir():
-        return dg.SkipReason(f"the inbound folder {folder} does not exist; create it or set DATA_INBOUND_DIR")
-    scan = scan_inbound_folder(folder)
+    scan = client_folder.scan()  # a missing folder or a bad setting raises: the tick fails
+    folder = client_folder.inbound_path
     if not scan.ready:
-        still = f" ({scan.changing} still being written)" if scan.changing else ""
+        still = f" ({scan.changing} still settling)" if scan.changing else ""
         return dg.SkipReason(f"no settled *.json files in {folder}{still}")
-    batch = scan.batch_id
+    fingerprint = scan.fingerprint
     finished = context.instance.get_run_records(
-        filters=dg.RunsFilter(tags={BATCH_TAG: batch}, statuses=FINISHED), limit=MAX_RUNS_PER_BATCH
+        filters=dg.RunsFilter(tags={FILES_TAG: fingerprint}, statuses=FINISHED), limit=MAX_RUNS_PER_FILES
     )
-    if len(finished) >= MAX_RUNS_PER_BATCH:
+    if len(finished) >= MAX_RUNS_PER_FILES:
         return dg.SkipReason(
             f"{len(scan.ready)} file(s) in {folder} are still there after {len(finished)} inbound runs; "
             "see the last run's warnings (unreadable? failing?). The next change in the folder starts a new run."
         )
-    # One key per batch and attempt: the same files never launch two runs at once, and
+    # One key per set of files and attempt: the same files never launch two runs at once, and
     # files a finished run left behind are tried again (a new attempt), a bounded number of times.
-    run_key = f"inbound-{batch}-{len(finished)}"
-    context.update_cursor(json.dumps({"last_run_key": run_key, "files": len(scan.ready)}))
-    return dg.RunRequest(run_key=run_key, tags={BATCH_TAG: batch, "tracos/inbound_files": str(len(scan.ready))})
+    return dg.RunRequest(
+        run_key=f"inbound-{fingerprint}-{len(finished)}",
+        tags={FILES_TAG: fingerprint, "tracos/inbound_file_count": str(len(scan.ready))},
+    )
 
 
 @dg.sensor(
     job=outbound_job,
-    minimum_interval_seconds=sync_interval_seconds(),
+    minimum_interval_seconds=load_time_settings().sync_interval_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Launches outbound_job when TracOS holds unsynced work orders (one count query per tick).",
+    description="Launches outbound_job when TracOS holds unsynced work orders (one bounded count per tick).",
 )
 def outbound_pending_sensor(context: dg.SensorEvaluationContext, mongo: MongoResource):
-    busy = run_in_flight(context.instance, OUTBOUND_CONCURRENCY_TAG)
+    return outbound_request(context.instance, mongo)
+
+
+def outbound_request(instance: dg.DagsterInstance, mongo: MongoResource) -> dg.RunRequest | dg.SkipReason:
+    """A run when something waits to be exported that the last run did not already skip."""
+    busy = run_in_flight(instance, OUTBOUND_TAG)
     if busy:
         return skip_while_busy(busy)
+    last_run, skipped = _skipped_by_last_outbound_run(instance)
     repository = WorkOrderRepository(
         mongo.get_collection(), Retrier(budget_seconds=SENSOR_RETRY_BUDGET_SECONDS, server=mongo.display_name)
     )
-    last_run, skipped = _skipped_by_last_outbound_run(context)
-    try:
-        # Counting stops one past what the last run skipped: enough to decide, cheap on a big backlog.
-        pending = repository.count_unsynced(limit=skipped + 1)
-    except TracosUnavailable as error:
-        return dg.SkipReason(str(error))
+    # Counting stops one past what the last run skipped: enough to decide, cheap on a big backlog.
+    pending = repository.count_unsynced(limit=skipped + 1)  # unreachable after retries: the tick fails
     if not pending:
         return dg.SkipReason(f"no unsynced work orders in {mongo.display_name}")
     if last_run and pending <= skipped:
         return dg.SkipReason(
             f"{pending} unsynced work order(s) in TracOS, and the last outbound run ({last_run[:8]}) skipped "
-            f"{skipped} it could not translate or write (see its skipped_documents and skipped_files); "
-            "waiting for TracOS to change"
+            f"{skipped} it could not translate or write (see its skipped_documents); waiting for TracOS to change"
         )
     return dg.RunRequest(tags={"tracos/unsynced_at_launch": str(pending)})
 
 
-def _skipped_by_last_outbound_run(context: dg.SensorEvaluationContext) -> tuple[Optional[str], int]:
-    """How many documents the latest successful outbound run could not translate: while
-    only those remain unsynced, launching again would only skip them again. The answer is
-    kept in the cursor, so each run's events are read once."""
-    records = context.instance.get_run_records(
-        filters=dg.RunsFilter(tags={OUTBOUND_CONCURRENCY_TAG: "true"}, statuses=[dg.DagsterRunStatus.SUCCESS]),
-        limit=1,
+def _skipped_by_last_outbound_run(instance: dg.DagsterInstance) -> tuple[Optional[str], int]:
+    """How many documents the latest successful outbound run could not export (its
+    `tracos/skipped` tag): while only those remain unsynced, another run would skip them again."""
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(tags={OUTBOUND_TAG: "true"}, statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1
     )
     if not records:
         return None, 0
-    run_id = records[0].dagster_run.run_id
-    cursor = json.loads(context.cursor) if context.cursor else {}
-    if cursor.get("run") == run_id:
-        return run_id, cursor["skipped"]
-    skipped = 0
-    for entry in context.instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_OUTPUT):
-        event = entry.dagster_event
-        output = event.event_specific_data.step_output_handle.output_name
-        if event.step_key == "collect_unsynced" and output == "skipped":
-            skipped += int(event.event_specific_data.metadata["skipped"].value)
-        elif event.step_key.startswith("write_outbound_files") and output == "mark_conditions":
-            # documents whose file name a folder holds: they stay unsynced until it is moved
-            skipped += int(event.event_specific_data.metadata.get("skipped", dg.IntMetadataValue(0)).value)
-    context.update_cursor(json.dumps({"run": run_id, "skipped": skipped}))
-    return run_id, skipped
+    run = records[0].dagster_run
+    return run.run_id, int(run.tags.get(SKIPPED_TAG, "0"))

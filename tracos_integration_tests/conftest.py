@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from tracos_integration.client.folder import ClientFolder, Page
 from tracos_integration.definitions import defs
 from tracos_integration.tracos.resource import MongoResource
 
@@ -73,6 +74,27 @@ def output_metadata(result: dg.ExecuteInProcessResult, step: str) -> dict[str, A
             for key, value in event.event_specific_data.metadata.items():
                 merged[key] = getattr(value, "value", value)
     return merged
+
+
+def read_inbound(folder: Path, **fields: Any) -> Page:
+    """Every ready file in `folder` as the inbound job reads it, in one page."""
+    client = ClientFolder(**{"inbound_dir": str(folder), "settle_seconds": 0, "max_file_bytes": 1_000_000, **fields})
+    names, _ = client.list_inbound()
+    merged = Page()
+    for page in client.read(names, files_per_page=len(names) or 1):
+        merged.files += page.files
+        merged.deferred += page.deferred
+        merged.unreadable.update(page.unreadable)
+    return merged
+
+
+def inbound_metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+    """What an inbound run reported: its counts and its archive of the files."""
+    return {**output_metadata(result, "apply_inbound_files"), **output_metadata(result, "archive_inbound_files")}
+
+
+def outbound_metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+    return output_metadata(result, "export_unsynced")
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,5 @@
 """CONTRACT section 7: the sensors and the schedule, evaluated tick by tick."""
 
-import json
 import os
 import time
 
@@ -9,9 +8,10 @@ import pytest
 from dagster._core.test_utils import create_run_for_test
 
 from tracos_integration.definitions import defs
-from tracos_integration.jobs import INBOUND_CONCURRENCY_TAG, OUTBOUND_CONCURRENCY_TAG
+from tracos_integration.client.folder import ClientFolder
+from tracos_integration.jobs import INBOUND_TAG, OUTBOUND_TAG
 from tracos_integration.schedules import outbound_schedule
-from tracos_integration.sensors import BATCH_TAG, MAX_RUNS_PER_BATCH, inbound_file_sensor, outbound_pending_sensor
+from tracos_integration.sensors import FILES_TAG, MAX_RUNS_PER_FILES, inbound_file_sensor, outbound_pending_sensor
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration_tests.factories import client_order, drop, tracos_document
 
@@ -28,8 +28,9 @@ def settled(path, age=60):
     return path
 
 
-def tick(instance, cursor=None):
-    return inbound_file_sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor))
+def tick(instance):
+    with dg.build_sensor_context(instance=instance, resources={"client_folder": ClientFolder()}) as context:
+        return inbound_file_sensor.evaluate_tick(context)
 
 
 def test_a_settled_file_gives_one_run_request(workspace, instance):
@@ -37,7 +38,7 @@ def test_a_settled_file_gives_one_run_request(workspace, instance):
     result = tick(instance)
     assert len(result.run_requests) == 1
     assert result.run_requests[0].run_key.startswith("inbound-")
-    assert json.loads(result.cursor) == {"last_run_key": result.run_requests[0].run_key, "files": 1}
+    assert result.run_requests[0].tags["tracos/inbound_file_count"] == "1"
 
 
 def test_the_same_files_give_the_same_run_key(workspace, instance):
@@ -59,10 +60,11 @@ def test_hidden_temporary_and_other_files_give_a_skip(workspace, instance, name)
     assert result.run_requests == [] and "no settled *.json files" in result.skip_message
 
 
-def test_a_file_still_being_written_gives_a_skip(workspace, instance):
+def test_a_file_younger_than_the_settle_time_gives_a_skip(workspace, instance, monkeypatch):
+    monkeypatch.setenv("INBOUND_SETTLE_SECONDS", "10")  # the one meaning of "settled", run and sensor alike
     drop(workspace.inbound, "fresh.json", "[")
     result = tick(instance)
-    assert result.run_requests == [] and "1 still being written" in result.skip_message
+    assert result.run_requests == [] and "1 still settling" in result.skip_message
 
 
 def test_files_in_subfolders_give_a_skip(workspace, instance):
@@ -74,20 +76,20 @@ def test_files_in_subfolders_give_a_skip(workspace, instance):
 @pytest.mark.parametrize("status", [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED])
 def test_an_inbound_run_in_flight_gives_a_skip(workspace, instance, status):
     settled(drop(workspace.inbound, "a.json", [client_order(1)]))
-    create_run_for_test(instance, job_name="sync_job", status=status, tags={INBOUND_CONCURRENCY_TAG: "true"})
+    create_run_for_test(instance, job_name="sync_job", status=status, tags={INBOUND_TAG: "true"})
     result = tick(instance)
     assert result.run_requests == [] and "sync_job run" in result.skip_message
 
 
 def test_a_finished_inbound_run_does_not_block(workspace, instance):
     settled(drop(workspace.inbound, "a.json", [client_order(1)]))
-    create_run_for_test(instance, job_name="inbound_job", status=dg.DagsterRunStatus.SUCCESS, tags={INBOUND_CONCURRENCY_TAG: "true"})
+    create_run_for_test(instance, job_name="inbound_job", status=dg.DagsterRunStatus.SUCCESS, tags={INBOUND_TAG: "true"})
     assert len(tick(instance).run_requests) == 1
 
 
 def finish_run(instance, run_request, status):
     create_run_for_test(instance, job_name="inbound_job", status=status,
-                        tags={**run_request.tags, "dagster/run_key": run_request.run_key, INBOUND_CONCURRENCY_TAG: "true"})
+                        tags={**run_request.tags, "dagster/run_key": run_request.run_key, INBOUND_TAG: "true"})
 
 
 @pytest.mark.parametrize("status", [dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.SUCCESS])
@@ -96,29 +98,36 @@ def test_files_left_by_a_finished_run_are_tried_again_with_a_new_key(workspace, 
     first = tick(instance).run_requests[0]
     finish_run(instance, first, status)
     second = tick(instance).run_requests[0]
-    assert second.run_key != first.run_key and second.tags[BATCH_TAG] == first.tags[BATCH_TAG]
+    assert second.run_key != first.run_key and second.tags[FILES_TAG] == first.tags[FILES_TAG]
 
 
 def test_retries_of_one_batch_are_bounded_and_say_why(workspace, instance):
     settled(drop(workspace.inbound, "stuck.json", "[{"))
-    for _ in range(MAX_RUNS_PER_BATCH):
+    for _ in range(MAX_RUNS_PER_FILES):
         finish_run(instance, tick(instance).run_requests[0], dg.DagsterRunStatus.FAILURE)
     result = tick(instance)
-    assert result.run_requests == [] and f"after {MAX_RUNS_PER_BATCH} inbound runs" in result.skip_message
+    assert result.run_requests == [] and f"after {MAX_RUNS_PER_FILES} inbound runs" in result.skip_message
     settled(drop(workspace.inbound, "new.json", [client_order(1)]))
     assert len(tick(instance).run_requests) == 1  # a change in the folder starts afresh
 
 
-def test_the_cursor_stays_small_with_many_files(workspace, instance):
+def test_the_run_key_stays_small_with_many_files(workspace, instance):
     for n in range(300):
         settled(drop(workspace.inbound, f"{n:04d}.json", [client_order(n + 1)]))
-    result = tick(instance)
-    assert len(result.cursor) < 100 and json.loads(result.cursor)["files"] == 300
+    request = tick(instance).run_requests[0]
+    assert len(request.run_key) < 40 and request.tags["tracos/inbound_file_count"] == "300"
 
 
-def test_a_missing_inbound_folder_gives_a_readable_skip(workspace, instance, monkeypatch, tmp_path):
+def test_a_missing_inbound_folder_fails_the_tick_with_a_readable_reason(workspace, instance, monkeypatch, tmp_path):
     monkeypatch.setenv("DATA_INBOUND_DIR", str(tmp_path / "nowhere"))
-    assert "does not exist" in tick(instance).skip_message
+    with pytest.raises(Exception, match="does not exist"):
+        tick(instance)
+
+
+def test_an_invalid_setting_fails_the_tick(workspace, instance, monkeypatch):
+    monkeypatch.setenv("INBOUND_SETTLE_SECONDS", "soon")
+    with pytest.raises(Exception, match="INBOUND_SETTLE_SECONDS='soon' is not a finite number"):
+        tick(instance)
 
 
 def outbound_tick(instance, mongo):
@@ -141,25 +150,40 @@ def test_nothing_unsynced_gives_a_skip(workspace, instance):
 
 def test_an_outbound_run_in_flight_gives_a_skip(workspace, instance):
     workspace.collection.insert_one(tracos_document(1))
-    create_run_for_test(instance, job_name="outbound_job", status=dg.DagsterRunStatus.STARTED, tags={OUTBOUND_CONCURRENCY_TAG: "true"})
+    create_run_for_test(instance, job_name="outbound_job", status=dg.DagsterRunStatus.STARTED, tags={OUTBOUND_TAG: "true"})
     assert outbound_tick(instance, MongoResource(uri=workspace.mongo_uri)).run_requests == []
 
 
-def test_unreachable_tracos_gives_a_skip_not_a_crash(workspace, instance, monkeypatch):
+def test_unreachable_tracos_fails_the_tick_naming_the_server_without_credentials(workspace, instance, monkeypatch):
     monkeypatch.setattr("tracos_integration.sensors.SENSOR_RETRY_BUDGET_SECONDS", 0.2)
     mongo = MongoResource(uri="mongodb://user:pw@127.0.0.1:9/x", server_selection_timeout_ms=100)
-    result = outbound_tick(instance, mongo)
-    assert result.run_requests == [] and "still unreachable" in result.skip_message and "pw" not in result.skip_message
+    with pytest.raises(Exception) as failure:
+        outbound_tick(instance, mongo)
+    assert "still unreachable" in str(failure.value) and "127.0.0.1:9" in str(failure.value)
+    assert "pw" not in str(failure.value)
 
 
-def test_outbound_schedule_requests_a_run(instance):
-    context = dg.build_schedule_context(instance=instance)
-    assert len(outbound_schedule.evaluate_tick(context).run_requests) == 1
+def schedule_tick(instance, workspace):
+    resources = {"mongo": MongoResource(uri=workspace.mongo_uri)}
+    with dg.build_schedule_context(instance=instance, resources=resources) as context:
+        return outbound_schedule.evaluate_tick(context)
 
 
-def test_outbound_schedule_skips_while_an_outbound_run_is_in_flight(instance):
-    create_run_for_test(instance, job_name="outbound_job", status=dg.DagsterRunStatus.STARTED, tags={OUTBOUND_CONCURRENCY_TAG: "true"})
-    result = outbound_schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
+def test_outbound_schedule_requests_a_run_when_documents_wait(workspace, instance):
+    workspace.collection.insert_one(tracos_document(1))
+    assert len(schedule_tick(instance, workspace).run_requests) == 1
+
+
+def test_outbound_schedule_skips_with_the_reason_when_nothing_waits(workspace, instance):
+    workspace.collection.insert_one(tracos_document(1, isSynced=True))
+    result = schedule_tick(instance, workspace)
+    assert result.run_requests == [] and "no unsynced work orders" in result.skip_message
+
+
+def test_outbound_schedule_skips_while_an_outbound_run_is_in_flight(workspace, instance):
+    workspace.collection.insert_one(tracos_document(1))
+    create_run_for_test(instance, job_name="outbound_job", status=dg.DagsterRunStatus.STARTED, tags={OUTBOUND_TAG: "true"})
+    result = schedule_tick(instance, workspace)
     assert result.run_requests == [] and "outbound_job run" in result.skip_message
 
 
@@ -173,14 +197,13 @@ def test_sensors_and_schedule_run_by_default_with_contract_names():
     assert repository.get_sensor_def("inbound_file_sensor").job_name == "inbound_job"
 
 
-def test_dagster_yaml_limits_inbound_and_outbound_runs_to_one_each():
+def test_dagster_yaml_turns_telemetry_off_and_adds_no_second_exclusivity_mechanism():
     import yaml
     from pathlib import Path
 
     config = yaml.safe_load((Path(__file__).resolve().parents[1] / "dagster.yaml").read_text())
-    limits = {item["key"]: item["limit"] for item in config["concurrency"]["runs"]["tag_concurrency_limits"]}
-    assert limits == {INBOUND_CONCURRENCY_TAG: 1, OUTBOUND_CONCURRENCY_TAG: 1}
-    assert config["telemetry"]["enabled"] is False and config["run_retries"]["enabled"] is True
+    assert config["telemetry"]["enabled"] is False
+    assert "concurrency" not in config and "run_retries" not in config  # the folder lock is the one mechanism
 
 
 def test_only_untranslatable_documents_left_gives_a_skip_until_tracos_changes(workspace, instance):
@@ -189,7 +212,7 @@ def test_only_untranslatable_documents_left_gives_a_skip_until_tracos_changes(wo
     assert len(outbound_tick(instance, mongo).run_requests) == 1
     from tracos_integration.definitions import defs
 
-    result = defs.get_job_def("outbound_job").execute_in_process(instance=instance, tags={OUTBOUND_CONCURRENCY_TAG: "true"})
+    result = defs.get_job_def("outbound_job").execute_in_process(instance=instance, tags={OUTBOUND_TAG: "true"})
     assert result.success and workspace.collection.count_documents({"isSynced": {"$ne": True}}) == 1
     with dg.build_sensor_context(instance=instance, resources={"mongo": mongo}) as context:
         skip = outbound_pending_sensor.evaluate_tick(context)

@@ -2,18 +2,9 @@
 
 import os
 
-from tracos_integration.client.folder import (
-    move_without_overwrite,
-    read_inbound_folder,
-    write_json_atomically,
-)
+from tracos_integration.client.writing import move_without_overwrite, write_json_atomically
+from tracos_integration_tests.conftest import read_inbound as read
 from tracos_integration_tests.factories import client_order, drop, read_json
-
-
-def read(folder, **overrides):
-    options = {"client_timezone": "UTC", "settle_seconds": 0, "max_file_bytes": 1_000_000}
-    options.update(overrides)
-    return read_inbound_folder(folder, **options)
 
 
 def test_files_are_read_in_name_order(tmp_path):

@@ -47,13 +47,14 @@ def test_definitions_snapshot():
     ]
     ops = {name: sorted(node.name for node in defs.get_job_def(name).nodes)
            for name in ("inbound_job", "outbound_job", "sync_job", "samples_job")}
-    assert ops == {
-        "inbound_job": ["apply_inbound_chunk", "plan_inbound_chunks", "settle_inbound_files"],
-        "outbound_job": ["collect_unsynced", "mark_synced", "summarize_outbound", "write_outbound_files"],
-        "sync_job": ["apply_inbound_chunk", "collect_unsynced", "mark_synced", "plan_inbound_chunks",
-                     "settle_inbound_files", "summarize_outbound", "write_outbound_files"],
+    assert ops == {  # one straight path per direction, no dynamic fan-out
+        "inbound_job": ["apply_inbound_files", "archive_inbound_files"],
+        "outbound_job": ["export_unsynced"],
+        "sync_job": ["apply_inbound_files", "archive_inbound_files", "export_unsynced"],
         "samples_job": ["write_samples"],
     }
+    for name in ("inbound_job", "outbound_job", "sync_job"):
+        assert not any(out.is_dynamic for node in defs.get_job_def(name).nodes for out in node.definition.output_defs)
     assert sorted(s.name for s in repository.sensor_defs) == ["inbound_file_sensor", "outbound_pending_sensor"]
     assert [s.name for s in repository.schedule_defs] == ["outbound_schedule"]
-    assert {"mongo", "client_folder"} <= set(repository.get_top_level_resources())
+    assert {"mongo", "client_folder", "client_folder_io_manager"} <= set(repository.get_top_level_resources())

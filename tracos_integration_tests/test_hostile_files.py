@@ -12,10 +12,15 @@ from datetime import datetime, timezone
 
 import pytest
 
+from tracos_integration.client import archive as archive_module
 from tracos_integration.client import folder as folder_module
+from tracos_integration.client import writing as writing_module
+from tracos_integration.client.archive import FileOutcome
+from tracos_integration.client.folder import ClientFolder
+from tracos_integration.client.reading import FileIdentity
 from tracos_integration.sync.inbound import InboundSync
 from tracos_integration.tracos.resource import MongoResource
-from tracos_integration_tests.conftest import output_metadata
+from tracos_integration_tests.conftest import inbound_metadata, outbound_metadata
 from tracos_integration_tests.factories import client_order, drop, read_json
 from tracos_integration_tests.reliability.harness import FailingCollection, use_collection
 
@@ -23,7 +28,7 @@ UTC = timezone.utc
 
 
 def settle_metadata(result) -> dict:
-    return output_metadata(result, "settle_inbound_files")
+    return inbound_metadata(result)
 
 
 def failure_message(result) -> str:
@@ -81,7 +86,7 @@ def test_a_file_replaced_while_the_run_works_stays_for_the_next_run(workspace, m
     assert result.success
     assert workspace.processed() == ["other.json"]
     assert read_json(workspace.inbound / "orders.json") == new_content  # not moved, not lost
-    moved = output_metadata(result, "settle_inbound_files")
+    moved = inbound_metadata(result)
     assert moved["files_not_moved"] == 1
     assert "changed after this run read it" in moved["not_moved_files"]["orders.json"]
     assert workspace.run("inbound_job").success
@@ -94,7 +99,7 @@ def test_a_file_left_alone_during_the_run_is_moved(workspace):
     drop(workspace.inbound, "orders.json", [client_order(1)])
     result = workspace.run("inbound_job")
     assert workspace.processed() == ["orders.json"]
-    assert output_metadata(result, "settle_inbound_files")["files_not_moved"] == 0
+    assert inbound_metadata(result)["files_not_moved"] == 0
 
 
 # CONTRACT 5.5: any name the file system accepts ends in processed/ or failed/ with its report.
@@ -126,7 +131,7 @@ def test_a_failed_file_whose_name_is_not_utf8_gets_its_report_with_the_bytes_esc
     assert report["file"] == "caf\\xe9.json" and report["errors_total"] == 1
     metadata = settle_metadata(result)
     assert [r.data["file"] for r in metadata["rejected_records"].records] == ["caf\\xe9.json"]
-    assert output_metadata(result, "settle_inbound_files")["failed_files"] == ["failed/caf\\xe9.json"]
+    assert inbound_metadata(result)["failed_files"] == ["failed/caf\\xe9.json"]
 
 
 LONGEST = "a" * 250 + ".json"  # 255 bytes, the file system's limit
@@ -136,7 +141,7 @@ def test_a_255_byte_name_gets_its_report_under_a_shortened_unique_name(workspace
     drop(workspace.inbound, LONGEST, [{"orderNo": 0}])
     result = workspace.run("inbound_job")
     assert result.success
-    moved = output_metadata(result, "settle_inbound_files")
+    moved = inbound_metadata(result)
     assert moved["files_not_moved"] == 0 and moved["files_failed"] == 1
     failed = workspace.failed()
     assert LONGEST in failed and len(failed) == 2
@@ -151,7 +156,7 @@ def test_a_255_byte_name_that_clashes_is_moved_under_a_shortened_name(workspace)
     drop(workspace.inbound / "processed", LONGEST, "earlier")
     drop(workspace.inbound, LONGEST, [client_order(1)])
     result = workspace.run("inbound_job")
-    assert output_metadata(result, "settle_inbound_files")["files_not_moved"] == 0
+    assert inbound_metadata(result)["files_not_moved"] == 0
     assert list(workspace.inbound.glob("*.json")) == []
     assert len(workspace.processed()) == 2
     assert (workspace.inbound / "processed" / LONGEST).read_text() == "earlier"
@@ -164,7 +169,7 @@ def test_a_stale_report_never_blocks_nor_stands_in_for_the_new_one(workspace):
     drop(workspace.inbound, "bad.json", [{"orderNo": 0}])
     result = workspace.run("inbound_job")
     assert result.success
-    moved = output_metadata(result, "settle_inbound_files")
+    moved = inbound_metadata(result)
     assert moved["files_not_moved"] == 0 and moved["failed_files"] == ["failed/bad.1.json"]
     assert workspace.failed() == ["bad.1.json", "bad.1.json.error.json", "bad.json.error.json"]
     report = read_json(workspace.inbound / "failed" / "bad.1.json.error.json")
@@ -189,213 +194,30 @@ def test_a_report_lists_at_most_1000_errors_and_carries_the_total(workspace):
     assert settle_metadata(result)["rejected"] == 1501
 
 
-def test_what_a_chunk_step_hands_on_stays_small_however_many_records_are_bad(workspace, tmp_path):
+def test_what_the_apply_step_hands_on_stays_small_however_many_records_are_bad(workspace, tmp_path):
     drop(workspace.inbound, "empties.json", empty_objects(500_000))  # 1.5 MB
     repository = MongoResource(uri=workspace.mongo_uri).repository()
-    run = InboundSync(repository, now=datetime.now(UTC))
-    batch = folder_module.list_inbound_folder(
-        workspace.inbound, client_timezone="UTC", settle_seconds=0, max_file_bytes=16 * 1024 * 1024
-    )
-    for chunk in batch.chunks(1000):
-        run.apply_chunk(chunk, "UTC")
+    run = InboundSync(repository, now=datetime.now(UTC), client_timezone="UTC")
+    client = ClientFolder(inbound_dir=str(workspace.inbound), settle_seconds=0)
+    names, _ = client.list_inbound()
+    for page in client.read(names, files_per_page=1000):
+        run.apply(page)
     assert run.report.counts["rejected"] == 500_000
-    assert run.report.outcome.failed["empties.json"].total == 500_000
+    assert run.report.files["empties.json"].errors.total == 500_000
     assert len(pickle.dumps(run.report)) < 1_000_000  # what Dagster pickles into its storage
 
 
-def test_a_chunk_stops_taking_files_at_its_byte_budget(tmp_path):
+def test_a_page_stops_taking_files_at_its_byte_budget(tmp_path, monkeypatch):
     for name in ("a.json", "b.json", "c.json", "d.json"):
         drop(tmp_path, name, "[" + " " * 98 + "]")  # 100 bytes each
-    batch = folder_module.list_inbound_folder(tmp_path, client_timezone="UTC", settle_seconds=0, max_file_bytes=1000)
-    sizes = [len(chunk.files) for chunk in batch.chunks(1000, max_bytes=250)]
-    assert sizes == [2, 2]
-    assert [len(chunk.files) for chunk in batch.chunks(1000, max_bytes=50)] == [1, 1, 1, 1]  # a big file still goes
-    assert [len(chunk.files) for chunk in batch.chunks(3)] == [3, 1]
-
-
-MEMORY_RUN = textwrap.dedent("""
-    import os, resource, subprocess, sys
-    work = '''
-    import os
-    os.environ.update(MONGO_URI="mongomock://memory", DATA_INBOUND_DIR=sys.argv[1], DATA_OUTBOUND_DIR=sys.argv[2],
-                      INBOUND_SETTLE_SECONDS="0")
-    from tracos_integration.definitions import defs
-    assert defs.get_job_def("inbound_job").execute_in_process().success
-    '''
-    subprocess.run([sys.executable, "-c", "import sys\\n" + work, sys.argv[1], sys.argv[2]], check=True)
-    print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-""")
-
-
-@pytest.mark.slow
-def test_sixteen_mib_of_empty_objects_is_handled_in_under_1_gb(tmp_path):
-    inbound, outbound = tmp_path / "inbound", tmp_path / "outbound"
-    inbound.mkdir()
-    outbound.mkdir()
-    limit = 16 * 1024 * 1024  # the default INBOUND_MAX_FILE_BYTES
-    (inbound / "empties.json").write_text(empty_objects((limit - 2) // 3))
-    assert os.path.getsize(inbound / "empties.json") <= limit
-    done = subprocess.run([sys.executable, "-c", MEMORY_RUN, str(inbound), str(outbound)],
-                          capture_output=True, text=True, check=True)
-    peak_mib = int(done.stdout.split()[-1]) / 1024  # ru_maxrss is in KiB on Linux
-    print(f"peak RSS of inbound_job over 16 MiB of [{{}},...]: {peak_mib:.0f} MiB")
-    assert peak_mib < 1024
-    report_path = inbound / "failed" / "empties.json.error.json"
-    assert os.path.getsize(report_path) < 1_000_000
-    assert read_json(report_path)["errors_total"] == (limit - 2) // 3
-
-
-# processed/ or failed/ that cannot be created: one clear line naming the path, nothing lost.
-
-def test_a_file_in_the_way_of_processed_fails_the_run_with_one_clear_line(workspace):
-    drop(workspace.inbound, "processed", "not a folder")
-    drop(workspace.inbound, "orders.json", [client_order(1)])
-    result = workspace.run("inbound_job")
-    assert not result.success
-    message = failure_message(result)
-    assert str(workspace.inbound / "processed") in message and "in the way" in message
-    assert "Traceback" not in message and len(message.splitlines()) == 1
-    assert (workspace.inbound / "orders.json").exists()  # nothing lost: read again next run
-    assert workspace.collection.count_documents({}) == 1
-
-
-def test_a_read_only_inbound_folder_fails_the_run_before_moving_anything(workspace, monkeypatch):
-    drop(workspace.inbound, "good.json", [client_order(1)])
-    drop(workspace.inbound, "bad.json", "{")
-    (workspace.inbound / "processed").mkdir()  # only failed/ is missing
-
-    def read_only(path, *args, **kwargs):  # tests run as root, where chmod stops nothing
-        raise PermissionError(13, "Permission denied", str(path))
-
-    monkeypatch.setattr(folder_module.os, "mkdir", read_only)
-    result = workspace.run("inbound_job")
-    assert not result.success
-    message = failure_message(result)
-    assert f"cannot create the folder {workspace.inbound / 'failed'}: Permission denied" in message
-    assert len(message.splitlines()) == 1
-    assert sorted(p.name for p in workspace.inbound.glob("*.json")) == ["bad.json", "good.json"]
-    assert workspace.processed() == []
-
-
-# CONTRACT 3: a value BSON cannot encode is a per-record rejection, never a run failure.
-
-def test_a_lone_surrogate_in_summary_is_rejected_and_the_rest_is_applied(workspace):
-    drop(workspace.inbound, "orders.json", [client_order(1, summary="pump \ud800"), client_order(2)])
-    result = workspace.run("inbound_job")
-    assert result.success
-    assert [d["number"] for d in workspace.collection.find({})] == [2]
-    report = read_json(workspace.inbound / "failed" / "orders.json.error.json")
-    assert report["errors_total"] == 1 and report["errors"][0]["index"] == 0
-    assert "lone surrogate \\ud800" in report["errors"][0]["reason"]
-    assert settle_metadata(result)["rejected"] == 1
-
-
-def test_a_surrogate_escaped_in_the_file_bytes_is_a_rejection(workspace):
-    drop(workspace.inbound, "escaped.json", b'{"orderNo": 1, "summary": "\\ud800", "creationDate": '
-                                             b'"2024-03-01T10:00:00Z", "lastUpdateDate": "2024-03-02T10:00:00Z"}')
-    result = workspace.run("inbound_job")
-    assert result.success and workspace.collection.count_documents({}) == 0
-    reason = read_json(workspace.inbound / "failed" / "escaped.json.error.json")["errors"][0]["reason"]
-    assert reason.startswith("summary: holds a lone surrogate \\ud800")
-
-
-def test_a_full_surrogate_pair_is_valid_text():
-    from tracos_integration.core.client import parse_client_record
-
-    assert parse_client_record(json.loads('{"orderNo": 1, "summary": "\\ud83d\\udd27 wrench", '
-                                          '"creationDate": "2024-03-01T10:00:00Z", '
-                                          '"lastUpdateDate": "2024-03-02T10:00:00Z"}')).summary == "\U0001F527 wrench"
-
-
-# Reasons speak JSON, not Python.
-
-def reason_for(record) -> str:
-    from tracos_integration.core.client import RecordRejected, parse_client_record
-
-    with pytest.raises(RecordRejected) as caught:
-        parse_client_record(record)
-    return str(caught.value)
-
-
-@pytest.mark.parametrize(
-    "overrides, expected",
-    [
-        ({"orderNo": None}, "orderNo: input should be a valid integer (got null)"),
-        ({"orderNo": True}, "orderNo: input should be a valid integer (got true)"),
-        ({"orderNo": 1.5}, "(got 1.5)"),
-        ({"orderNo": "7"}, '(got "7")'),
-        ({"isDone": None}, "isDone: input should be a valid boolean (got null)"),
-        ({"isDone": 1}, "isDone: input should be a valid boolean (got 1)"),
-        ({"summary": False}, "summary: input should be a valid string (got false)"),
-        ({"summary": {"$ne": 1}}, "(got an object)"),
-        ({"deletedDate": True, "isDeleted": True}, "deletedDate: expected an ISO 8601 timestamp string, got a boolean"),
-    ],
-)
-def test_reasons_name_values_as_json(overrides, expected):
-    reason = reason_for(client_order(1, **overrides))
-    assert expected in reason
-    for python in ("None", "True", "False", "NoneType", "'"):
-        assert python not in reason
-
-
-def test_a_file_of_the_wrong_kind_is_named_in_json_words(workspace):
-    drop(workspace.inbound, "number.json", "3")
-    drop(workspace.inbound, "null.json", "null")
-    workspace.run("inbound_job")
-    assert read_json(workspace.inbound / "failed" / "number.json.error.json")["errors"][0]["reason"] == (
-        "expected a work order object or an array of them, found a number"
-    )
-    null_reason = read_json(workspace.inbound / "failed" / "null.json.error.json")["errors"][0]["reason"]
-    assert null_reason.endswith("found null")
-
-
-# Timestamps ISO 8601 allows but nothing downstream can hold; naive times around DST changes.
-
-@pytest.mark.parametrize(
-    "value, expected",
-    [
-        ("2024-06-30T23:59:60Z", "leap seconds (23:59:60) are not supported; use 23:59:59.999"),
-        ("2024-06-30T23:59:60.500+00:00", "leap seconds (23:59:60) are not supported; use 23:59:59.999"),
-        ("2024-03-01T24:00:00Z", "24:00 is not accepted; use 00:00 of the next day"),
-        ("2024-03-01T24:00", "24:00 is not accepted; use 00:00 of the next day"),
-    ],
-)
-def test_leap_seconds_and_24_00_get_a_precise_reason(value, expected):
-    assert reason_for(client_order(1, lastUpdateDate=value)) == f'lastUpdateDate: "{value}": {expected}'
-
-
-def test_other_unparseable_timestamps_keep_the_general_reason():
-    assert reason_for(client_order(1, lastUpdateDate="2024-03-01T25:00:00Z")) == (
-        'lastUpdateDate: "2024-03-01T25:00:00Z" is not an ISO 8601 timestamp'
-    )
-
-
-def parse_naive(value: str, zone: str) -> datetime:
-    from zoneinfo import ZoneInfo
-
-    from tracos_integration.core.client import parse_client_record
-
-    return parse_client_record(client_order(1, creationDate=value), ZoneInfo(zone)).creationDate
-
-
-def test_a_naive_time_in_a_dst_gap_is_read_with_the_offset_before_the_gap():
-    # New York skipped 02:00-03:00 on 2024-03-10; 02:30 is read as EST (-05:00), the offset before.
-    assert parse_naive("2024-03-10T02:30:00", "America/New_York") == datetime(2024, 3, 10, 7, 30, tzinfo=UTC)
-
-
-def test_an_ambiguous_naive_time_in_a_dst_fold_takes_the_first_occurrence():
-    # New York lived 01:00-02:00 twice on 2024-11-03; 01:30 is read as the first, EDT (-04:00).
-    assert parse_naive("2024-11-03T01:30:00", "America/New_York") == datetime(2024, 11, 3, 5, 30, tzinfo=UTC)
-
-
-def test_dst_rules_hold_through_inbound_job(workspace, monkeypatch):
-    monkeypatch.setenv("CLIENT_TIMEZONE", "America/New_York")
-    drop(workspace.inbound, "dst.json", [client_order(1, creationDate="2024-03-10T02:30:00",
-                                                      lastUpdateDate="2024-11-03T01:30:00")])
-    assert workspace.run("inbound_job").success
-    stored = workspace.collection.find_one({"number": 1})
-    assert stored["createdAt"] == datetime(2024, 3, 10, 7, 30, tzinfo=UTC)
-    assert stored["updatedAt"] == datetime(2024, 11, 3, 5, 30, tzinfo=UTC)
+    client = ClientFolder(inbound_dir=str(tmp_path), settle_seconds=0, max_file_bytes=1000)
+    names, _ = client.list_inbound()
+    monkeypatch.setattr(folder_module, "PAGE_BYTES", 250)
+    assert [len(page.files) for page in client.read(names, 1000)] == [2, 2]
+    monkeypatch.setattr(folder_module, "PAGE_BYTES", 50)
+    assert [len(page.files) for page in client.read(names, 1000)] == [1, 1, 1, 1]  # a big file still goes
+    monkeypatch.setattr(folder_module, "PAGE_BYTES", 16 * 1024 * 1024)
+    assert [len(page.files) for page in client.read(names, 3)] == [3, 1]
 
 
 # A folder named like an outbound file: that document is skipped and stays unsynced.
@@ -410,9 +232,9 @@ def test_a_folder_named_like_an_outbound_file_skips_that_document_and_the_others
     assert workspace.outbound_files() == ["2.json", "3.json", "4.json"] and (workspace.outbound / "3.json").is_dir()
     synced = {d["number"]: d["isSynced"] for d in workspace.collection.find({})}
     assert synced == {2: True, 3: False, 4: True}
-    step = next(key for key in {e.step_key for e in result.all_events if e.step_key} if "write_outbound_files" in key)
-    skipped = output_metadata(result, step)["skipped_files"]
-    assert list(skipped) == ["3.json"] and "is a folder" in skipped["3.json"] and ".tmp" not in skipped["3.json"]
+    [row] = outbound_metadata(result)["skipped_documents"].records
+    assert row.data["number"] == 3 and "3.json" in row.data["reason"] and "is a folder" in row.data["reason"]
+    assert ".tmp" not in row.data["reason"]
     (workspace.outbound / "3.json").rmdir()
     assert workspace.run("outbound_job").success
     assert workspace.collection.count_documents({"isSynced": True}) == 3
@@ -421,25 +243,23 @@ def test_a_folder_named_like_an_outbound_file_skips_that_document_and_the_others
 def test_a_folder_appearing_at_an_outbound_name_mid_write_is_named_not_the_temp_file(tmp_path):
     (tmp_path / "3.json").mkdir()
     with pytest.raises(IsADirectoryError) as caught:
-        folder_module.write_json_atomically(tmp_path, "3.json", {"orderNo": 3})
+        writing_module.write_json_atomically(tmp_path, "3.json", {"orderNo": 3})
     assert caught.value.filename == str(tmp_path / "3.json") and caught.value.filename2 is None
     assert os.listdir(tmp_path) == ["3.json"]  # no temp file left behind
 
 
 def test_the_sensor_scan_takes_a_name_that_is_not_utf8(tmp_path):
-    from tracos_integration.client.readiness import scan_inbound_folder
-
     drop_bytes_name(tmp_path, b"caf\xe9.json", [client_order(1)])
     os.utime(os.path.join(os.fsencode(tmp_path), b"caf\xe9.json"), (0, 0))
-    scan = scan_inbound_folder(tmp_path)
-    assert len(scan.ready) == 1 and len(scan.batch_id) == 24
+    scan = ClientFolder(inbound_dir=str(tmp_path), settle_seconds=0).scan()
+    assert len(scan.ready) == 1 and len(scan.fingerprint) == 24
 
 
 def test_a_document_blocked_by_a_folder_does_not_relaunch_outbound_every_tick(workspace):
     import dagster as dg
 
     from tracos_integration.definitions import defs
-    from tracos_integration.jobs import OUTBOUND_CONCURRENCY_TAG
+    from tracos_integration.jobs import OUTBOUND_TAG
     from tracos_integration.sensors import outbound_pending_sensor
     from tracos_integration_tests.factories import tracos_document
 
@@ -448,7 +268,7 @@ def test_a_document_blocked_by_a_folder_does_not_relaunch_outbound_every_tick(wo
     mongo = MongoResource(uri=workspace.mongo_uri)
     with dg.instance_for_test() as instance:
         result = defs.get_job_def("outbound_job").execute_in_process(
-            instance=instance, tags={OUTBOUND_CONCURRENCY_TAG: "true"}
+            instance=instance, tags={OUTBOUND_TAG: "true"}
         )
         assert result.success and workspace.collection.count_documents({"isSynced": {"$ne": True}}) == 1
         with dg.build_sensor_context(instance=instance, resources={"mongo": mongo}) as context:
@@ -459,15 +279,14 @@ def test_a_document_blocked_by_a_folder_does_not_relaunch_outbound_every_tick(wo
 def test_a_file_renamed_over_the_name_between_check_and_move_is_put_back(tmp_path, monkeypatch):
     path = drop(tmp_path, "orders.json", [client_order(1)])
     info = path.stat()
-    read = folder_module.FileIdentity(inode=info.st_ino, size=info.st_size, mtime_ns=info.st_mtime_ns)
-    real_check = folder_module._changed_since_read
+    read = FileIdentity(inode=info.st_ino, size=info.st_size, mtime_ns=info.st_mtime_ns)
+    real_check = archive_module._check_unchanged
 
     def replaced_right_after_the_check(*args):
-        verdict = real_check(*args)
+        real_check(*args)
         replace_by_rename(path, [client_order(1, summary="newer")])
-        return verdict
 
-    monkeypatch.setattr(folder_module, "_changed_since_read", replaced_right_after_the_check)
-    settled = folder_module.settle_inbound_files(tmp_path, ["orders.json"], {}, {"orders.json": read})
-    assert settled.processed == 0 and "replaced while this run moved it" in settled.stayed["orders.json"]
+    monkeypatch.setattr(archive_module, "_check_unchanged", replaced_right_after_the_check)
+    archived = archive_module.archive_files(tmp_path, {"orders.json": FileOutcome(read)})
+    assert archived.processed == 0 and "replaced while this run moved it" in archived.stayed["orders.json"]
     assert read_json(path)[0]["summary"] == "newer" and os.listdir(tmp_path / "processed") == []

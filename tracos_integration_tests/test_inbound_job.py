@@ -6,14 +6,14 @@ from datetime import datetime, timezone
 import pytest
 
 from tracos_integration.tracos.resource import MongoResource
-from tracos_integration_tests.conftest import output_metadata
+from tracos_integration_tests.conftest import inbound_metadata, output_metadata
 from tracos_integration_tests.factories import client_order, drop, read_json, tracos_document
 
 UTC = timezone.utc
 
 
 def counts(result) -> dict:
-    metadata = output_metadata(result, "settle_inbound_files")
+    metadata = inbound_metadata(result)
     return {k: metadata[k] for k in ("read", "inserted", "updated", "unchanged", "stale", "rejected")}
 
 
@@ -60,7 +60,7 @@ def test_rerunning_the_same_files_writes_nothing(workspace):
     assert counts(result) == {"read": 2, "inserted": 0, "updated": 0, "unchanged": 2, "stale": 0, "rejected": 0}
 
 
-ONE_FILE_PER_CHUNK = {"ops": {"plan_inbound_chunks": {"config": {"batch_size": 1}}}}
+ONE_FILE_PER_CHUNK = {"ops": {"apply_inbound_files": {"config": {"batch_size": 1}}}}
 
 
 @pytest.mark.parametrize("run_config", [None, ONE_FILE_PER_CHUNK], ids=["one chunk", "file per chunk"])
@@ -104,7 +104,7 @@ def test_partly_bad_file_applies_valid_records_and_fails_with_a_report(workspace
     assert [e["index"] for e in report["errors"]] == [1, 2]
     assert "contradictory status" in report["errors"][1]["reason"]
     assert counts(result)["rejected"] == 2
-    table = output_metadata(result, "settle_inbound_files")["rejected_records"]
+    table = inbound_metadata(result)["rejected_records"]
     assert [(r.data["file"], r.data["index"]) for r in table.records] == [("mixed.json", 1), ("mixed.json", 2)]
 
 
@@ -152,7 +152,7 @@ def test_young_unparseable_file_is_left_for_the_next_run(workspace, monkeypatch)
     result = workspace.run("inbound_job")
     assert (workspace.inbound / "half.json").exists() and workspace.failed() == []
     assert workspace.processed() == ["done.json"]
-    assert output_metadata(result, "settle_inbound_files")["files_deferred"] == 1
+    assert inbound_metadata(result)["files_deferred"] == 1
 
 
 def test_old_unparseable_file_is_failed(workspace, monkeypatch):
@@ -175,7 +175,7 @@ def test_hidden_files_other_extensions_folders_and_symlinks_are_not_read(workspa
     assert sorted(p.name for p in workspace.inbound.iterdir()) == [
         ".hidden.json", "folder.json", "link.json", "notes.txt", "upper.JSON"
     ]
-    metadata = output_metadata(result, "settle_inbound_files")
+    metadata = inbound_metadata(result)
     assert metadata["symlinks_skipped"] == 1 and metadata["symlinks"] == ["link.json"]
 
 
@@ -208,7 +208,7 @@ def test_duplicates_already_in_tracos_are_reported_and_do_not_stop_others(worksp
     result = workspace.run("inbound_job")
     assert result.success
     assert workspace.collection.count_documents({"number": 9}) == 1
-    metadata = output_metadata(result, "settle_inbound_files")
+    metadata = inbound_metadata(result)
     assert metadata["duplicate_numbers_in_tracos"] == [8]
     report = read_json(workspace.inbound / "failed" / "a.json.error.json")
     assert report["errors"] == [{"index": 0, "reason": report["errors"][0]["reason"]}]
@@ -232,7 +232,7 @@ def test_mongodb_unreachable_fails_the_run_moves_nothing_and_hides_credentials(w
 
 def test_dry_run_writes_nothing_and_moves_nothing(workspace):
     drop(workspace.inbound, "a.json", [client_order(1)])
-    result = workspace.run("inbound_job", {"ops": {"plan_inbound_chunks": {"config": {"dry_run": True}}}})
+    result = workspace.run("inbound_job", {"ops": {"apply_inbound_files": {"config": {"dry_run": True}}}})
     assert counts(result)["inserted"] == 1
     assert workspace.collection.count_documents({}) == 0 and (workspace.inbound / "a.json").exists()
 
@@ -246,7 +246,7 @@ def test_client_timezone_is_read_at_run_start(workspace, monkeypatch):
 
 def test_records_in_many_batches_are_all_applied(workspace):
     drop(workspace.inbound, "a.json", [client_order(n) for n in range(1, 8)])
-    result = workspace.run("inbound_job", {"ops": {"plan_inbound_chunks": {"config": {"batch_size": 3}}}})
+    result = workspace.run("inbound_job", {"ops": {"apply_inbound_files": {"config": {"batch_size": 3}}}})
     assert workspace.collection.count_documents({}) == 7 and counts(result)["inserted"] == 7
 
 

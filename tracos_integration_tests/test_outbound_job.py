@@ -6,14 +6,15 @@ import pytest
 
 from tracos_integration.sync.outbound import translate_batch
 from tracos_integration.tracos.resource import MongoResource
-from tracos_integration_tests.conftest import output_metadata
+from tracos_integration_tests.conftest import inbound_metadata, outbound_metadata
 from tracos_integration_tests.factories import ABSENT, client_order, drop, read_json, tracos_document
 
 UTC = timezone.utc
 
 
 def totals(result) -> dict:
-    return output_metadata(result, "summarize_outbound")
+    metadata = outbound_metadata(result)
+    return {name: metadata[name] for name in ("exported", "marked_synced", "changed_meanwhile", "skipped")}
 
 
 def test_unsynced_documents_are_written_then_marked_synced(workspace):
@@ -47,11 +48,11 @@ def test_outbound_file_carries_every_client_field(workspace):
 
 def test_there_is_no_cap_per_run(workspace):
     workspace.collection.insert_many([tracos_document(n) for n in range(1, 8)])
-    result = workspace.run("outbound_job", {"ops": {"collect_unsynced": {"config": {"batch_size": 3}}}})
+    result = workspace.run("outbound_job", {"ops": {"export_unsynced": {"config": {"batch_size": 3}}}})
     assert len(workspace.outbound_files()) == 7
     assert workspace.collection.count_documents({"isSynced": True}) == 7
     assert totals(result)["marked_synced"] == 7
-    assert output_metadata(result, "write_outbound_files[batch_2]")["files_written"] == 1
+    assert outbound_metadata(result)["pages"] == 3  # 3 + 3 + 1, all in one run
 
 
 def test_untranslatable_document_is_skipped_with_a_reason_and_stays_unsynced(workspace):
@@ -61,7 +62,7 @@ def test_untranslatable_document_is_skipped_with_a_reason_and_stays_unsynced(wor
     assert workspace.outbound_files() == ["2.json"]
     assert workspace.collection.find_one({"number": 1})["isSynced"] is False
     assert totals(result)["skipped"] == 1
-    table = output_metadata(result, "collect_unsynced")["skipped_documents"]
+    table = outbound_metadata(result)["skipped_documents"]
     assert table.records[0].data["number"] == 1 and "status" in table.records[0].data["reason"]
 
 
@@ -106,10 +107,10 @@ def test_missing_outbound_folder_fails_clearly_and_marks_nothing(workspace, monk
 
 def test_dry_run_writes_no_file_and_marks_nothing(workspace):
     workspace.collection.insert_one(tracos_document(1))
-    result = workspace.run("outbound_job", {"ops": {"collect_unsynced": {"config": {"dry_run": True}}}})
+    result = workspace.run("outbound_job", {"ops": {"export_unsynced": {"config": {"dry_run": True}}}})
     assert result.success and workspace.outbound_files() == []
     assert workspace.collection.find_one({"number": 1})["isSynced"] is False
-    assert output_metadata(result, "collect_unsynced")["to_export"] == 1
+    assert outbound_metadata(result)["to_export"] == 1
 
 
 def test_sync_job_does_not_echo_inbound_records_back(workspace):
@@ -119,7 +120,7 @@ def test_sync_job_does_not_echo_inbound_records_back(workspace):
     assert result.success
     assert workspace.outbound_files() == ["2.json"]
     assert workspace.processed() == ["a.json"]
-    assert output_metadata(result, "settle_inbound_files")["inserted"] == 1
+    assert inbound_metadata(result)["inserted"] == 1
     assert totals(result)["exported"] == 1
 
 

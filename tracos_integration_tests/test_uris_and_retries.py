@@ -25,8 +25,7 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
-from tracos_integration.automation_settings import sync_interval_seconds
-from tracos_integration.env import SettingError
+from tracos_integration.settings import SettingError, load_time_settings
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration.tracos.retry import Retrier, TracosTimedOut, TracosUnavailable, is_transient
 from tracos_integration.tracos.uris import KNOWN_SECRETS, redact
@@ -327,7 +326,7 @@ def test_a_numeric_setting_that_is_not_a_finite_number_fails_the_run_in_one_line
 def test_a_sync_interval_that_is_not_a_finite_number_is_refused(monkeypatch, value):
     monkeypatch.setenv("SYNC_INTERVAL_SECONDS", value)
     with pytest.raises(SettingError, match=f"^SYNC_INTERVAL_SECONDS={value!r} is not a whole number$"):
-        sync_interval_seconds()
+        load_time_settings()
 
 
 def test_loading_the_definitions_with_a_bad_sync_interval_names_the_variable():
@@ -336,5 +335,5 @@ def test_loading_the_definitions_with_a_bad_sync_interval_names_the_variable():
                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert completed.returncode != 0
     assert completed.stderr.strip().splitlines()[-1] == (
-        "tracos_integration.env.SettingError: SYNC_INTERVAL_SECONDS='nan' is not a whole number"
+        "tracos_integration.settings.SettingError: SYNC_INTERVAL_SECONDS='nan' is not a whole number"
     )

@@ -1,8 +1,8 @@
 """Inbound: validated client records become TracOS writes (CONTRACT section 5).
 
-Records arrive a chunk of files at a time, so memory stays bounded. Within a chunk the
-latest record per order wins; across chunks, TracOS itself tells: a document whose
-`syncedAt` is this run's timestamp was written by an earlier chunk of this run.
+Files arrive a page at a time, so memory stays bounded by bytes. Within a page the latest
+record per order wins; across pages, TracOS itself tells: a document whose `syncedAt` is
+this run's timestamp was written by an earlier page of this run.
 """
 
 from __future__ import annotations
@@ -13,12 +13,15 @@ from datetime import datetime
 from typing import Any, Iterable, Optional
 from zoneinfo import ZoneInfo
 
-from tracos_integration.client.batches import FileError, FileErrors, InboundChunk, InboundFile, InboundOutcome
+from tracos_integration.client.archive import FileOutcome
+from tracos_integration.client.folder import Page
+from tracos_integration.client.reading import FileError, FileErrors, ReadFile
 from tracos_integration.core.client import RecordRejected, parse_client_record
 from tracos_integration.core.rules import Candidate, Decision, RecordSource, decide, pick_winners, same_content
 from tracos_integration.core.translation import to_tracos_fields
 from tracos_integration.tracos.queries import IndexReport, Update, WorkOrderRepository
 
+COUNTS = ("read", "inserted", "updated", "unchanged", "stale", "rejected")
 MAX_WRITE_ROUNDS = 3  # a record whose write did not apply is re-decided against fresh state
 MAX_REJECTIONS_KEPT = 500  # for the metadata table; every reason is in the failed/ reports
 
@@ -33,82 +36,71 @@ class Rejection:
 
 @dataclass
 class InboundReport:
+    """What one inbound run did: counts, the first rejections, and where each file goes.
+    Small however many records were read: errors are capped per file."""
+
     counts: Counter = field(default_factory=Counter)
     rejections: list[Rejection] = field(default_factory=list)
-    outcome: InboundOutcome = field(default_factory=InboundOutcome)
-    deferred: list[str] = field(default_factory=list)
-    unreadable: dict[str, str] = field(default_factory=dict)
+    files: dict[str, FileOutcome] = field(default_factory=dict)
+    deferred: list[str] = field(default_factory=list)  # do not parse yet, still settling: left in place
+    unreadable: dict[str, str] = field(default_factory=dict)  # left in place, with why
+    symlinks: list[str] = field(default_factory=list)
+    duplicate_numbers: list[Any] = field(default_factory=list)
+    dry_run: bool = False
 
-    def merge(self, other: "InboundReport") -> None:
-        """Add another chunk's report to this one."""
-        self.counts.update(other.counts)
-        self.rejections.extend(other.rejections[: max(0, MAX_REJECTIONS_KEPT - len(self.rejections))])
-        self.outcome.processed.extend(other.outcome.processed)
-        self.outcome.failed.update(other.outcome.failed)
-        self.outcome.read_as.update(other.outcome.read_as)
-        self.deferred.extend(other.deferred)
-        self.unreadable.update(other.unreadable)
-
-    def reject(self, file: str, index: Optional[int], order_no: Any, reason: str) -> None:
+    def count_rejection(self, rejection: Rejection) -> None:
         self.counts["rejected"] += 1
         if len(self.rejections) < MAX_REJECTIONS_KEPT:
-            self.rejections.append(Rejection(file, index, order_no, reason))
-        self.outcome.failed.setdefault(file, FileErrors()).add(FileError(index, reason))
+            self.rejections.append(rejection)
 
 
 class InboundSync:
-    """One inbound run: feed it chunks of read files, then take its report."""
+    """One inbound run: feed it pages of read files, then take its report."""
 
-    def __init__(self, repository: WorkOrderRepository, *, now: datetime, batch_size: int = 1000,
-                 dry_run: bool = False, duplicate_numbers: Optional[list[int]] = None) -> None:
-        """`duplicate_numbers`: already known (from prepare_tracos); else indexes are ensured here."""
+    def __init__(self, repository: WorkOrderRepository, *, now: datetime, client_timezone: str,
+                 batch_size: int = 1000, dry_run: bool = False) -> None:
         self.repository = repository
         self.now = now
+        self.zone = ZoneInfo(client_timezone)
         self.batch_size = batch_size
         self.dry_run = dry_run
-        self.report = InboundReport(outcome=InboundOutcome(dry_run=dry_run))
-        if duplicate_numbers is None:
-            duplicate_numbers = [] if dry_run else prepare_tracos(repository).duplicate_numbers
-        self.duplicates: set[int] = set(duplicate_numbers)
+        self.report = InboundReport(dry_run=dry_run)
+        self.indexes = IndexReport() if dry_run else repository.ensure_indexes()
+        self.report.duplicate_numbers = self.indexes.duplicate_numbers
+        self.duplicates: set[Any] = set(self.indexes.duplicate_numbers)
+        self._page_errors: dict[str, FileErrors] = {}  # the current page's files
 
-    def apply_chunk(self, chunk: InboundChunk, client_timezone: str) -> None:
-        """A chunk as read: its files are applied; what was left unread is reported."""
-        self.apply(chunk.files, client_timezone)
-        self.report.deferred.extend(chunk.deferred)
-        self.report.unreadable.update(chunk.unreadable)
-
-    def apply(self, files: Iterable[InboundFile], client_timezone: str) -> None:
-        files = list(files)
-        candidates = self._validate(files, ZoneInfo(client_timezone))
+    def apply(self, page: Page) -> None:
+        """Validate, decide and write one page; record where each of its files goes."""
+        self.report.deferred.extend(page.deferred)
+        self.report.unreadable.update(page.unreadable)
+        self._page_errors = {read_file.name: FileErrors() for read_file in page.files}
+        candidates = self._validate(page.files)
         winners, superseded = pick_winners(candidates)
         self.report.counts["stale"] += len(superseded)
         ordered = [winners[number] for number in sorted(winners)]
         for start in range(0, len(ordered), self.batch_size):
             self._apply_batch(ordered[start : start + self.batch_size])
-        for inbound_file in files:
-            if inbound_file.identity is not None:
-                self.report.outcome.read_as[inbound_file.name] = inbound_file.identity
-            if inbound_file.name not in self.report.outcome.failed:
-                self.report.outcome.processed.append(inbound_file.name)
+        for read_file in page.files:
+            errors = self._page_errors[read_file.name]
+            self.report.files[read_file.name] = FileOutcome(read_file.identity, errors if errors.total else None)
 
-    def _validate(self, files: list[InboundFile], zone: ZoneInfo) -> list[Candidate]:
+    def _validate(self, files: list[ReadFile]) -> list[Candidate]:
         candidates = []
-        for inbound_file in files:
-            if inbound_file.error is not None:
-                self.report.reject(inbound_file.name, None, None, inbound_file.error)
+        for read_file in files:
+            if read_file.error is not None:
+                self.reject(read_file.name, None, None, read_file.error)
                 continue
-            for index, raw in enumerate(inbound_file.records):
+            for index, raw in enumerate(read_file.records):
                 self.report.counts["read"] += 1
                 try:
-                    order = parse_client_record(raw, zone)
+                    order = parse_client_record(raw, self.zone)
                 except RecordRejected as rejection:
                     order_no = raw.get("orderNo") if isinstance(raw, dict) else None
-                    self.report.reject(
-                        inbound_file.name, index, order_no if type(order_no) is int else None, str(rejection)
-                    )
+                    self.reject(read_file.name, index, order_no if type(order_no) is int else None, str(rejection))
                     continue
-                candidates.append(Candidate(RecordSource(inbound_file.name, index), to_tracos_fields(order)))
-            inbound_file.records = []  # validated: only the candidates are needed from here on
+                candidates.append(Candidate(RecordSource(read_file.name, index), to_tracos_fields(order)))
+            read_file.records = []  # validated: only the candidates are needed from here on
         return candidates
 
     def _apply_batch(self, batch: list[Candidate]) -> None:
@@ -174,8 +166,13 @@ class InboundSync:
                 unconfirmed.append(candidate)
         return unconfirmed
 
+    def reject(self, file: str, index: Optional[int], order_no: Any, reason: str) -> None:
+        """A record (or with `index` None, a whole file) that is not applied, with why."""
+        self.report.count_rejection(Rejection(file, index, order_no, reason))
+        self._page_errors[file].add(FileError(index, reason))
+
     def _reject(self, candidate: Candidate, reason: str) -> None:
-        self.report.reject(candidate.source.file, candidate.source.index, candidate.number, reason)
+        self.reject(candidate.source.file, candidate.source.index, candidate.number, reason)
 
     def _written_this_run(self, stored: Optional[dict[str, Any]]) -> bool:
         return stored is not None and stored.get("syncedAt") == self.now
@@ -183,8 +180,3 @@ class InboundSync:
     def _count(self, planned: Iterable[tuple[Candidate, Decision]]) -> None:
         for _, decision in planned:
             self.report.counts[decision.counted_as] += 1
-
-
-def prepare_tracos(repository: WorkOrderRepository) -> IndexReport:
-    """Ensure the indexes once per run: the numbers TracOS already holds twice, and warnings."""
-    return repository.ensure_indexes()

@@ -20,12 +20,27 @@ class Skipped:
     reason: str
 
 
+@dataclass(frozen=True)
+class Export:
+    """One client file to write, and the condition that marks its document synced after."""
+
+    file_name: str
+    record: dict[str, Any]
+    mark_condition: dict[str, Any]
+    blocked: Optional[str] = None  # why the file cannot be written (its name is held by a folder)
+
+
 @dataclass
 class ExportBatch:
-    """Client files to write, and the conditions that mark their documents synced."""
+    exports: list[Export] = field(default_factory=list)
 
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
-    mark_conditions: list[dict[str, Any]] = field(default_factory=list)
+    @property
+    def files(self) -> dict[str, dict[str, Any]]:
+        return {export.file_name: export.record for export in self.exports}
+
+    @property
+    def mark_conditions(self) -> list[dict[str, Any]]:
+        return [export.mark_condition for export in self.exports]
 
 
 def outbound_file_name(number: int) -> str:
@@ -60,8 +75,7 @@ def translate_batch(
         except DocumentUntranslatable as error:
             skipped.append(Skipped(number, str(raw.get("_id")), str(error)))
             continue
-        batch.files[outbound_file_name(document.number)] = to_client_record(document)
-        batch.mark_conditions.append(unchanged_since_read(raw))
+        batch.exports.append(Export(outbound_file_name(document.number), to_client_record(document), unchanged_since_read(raw)))
     return batch, skipped
 
 

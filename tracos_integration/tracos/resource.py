@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from typing import Any, Iterator, Optional
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from tracos_integration.tracos.queries import WorkOrderRepository
-from tracos_integration.tracos.retry import Retrier
+from tracos_integration.settings import VARIABLES, Settings
+from tracos_integration.tracos.queries import WorkOrderRepository, WritesNotConfirmed
+from tracos_integration.tracos.retry import Retrier, TracosUnavailable
 from tracos_integration.tracos.stores import embedded_store_for, open_collection
 from tracos_integration.tracos.uris import display_uri, redact, remember_credentials
 
-DEFAULT_URI = "mongodb://localhost:27017/tractian"
-DEFAULT_DATABASE = "tractian"
-DEFAULT_COLLECTION = "workorders"
+DEFAULT_URI = VARIABLES["mongo_uri"].default
+
+
+class UnusableMongoUri(ValueError):
+    """MONGO_URI cannot be used at all (bad scheme, bad option); the message is redacted."""
+
+
+@contextlib.contextmanager
+def tracos_failure(consequence: str) -> Iterator[None]:
+    """TracOS unusable after retries, or writes it would not confirm: the step fails with
+    one readable line (no stack trace, no credentials) saying what that means for the data."""
+    try:
+        yield
+    except (TracosUnavailable, WritesNotConfirmed, UnusableMongoUri) as error:
+        raise dg.Failure(description=f"{error}. {consequence}") from None
 
 
 class MongoResource(dg.ConfigurableResource):
@@ -38,18 +50,18 @@ class MongoResource(dg.ConfigurableResource):
 
     @property
     def resolved_uri(self) -> str:
-        uri = self.uri or os.environ.get("MONGO_URI") or DEFAULT_URI
+        uri = self.uri or Settings.from_env("mongo_uri").mongo_uri
         # From here on, its user name and password are scrubbed from every message and log record.
         remember_credentials(uri)
         return uri
 
     @property
     def resolved_database(self) -> str:
-        return self.database or os.environ.get("MONGO_DATABASE") or DEFAULT_DATABASE
+        return self.database or Settings.from_env("mongo_database").mongo_database
 
     @property
     def resolved_collection(self) -> str:
-        return self.collection or os.environ.get("MONGO_COLLECTION") or DEFAULT_COLLECTION
+        return self.collection or Settings.from_env("mongo_collection").mongo_collection
 
     @property
     def display_name(self) -> str:
@@ -67,7 +79,7 @@ class MongoResource(dg.ConfigurableResource):
             reason = redact(str(error))
             if "MONGO_URI" not in reason:
                 reason = f"MONGO_URI {display_uri(self.resolved_uri)} cannot be used: {reason}"
-            raise ValueError(reason) from None
+            raise UnusableMongoUri(reason) from None
 
     def retrier(self) -> Retrier:
         if self._retrier is None:

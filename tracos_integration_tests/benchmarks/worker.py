@@ -15,12 +15,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from tracos_integration.client.folder import (
-    list_inbound_folder,
-    settle_inbound_files,
-    sync_folder,
-    write_all_atomically,
-)
+from tracos_integration.client.folder import ClientFolder
+from tracos_integration.client.writing import sync_folder
 from tracos_integration.core.timestamps import to_utc_millis
 from tracos_integration.sync.inbound import InboundSync
 from tracos_integration.sync.outbound import translate_batch
@@ -81,14 +77,15 @@ def make_collection(keep_documents: bool = True):
 
 
 def inbound(folder: Path, keep_documents: bool = True, collection=None):
-    """What inbound_job does, without Dagster: list, read in chunks, sync, move."""
+    """What inbound_job does, without Dagster: list, read a page at a time, sync, archive."""
     collection = collection if collection is not None else make_collection(keep_documents)
-    batch = list_inbound_folder(folder, client_timezone="UTC", settle_seconds=0, max_file_bytes=16 * 2**20)
+    client = ClientFolder(inbound_dir=str(folder), settle_seconds=0, max_file_bytes=16 * 2**20)
+    names, _ = client.list_inbound()
     run = InboundSync(WorkOrderRepository(collection, Retrier()), now=to_utc_millis(datetime.now(UTC)),
-                      batch_size=INBOUND_BATCH)
-    for chunk in batch.chunks(INBOUND_BATCH):
-        run.apply_chunk(chunk, batch.client_timezone)
-    settle_inbound_files(folder, run.report.outcome.processed, run.report.outcome.failed)
+                      client_timezone="UTC", batch_size=INBOUND_BATCH)
+    for page in client.read(names, files_per_page=INBOUND_BATCH):
+        run.apply(page)
+    client.archive(run.report.files)
     return run.report.counts["read"], collection
 
 
@@ -115,10 +112,11 @@ def outbound(folder: Path, count: int, collection=None):
     collection.round_trips = 0
     started = time.perf_counter()
     repository = WorkOrderRepository(collection, Retrier())
+    client = ClientFolder(outbound_dir=str(folder))
     exported = 0
     for documents in repository.iter_unsynced(OUTBOUND_BATCH):
         batch, _ = translate_batch(documents)
-        write_all_atomically(folder, batch.files.items())
+        client.write("outbound", batch.files.items())
         exported += repository.mark_synced(batch.mark_conditions, to_utc_millis(datetime.now(UTC)))
     return exported, collection, time.perf_counter() - started
 

@@ -4,7 +4,7 @@ every bad file is failed with a reason, nothing is lost."""
 import json
 import random
 
-from tracos_integration_tests.conftest import output_metadata
+from tracos_integration_tests.conftest import inbound_metadata, output_metadata
 from tracos_integration_tests.factories import client_order, read_json
 from tracos_integration_tests.reliability.harness import tally
 
@@ -62,7 +62,7 @@ def test_two_thousand_files_ten_percent_corrupt(workspace, figures):
         assert report["file"] == name and report["errors"] and all(e["reason"] for e in report["errors"])
     counts = tally(workspace.collection, expected)
     assert counts["lost"] == 0 and counts["duplicated"] == 0  # every valid record applied
-    metadata = output_metadata(result, "settle_inbound_files")
+    metadata = inbound_metadata(result)
     assert metadata["inserted"] == len(expected)
     assert list(workspace.inbound.glob("*.json")) == []
     figures(records_in=len(expected) + len(bad_files), applied=counts["applied"], rejected=metadata["rejected"],

@@ -3,7 +3,7 @@
 import threading
 
 from tracos_integration.tracos.resource import MongoResource
-from tracos_integration_tests.conftest import output_metadata
+from tracos_integration_tests.conftest import outbound_metadata, inbound_metadata, output_metadata
 from tracos_integration_tests.factories import client_order, drop, read_json, tracos_document
 from tracos_integration_tests.reliability.harness import FailingCollection, tally, use_collection
 
@@ -22,7 +22,7 @@ def test_tracos_update_between_outbound_read_and_mark_is_not_lost(workspace, mon
         use_collection(patch, flaky)
         result = workspace.run("outbound_job")
     assert result.success
-    assert output_metadata(result, "summarize_outbound")["changed_meanwhile"] == 1
+    assert outbound_metadata(result)["changed_meanwhile"] == 1
     assert read_json(workspace.outbound / "1.json")["summary"] == "v1"
     assert inner.find_one({"number": 1})["isSynced"] is False  # the update is not lost...
     assert workspace.run("outbound_job").success
@@ -49,9 +49,9 @@ def test_two_inbound_runs_at_once_apply_and_move_each_file_once(workspace, figur
     for thread in threads:
         thread.join(timeout=120)
     assert len(results) == 2 and all(r.success for r in results)
-    reads = sorted(output_metadata(r, "settle_inbound_files")["read"] for r in results)
-    inserted = sum(output_metadata(r, "settle_inbound_files")["inserted"] for r in results)
-    moved = sum(output_metadata(r, "settle_inbound_files")["files_processed"] for r in results)
+    reads = sorted(inbound_metadata(r)["read"] for r in results)
+    inserted = sum(inbound_metadata(r)["inserted"] for r in results)
+    moved = sum(inbound_metadata(r)["files_processed"] for r in results)
     assert reads == [0, 12] and inserted == 12 and moved == 12  # each file applied once, moved once
     assert workspace.processed() == [f"f{index:02d}.json" for index in range(12)]
     counts = tally(workspace.collection, expected)

@@ -2,7 +2,8 @@
 
 import os
 
-from tracos_integration.client import folder as folder_module
+from tracos_integration.client import writing as writing_module
+from tracos_integration.client.folder import ClientFolder
 from tracos_integration.tracos.queries import WorkOrderRepository
 from tracos_integration_tests.factories import client_order, drop, tracos_document
 from tracos_integration_tests.reliability.harness import Crash, run_until_crash, tally
@@ -43,8 +44,8 @@ def test_crash_before_the_rename_shows_no_partial_file_and_leaves_no_temp(worksp
         return real_replace(source, target)
 
     with monkeypatch.context() as patch:
-        patch.setattr(folder_module.os, "replace", crash_on_second)
-        patch.setattr(folder_module, "_unlink_quietly", lambda path: None)  # a killed process cleans nothing
+        patch.setattr(writing_module.os, "replace", crash_on_second)
+        patch.setattr(writing_module, "_unlink_quietly", lambda path: None)  # a killed process cleans nothing
         run_until_crash(workspace, "outbound_job")
     visible = [name for name in os.listdir(workspace.outbound) if not name.startswith(".")]
     assert visible == ["1.json"]  # the complete file only; 2.json never appears half-written
@@ -64,7 +65,7 @@ def test_crash_after_the_inbound_upsert_before_the_move_then_rerun(workspace, mo
         raise Crash("upserted, not yet moved")
 
     with monkeypatch.context() as patch:
-        patch.setattr("tracos_integration.client.io_manager.settle_inbound_files", crash)
+        patch.setattr(ClientFolder, "archive", crash)
         run_until_crash(workspace, "inbound_job")
     assert (workspace.inbound / "a.json").exists()
     before = list(workspace.collection.find({}).sort("number"))
@@ -74,9 +75,9 @@ def test_crash_after_the_inbound_upsert_before_the_move_then_rerun(workspace, mo
     assert rerun.success
     assert list(workspace.collection.find({}).sort("number")) == before  # nothing written again
     assert workspace.processed() == ["a.json"]
-    from tracos_integration_tests.conftest import output_metadata
+    from tracos_integration_tests.conftest import inbound_metadata, output_metadata
 
-    metadata = output_metadata(rerun, "settle_inbound_files")
+    metadata = inbound_metadata(rerun)
     assert metadata["unchanged"] == 4 and metadata["inserted"] == 0 and metadata["updated"] == 0
     result = tally(workspace.collection, {n: f"client {n}" for n in range(1, 5)})
     figures(records_in=4, applied=result["applied"], rejected=0, lost=result["lost"], duplicated=result["duplicated"])

@@ -4,7 +4,7 @@ import errno
 import os
 
 from tracos_integration.client import folder as folder_module
-from tracos_integration_tests.conftest import output_metadata
+from tracos_integration_tests.conftest import inbound_metadata, output_metadata
 from tracos_integration_tests.factories import client_order, drop, tracos_document
 
 
@@ -28,7 +28,7 @@ def test_permission_denied_on_one_inbound_file_processes_the_others(workspace, m
     assert result.success
     assert workspace.processed() == ["f1.json", "f3.json"]
     assert (workspace.inbound / "f2.json").exists()
-    metadata = output_metadata(result, "settle_inbound_files")
+    metadata = inbound_metadata(result)
     assert metadata["files_unreadable"] == 1 and "permission denied" in metadata["unreadable_files"]["f2.json"]
     assert sorted(d["number"] for d in workspace.collection.find({})) == [1, 3]
     assert workspace.run("inbound_job").success and workspace.processed() == ["f1.json", "f2.json", "f3.json"]
@@ -51,7 +51,7 @@ def test_disk_full_while_writing_outbound_marks_nothing_and_leaves_no_partial_fi
         result = workspace.run("outbound_job")
     assert not result.success
     assert "No space left on device" in failure_message(result)
-    assert "Nothing in this batch was marked synced" in failure_message(result)
+    assert "Documents not marked synced stay unsynced" in failure_message(result)
     assert workspace.collection.count_documents({"isSynced": True}) == 0
     assert sorted(os.listdir(workspace.outbound)) == ["1.json"]  # complete files only, no temp
     assert workspace.run("outbound_job").success

@@ -5,7 +5,7 @@ a sub-folder that cannot be created. Every valid record is applied, nothing is l
 import json
 import os
 
-from tracos_integration_tests.conftest import output_metadata
+from tracos_integration_tests.conftest import inbound_metadata, output_metadata
 from tracos_integration_tests.factories import client_order, drop, read_json
 from tracos_integration_tests.reliability.harness import FailingCollection, tally, use_collection
 
@@ -37,7 +37,7 @@ def test_files_replaced_while_a_run_works_are_read_again_next_run(workspace, mon
         use_collection(patch, collection)
         first = workspace.run("inbound_job")
     assert first.success
-    assert output_metadata(first, "settle_inbound_files")["files_not_moved"] == len(replaced)
+    assert inbound_metadata(first)["files_not_moved"] == len(replaced)
     assert workspace.run("inbound_job").success
     assert every_file_settled(workspace) and len(workspace.processed()) == 100
     expected = {n: (f"order {n}" if n in replaced else f"first {n}") for n in range(1, 101)}
@@ -66,7 +66,7 @@ def test_hostile_names_and_stale_reports_all_end_in_processed_or_failed(workspac
     drop(workspace.inbound / "failed", "stale.json.error.json", {"file": "stale.json", "errors": []})
     result = workspace.run("inbound_job")
     assert result.success
-    moved = output_metadata(result, "settle_inbound_files")
+    moved = inbound_metadata(result)
     assert moved["files_not_moved"] == 0 and moved["files_failed"] == len(bad_names)
     assert every_file_settled(workspace)
     reports = [name for name in os.listdir(os.fsencode(workspace.inbound / "failed")) if name.endswith(b".error.json")]
@@ -93,7 +93,7 @@ def test_lone_surrogates_and_millions_of_bad_records_never_block_the_folder(work
     expected = expected_titles([*range(1, 51), *range(53, 101)])
     counts = tally(workspace.collection, expected)
     assert counts["lost"] == 0 and workspace.collection.count_documents({}) == len(expected)
-    rejected = output_metadata(result, "settle_inbound_files")["rejected"]
+    rejected = inbound_metadata(result)["rejected"]
     assert rejected == 200_002
     figures(records_in=len(expected) + rejected, applied=counts["applied"], rejected=rejected,
             lost=counts["lost"], duplicated=counts["duplicated"])
@@ -109,7 +109,7 @@ def test_a_file_in_the_way_of_processed_fails_clearly_and_loses_nothing(workspac
     os.rename(workspace.inbound / "processed", workspace.inbound / "notes.txt")
     second = workspace.run("inbound_job")
     assert second.success and every_file_settled(workspace) and len(workspace.processed()) == 20
-    assert output_metadata(second, "settle_inbound_files")["unchanged"] == 20  # applied by the first run
+    assert inbound_metadata(second)["unchanged"] == 20  # applied by the first run
     counts = tally(workspace.collection, expected_titles(range(1, 21)))
     assert counts["lost"] == 0
     figures(records_in=20, applied=counts["applied"], rejected=0, lost=counts["lost"], duplicated=counts["duplicated"])

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from pymongo.errors import AutoReconnect, NetworkTimeout, NotPrimaryError, ServerSelectionTimeoutError
 
 from tracos_integration.tracos.resource import MongoResource
-from tracos_integration_tests.conftest import output_metadata
+from tracos_integration_tests.conftest import outbound_metadata, inbound_metadata, output_metadata
 from tracos_integration_tests.factories import client_order, drop, tracos_document
 from tracos_integration_tests.reliability.harness import (
     FailingCollection,
@@ -96,7 +96,7 @@ def test_bulk_write_error_with_partial_success_keeps_the_writes_and_rejects_the_
     use_collection(monkeypatch, flaky)
     result = workspace.run("inbound_job")
     assert result.success
-    metadata = output_metadata(result, "settle_inbound_files")
+    metadata = inbound_metadata(result)
     assert metadata["inserted"] == 3 and metadata["rejected"] == 2
     assert sorted(d["number"] for d in inner.find({})) == [1, 3, 5]
     rejected = {row.data["orderNo"]: row.data["reason"] for row in metadata["rejected_records"].records}
@@ -122,7 +122,7 @@ def test_duplicate_key_race_in_a_bulk_write_is_re_decided(workspace, monkeypatch
     assert result.success
     assert inner.find_one({"number": 2})["title"] == "client 2"  # ours is newer: applied as an update
     assert inner.count_documents({"number": 2}) == 1
-    metadata = output_metadata(result, "settle_inbound_files")
+    metadata = inbound_metadata(result)
     assert metadata["inserted"] == 2 and metadata["updated"] == 1
     counts = tally(inner, expected)
     figures(records_in=3, applied=counts["applied"], rejected=0, lost=counts["lost"], duplicated=counts["duplicated"])
@@ -146,7 +146,7 @@ def test_partial_failure_while_marking_leaves_the_rest_unsynced_for_next_run(wor
         use_collection(patch, flaky)
         result = workspace.run("outbound_job")
     assert result.success
-    assert output_metadata(result, "summarize_outbound")["marked_synced"] == 3
+    assert outbound_metadata(result)["marked_synced"] == 3
     assert inner.find_one({"number": 3})["isSynced"] is False
     assert workspace.run("outbound_job").success
     assert inner.count_documents({"isSynced": True}) == 4

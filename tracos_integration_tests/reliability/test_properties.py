@@ -5,10 +5,10 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tracos_integration.client.folder import read_inbound_folder
 from tracos_integration.core.client import STATUS_FLAGS, RecordRejected, parse_client_record
 from tracos_integration.core.tracos import parse_tracos_document
 from tracos_integration.core.translation import to_client_record, to_tracos_fields
+from tracos_integration_tests.conftest import read_inbound
 
 UTC = timezone.utc
 moments = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC))
@@ -53,7 +53,7 @@ def test_client_to_tracos_to_client_keeps_every_mapped_field(record):
 @given(content=st.one_of(st.binary(max_size=2000), st.text(max_size=500).map(str.encode)))
 def test_any_bytes_as_a_file_never_crash_the_reader(tmp_path, content):
     (tmp_path / "any.json").write_bytes(content)
-    batch = read_inbound_folder(tmp_path, client_timezone="UTC", settle_seconds=0, max_file_bytes=1000)
+    batch = read_inbound(tmp_path, max_file_bytes=1000)
     assert len(batch.files) == 1
     read = batch.files[0]
     assert isinstance(read.records, list) and (read.error is None or read.records == [])

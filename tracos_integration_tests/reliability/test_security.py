@@ -3,7 +3,7 @@
 import logging
 
 from tracos_integration.tracos.resource import MongoResource
-from tracos_integration_tests.conftest import output_metadata
+from tracos_integration_tests.conftest import outbound_metadata, output_metadata
 from tracos_integration_tests.factories import client_order, drop, read_json, tracos_document
 
 
@@ -51,7 +51,7 @@ def test_nothing_from_input_builds_a_path_outside_the_data_folders(workspace, tm
     assert workspace.run("sync_job").success
     assert list(escape.iterdir()) == []
     assert workspace.outbound_files() == ["1.json"]
-    result = output_metadata(workspace.run("outbound_job"), "summarize_outbound")
+    result = outbound_metadata(workspace.run("outbound_job"))
     assert result["skipped"] == 2
     outside = [p for p in tmp_path.rglob("*") if p.is_file() and not str(p).startswith((str(workspace.inbound), str(workspace.outbound)))]
     assert all(p.parent == tmp_path or "escaped" not in str(p) for p in outside)

@@ -1,0 +1,121 @@
+"""Archiving read inbound files: processed/ when all their records were valid, failed/
+with `<name>.error.json` otherwise (CONTRACT 5.5). Nothing is overwritten or deleted, and a
+file that changed after the run read it is not moved."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from tracos_integration.client.reading import FileErrors, FileIdentity, display_name
+from tracos_integration.client.writing import (
+    ensure_subfolder,
+    move_without_overwrite,
+    report_name,
+    sync_folder,
+    write_new_json,
+)
+
+PROCESSED = "processed"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """Where a read file goes: processed/ (no errors) or failed/ with its errors."""
+
+    identity: FileIdentity
+    errors: Optional[FileErrors] = None
+
+
+@dataclass
+class Archived:
+    processed: int = 0
+    failed: list[str] = field(default_factory=list)  # names in failed/, as moved
+    stayed: dict[str, str] = field(default_factory=dict)  # name -> why it was not moved
+    unreported: dict[str, str] = field(default_factory=dict)  # moved to failed/, its report not written
+
+
+def archive_files(folder: Path, outcomes: dict[str, FileOutcome]) -> Archived:
+    """Both sub-folders are made ready first, so one that cannot be created moves nothing."""
+    archived = Archived()
+    needed = {FAILED if outcome.errors else PROCESSED for outcome in outcomes.values()}
+    for subfolder in sorted(needed, reverse=True):  # processed/, then failed/
+        ensure_subfolder(folder, subfolder)
+    for name, outcome in outcomes.items():
+        target = folder / (FAILED if outcome.errors else PROCESSED)
+        try:
+            destination = _move_if_unchanged(folder / name, outcome.identity, target, failed=bool(outcome.errors))
+        except _ChangedSinceRead as changed:
+            archived.stayed[name] = str(changed)
+            continue
+        except OSError as error:
+            archived.stayed[name] = f"{type(error).__name__}: {error.strerror or error}"
+            continue
+        if not outcome.errors:
+            archived.processed += 1
+            continue
+        try:
+            destination = _write_report(destination, name, outcome.errors)
+        except OSError as error:
+            archived.unreported[destination.name] = f"{type(error).__name__}: {error.strerror or error}"
+        archived.failed.append(destination.name)
+    for subfolder in (PROCESSED, FAILED):
+        if (folder / subfolder).is_dir():
+            sync_folder(folder / subfolder)
+    return archived
+
+
+class _ChangedSinceRead(Exception):
+    """The file at the name is no longer the one the run read."""
+
+
+def _move_if_unchanged(path: Path, identity: FileIdentity, target: Path, failed: bool) -> Path:
+    """Move the file only if it is still the one read. A file renamed over the name between
+    the check and the move is caught by its inode after the move, and put back."""
+    _check_unchanged(path, identity)
+    destination = move_without_overwrite(path, target, also_free=report_name if failed else None)
+    if os.lstat(destination).st_ino != identity.inode:
+        try:
+            os.link(destination, path)
+            os.unlink(destination)
+        except OSError:
+            return destination  # yet another file took the name: keep both; this one is in target
+        raise _ChangedSinceRead("replaced while this run moved it (inode differs); it stays for the next run to read")
+    return destination
+
+
+def _check_unchanged(path: Path, identity: FileIdentity) -> None:
+    """A writer that replaces the file (rename over it) changes the inode; one that rewrites
+    it in place changes the size or the modification time."""
+    info = os.lstat(path)
+    changed = [
+        what for what, before, now in (
+            ("inode", identity.inode, info.st_ino),
+            ("size", identity.size, info.st_size),
+            ("modification time", identity.mtime_ns, info.st_mtime_ns),
+        ) if before != now
+    ]
+    if changed:
+        raise _ChangedSinceRead(
+            f"changed after this run read it ({', '.join(changed)} differ); it stays for the next run to read"
+        )
+
+
+def _write_report(destination: Path, name: str, errors: FileErrors) -> Path:
+    """`<its name>.error.json` beside the failed file, never over an existing report: if one
+    appeared meanwhile, the file moves on to a name whose report is free. Returns where the
+    file ends."""
+    report = {
+        "file": display_name(name),
+        "errors_total": errors.total,
+        "errors": [{"index": e.index, "reason": e.reason} for e in errors.listed],
+    }
+    while True:
+        try:
+            write_new_json(destination.parent / report_name(destination.name), report)
+            return destination
+        except FileExistsError:
+            destination = move_without_overwrite(destination, destination.parent, also_free=report_name)

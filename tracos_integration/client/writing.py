@@ -1,0 +1,188 @@
+"""Writing into the client folders safely: files appear complete or not at all, and a
+file is never written over another one it was not meant to replace.
+
+- Outbound files: a hidden temp file in the same folder, fsync, then `os.replace`.
+- Moving inbound files to processed/ or failed/: `os.link` to the new name, then
+  `os.unlink` of the old one. `link` fails if the new name exists, so nothing is ever
+  overwritten, even by a concurrent writer (POSIX; both names are in one file system).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import stat
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
+
+NAME_MAX = 255  # bytes in one file name on Linux file systems (ext4, xfs, btrfs, tmpfs)
+TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$", re.DOTALL)
+
+
+class ClientFolderError(RuntimeError):
+    """A client folder cannot be used at all (missing, not a folder, not writable)."""
+
+
+def require_folder(path: Path, purpose: str, variable: str) -> Path:
+    if not path.is_dir():
+        raise ClientFolderError(
+            f"the {purpose} folder {path} does not exist or is not a folder; create it or set {variable}"
+        )
+    return path
+
+
+def ensure_subfolder(folder: Path, name: str) -> Path:
+    """processed/ or failed/, created if missing; anything else at that name is a clear error."""
+    path = folder / name
+    if os.path.isdir(path):
+        return path
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise ClientFolderError(
+                f"cannot create the folder {path}: a file with that name is in the way; move it elsewhere"
+            ) from None
+    except OSError as error:
+        raise ClientFolderError(f"cannot create the folder {path}: {error.strerror or error}") from None
+    return path
+
+
+def move_without_overwrite(
+    source: Path, target_folder: Path, also_free: Optional[Callable[[str], str]] = None
+) -> Path:
+    """Move `source` into `target_folder` under its name, or `<stem>.<n>.json` if taken. With
+    `also_free`, a name is taken only if `also_free(name)` (its report) is free as well."""
+    stem, suffix = _split_name(source.name)
+    for attempt in range(10_000):
+        name = source.name if attempt == 0 else fit_name(stem, f".{attempt}{suffix}")
+        candidate = target_folder / name
+        if also_free is not None and os.path.lexists(target_folder / also_free(name)):
+            continue
+        try:
+            os.link(source, candidate, follow_symlinks=False)
+        except FileExistsError:
+            continue
+        os.unlink(source)
+        return candidate
+    raise ClientFolderError(f"no free name for {source.name!r} in {target_folder}")
+
+
+def report_name(failed_name: str) -> str:
+    """`<name>.error.json`, or, where that would pass the file system's name limit, the name
+    cut short plus a hash of the whole name (unique; the report's "file" keeps the full name)."""
+    full = f"{failed_name}.error.json"
+    if len(os.fsencode(full)) <= NAME_MAX:
+        return full
+    digest = hashlib.sha256(os.fsencode(failed_name)).hexdigest()[:16]
+    return fit_name(failed_name, f"~{digest}.error.json")
+
+
+def fit_name(stem: str, tail: str, limit: int = NAME_MAX) -> str:
+    """stem + tail, with the stem cut (on a character boundary) so the name fits in `limit` bytes."""
+    room = limit - len(os.fsencode(tail))
+    encoded = os.fsencode(stem)
+    if len(encoded) <= room:
+        return stem + tail
+    cut = encoded[:room]
+    for trim in range(4):  # drop a partly cut UTF-8 character
+        try:
+            return cut[: len(cut) - trim].decode("utf-8") + tail
+        except UnicodeDecodeError:
+            continue
+    return os.fsdecode(cut) + tail
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    return (name[: -len(".json")], ".json") if name.endswith(".json") else (name, "")
+
+
+def write_new_json(path: Path, document: Any) -> None:
+    """Write a file that must not exist yet, complete or not at all (FileExistsError if it does)."""
+    temp = _write_temp(path.parent, path.name, document)
+    try:
+        os.link(temp, path)
+    finally:
+        os.unlink(temp)
+
+
+def write_json_atomically(folder: Path, name: str, document: Any) -> Path:
+    """Readers never see a partial file, and a link planted at the name is replaced, never
+    written through."""
+    temp = _write_temp(folder, name, document)
+    target = folder / name
+    try:
+        os.replace(temp, target)
+    except OSError as error:  # name the file the user knows, not the hidden temp file
+        _unlink_quietly(temp)
+        raise type(error)(error.errno, error.strerror, str(target)) from None
+    except BaseException:
+        _unlink_quietly(temp)
+        raise
+    return target
+
+
+def blocked_names(folder: Path, names: Iterable[str]) -> dict[str, str]:
+    """Names in `folder` that a file cannot take (os.replace cannot put a file over a folder,
+    a FIFO or a socket), each with the reason. A regular file or a link is simply replaced."""
+    blocked = {}
+    for name in names:
+        try:
+            mode = os.lstat(folder / name).st_mode
+        except OSError:
+            continue
+        if stat.S_ISDIR(mode):
+            blocked[name] = f"{name} in {folder} is a folder, so the file cannot be written; move the folder away"
+        elif not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            blocked[name] = f"{name} in {folder} is not a regular file, so it cannot be replaced; move it away"
+    return blocked
+
+
+def sync_folder(folder: Path) -> None:
+    """Make renames in `folder` durable."""
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _write_temp(folder: Path, name: str, document: Any) -> Path:
+    temp = folder / ("." + fit_name(name, f".{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}", NAME_MAX - 1))
+    # backslashreplace: a lone surrogate cannot reach here (names go through display_name and
+    # records are validated), but if one did, the file is still written, escaped.
+    payload = (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8", "backslashreplace")
+    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        _unlink_quietly(temp)
+        raise
+    return temp
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def remove_temp_files(folder: Path) -> list[str]:
+    """Remove this project's temp files (`.<name>.<12 hex>.tmp`) from `folder`. Call it only
+    while holding the folder's lock: every writer holds it, so any temp file found then was
+    left by a writer that died."""
+    removed = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if _TEMP_NAME.match(entry.name):
+                _unlink_quietly(Path(entry.path))
+                removed.append(entry.name)
+    return removed

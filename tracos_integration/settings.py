@@ -1,0 +1,119 @@
+"""The project's settings: one object, read from the environment (CONTRACT section 2).
+
+Every variable has one default and one parser here. A run reads the settings when it
+starts (`Settings.from_env()`); the sensors and the schedule read theirs when Dagster
+loads the code. A value that cannot be used fails with one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict
+
+
+class SettingError(ValueError):
+    """An environment variable holds a value the project cannot use."""
+
+
+def _text(variable: str, raw: str) -> str:
+    return raw
+
+
+def _whole_number(minimum: int) -> Callable[[str, str], int]:
+    def parse(variable: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingError(f"{variable}={raw!r} is not a whole number") from None
+        if value < minimum:
+            raise SettingError(f"{variable}={raw!r} must be at least {minimum}")
+        return value
+
+    return parse
+
+
+def _finite_number(minimum: float) -> Callable[[str, str], float]:
+    def parse(variable: str, raw: str) -> float:
+        # float() accepts "nan", "inf" and "1e999" (= inf): refused, never compared.
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise SettingError(f"{variable}={raw!r} is not a finite number")
+        if value < minimum:
+            raise SettingError(f"{variable}={raw!r} must be at least {minimum:g}")
+        return value
+
+    return parse
+
+
+def _time_zone(variable: str, raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingError(
+            f"{variable}={raw!r} is not an IANA time zone; use a name such as UTC or America/Sao_Paulo"
+        ) from None
+    return raw
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: Any
+    parse: Callable[[str, str], Any]
+
+
+VARIABLES: dict[str, Variable] = {
+    "mongo_uri": Variable("MONGO_URI", "mongodb://localhost:27017/tractian", _text),
+    "mongo_database": Variable("MONGO_DATABASE", "tractian", _text),
+    "mongo_collection": Variable("MONGO_COLLECTION", "workorders", _text),
+    "inbound_dir": Variable("DATA_INBOUND_DIR", "./data/inbound", _text),
+    "outbound_dir": Variable("DATA_OUTBOUND_DIR", "./data/outbound", _text),
+    "client_timezone": Variable("CLIENT_TIMEZONE", "UTC", _time_zone),
+    "inbound_settle_seconds": Variable("INBOUND_SETTLE_SECONDS", 10.0, _finite_number(0.0)),
+    "inbound_max_file_bytes": Variable("INBOUND_MAX_FILE_BYTES", 16 * 1024 * 1024, _whole_number(1)),
+    "sync_interval_seconds": Variable("SYNC_INTERVAL_SECONDS", 60, _whole_number(1)),
+    "outbound_cron": Variable("OUTBOUND_CRON", "* * * * *", _text),
+}
+
+
+class Settings(BaseModel):
+    """What the environment says, parsed. Fields are the keys of VARIABLES."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mongo_uri: str = VARIABLES["mongo_uri"].default
+    mongo_database: str = VARIABLES["mongo_database"].default
+    mongo_collection: str = VARIABLES["mongo_collection"].default
+    inbound_dir: str = VARIABLES["inbound_dir"].default
+    outbound_dir: str = VARIABLES["outbound_dir"].default
+    client_timezone: str = VARIABLES["client_timezone"].default
+    inbound_settle_seconds: float = VARIABLES["inbound_settle_seconds"].default
+    inbound_max_file_bytes: int = VARIABLES["inbound_max_file_bytes"].default
+    sync_interval_seconds: int = VARIABLES["sync_interval_seconds"].default
+    outbound_cron: str = VARIABLES["outbound_cron"].default
+
+    @classmethod
+    def from_env(cls, *fields: str, environ: Optional[Mapping[str, str]] = None) -> "Settings":
+        """The settings from the environment: all of them, or only `fields` (the others
+        keep their defaults, so a load-time read never trips over a run-time variable)."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for field in fields or VARIABLES:
+            variable = VARIABLES[field]
+            raw = environ.get(variable.name, "").strip()
+            if raw:
+                values[field] = variable.parse(variable.name, raw)
+        return cls(**values)
+
+
+def load_time_settings() -> Settings:
+    """What Dagster fixes when it loads the code: the sensors' interval, the schedule's cron."""
+    return Settings.from_env("sync_interval_seconds", "outbound_cron")
