@@ -101,7 +101,7 @@ def test_files_left_by_a_finished_run_are_tried_again_with_a_new_key(workspace, 
     assert second.run_key != first.run_key and second.tags[FILES_TAG] == first.tags[FILES_TAG]
 
 
-def test_retries_of_one_batch_are_bounded_and_say_why(workspace, instance):
+def test_retries_for_the_same_files_are_bounded_and_say_why(workspace, instance):
     settled(drop(workspace.inbound, "stuck.json", "[{"))
     for _ in range(MAX_RUNS_PER_FILES):
         finish_run(instance, tick(instance).run_requests[0], dg.DagsterRunStatus.FAILURE)

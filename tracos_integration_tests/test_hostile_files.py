@@ -220,6 +220,191 @@ def test_a_page_stops_taking_files_at_its_byte_budget(tmp_path, monkeypatch):
     assert [len(page.files) for page in client.read(names, 3)] == [3, 1]
 
 
+MEMORY_RUN = textwrap.dedent("""
+    import os, resource, subprocess, sys
+    work = '''
+    import os
+    os.environ.update(MONGO_URI="mongomock://memory", DATA_INBOUND_DIR=sys.argv[1], DATA_OUTBOUND_DIR=sys.argv[2],
+                      INBOUND_SETTLE_SECONDS="0")
+    from tracos_integration.definitions import defs
+    assert defs.get_job_def("inbound_job").execute_in_process().success
+    '''
+    subprocess.run([sys.executable, "-c", "import sys\\n" + work, sys.argv[1], sys.argv[2]], check=True)
+    print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+""")
+
+
+@pytest.mark.slow
+def test_sixteen_mib_of_empty_objects_is_handled_in_under_1_gb(tmp_path):
+    inbound, outbound = tmp_path / "inbound", tmp_path / "outbound"
+    inbound.mkdir()
+    outbound.mkdir()
+    limit = 16 * 1024 * 1024  # the default INBOUND_MAX_FILE_BYTES
+    (inbound / "empties.json").write_text(empty_objects((limit - 2) // 3))
+    assert os.path.getsize(inbound / "empties.json") <= limit
+    done = subprocess.run([sys.executable, "-c", MEMORY_RUN, str(inbound), str(outbound)],
+                          capture_output=True, text=True, check=True)
+    peak_mib = int(done.stdout.split()[-1]) / 1024  # ru_maxrss is in KiB on Linux
+    print(f"peak RSS of inbound_job over 16 MiB of [{{}},...]: {peak_mib:.0f} MiB")
+    assert peak_mib < 1024
+    report_path = inbound / "failed" / "empties.json.error.json"
+    assert os.path.getsize(report_path) < 1_000_000
+    assert read_json(report_path)["errors_total"] == (limit - 2) // 3
+
+
+# processed/ or failed/ that cannot be created: one clear line naming the path, nothing lost.
+
+def test_a_file_in_the_way_of_processed_fails_the_run_with_one_clear_line(workspace):
+    drop(workspace.inbound, "processed", "not a folder")
+    drop(workspace.inbound, "orders.json", [client_order(1)])
+    result = workspace.run("inbound_job")
+    assert not result.success
+    message = failure_message(result)
+    assert str(workspace.inbound / "processed") in message and "in the way" in message
+    assert "Traceback" not in message and len(message.splitlines()) == 1
+    assert (workspace.inbound / "orders.json").exists()  # nothing lost: read again next run
+    assert workspace.collection.count_documents({}) == 1
+
+
+def test_a_read_only_inbound_folder_fails_the_run_before_moving_anything(workspace, monkeypatch):
+    drop(workspace.inbound, "good.json", [client_order(1)])
+    drop(workspace.inbound, "bad.json", "{")
+    (workspace.inbound / "processed").mkdir()  # only failed/ is missing
+
+    def read_only(path, *args, **kwargs):  # tests run as root, where chmod stops nothing
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(folder_module.os, "mkdir", read_only)
+    result = workspace.run("inbound_job")
+    assert not result.success
+    message = failure_message(result)
+    assert f"cannot create the folder {workspace.inbound / 'failed'}: Permission denied" in message
+    assert len(message.splitlines()) == 1
+    assert sorted(p.name for p in workspace.inbound.glob("*.json")) == ["bad.json", "good.json"]
+    assert workspace.processed() == []
+
+
+# CONTRACT 3: a value BSON cannot encode is a per-record rejection, never a run failure.
+
+def test_a_lone_surrogate_in_summary_is_rejected_and_the_rest_is_applied(workspace):
+    drop(workspace.inbound, "orders.json", [client_order(1, summary="pump \ud800"), client_order(2)])
+    result = workspace.run("inbound_job")
+    assert result.success
+    assert [d["number"] for d in workspace.collection.find({})] == [2]
+    report = read_json(workspace.inbound / "failed" / "orders.json.error.json")
+    assert report["errors_total"] == 1 and report["errors"][0]["index"] == 0
+    assert "lone surrogate \\ud800" in report["errors"][0]["reason"]
+    assert settle_metadata(result)["rejected"] == 1
+
+
+def test_a_surrogate_escaped_in_the_file_bytes_is_a_rejection(workspace):
+    drop(workspace.inbound, "escaped.json", b'{"orderNo": 1, "summary": "\\ud800", "creationDate": '
+                                             b'"2024-03-01T10:00:00Z", "lastUpdateDate": "2024-03-02T10:00:00Z"}')
+    result = workspace.run("inbound_job")
+    assert result.success and workspace.collection.count_documents({}) == 0
+    reason = read_json(workspace.inbound / "failed" / "escaped.json.error.json")["errors"][0]["reason"]
+    assert reason.startswith("summary: holds a lone surrogate \\ud800")
+
+
+def test_a_full_surrogate_pair_is_valid_text():
+    from tracos_integration.core.client import parse_client_record
+
+    assert parse_client_record(json.loads('{"orderNo": 1, "summary": "\\ud83d\\udd27 wrench", '
+                                          '"creationDate": "2024-03-01T10:00:00Z", '
+                                          '"lastUpdateDate": "2024-03-02T10:00:00Z"}')).summary == "\U0001F527 wrench"
+
+
+# Reasons speak JSON, not Python.
+
+def reason_for(record) -> str:
+    from tracos_integration.core.client import RecordRejected, parse_client_record
+
+    with pytest.raises(RecordRejected) as caught:
+        parse_client_record(record)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        ({"orderNo": None}, "orderNo: input should be a valid integer (got null)"),
+        ({"orderNo": True}, "orderNo: input should be a valid integer (got true)"),
+        ({"orderNo": 1.5}, "(got 1.5)"),
+        ({"orderNo": "7"}, '(got "7")'),
+        ({"isDone": None}, "isDone: input should be a valid boolean (got null)"),
+        ({"isDone": 1}, "isDone: input should be a valid boolean (got 1)"),
+        ({"summary": False}, "summary: input should be a valid string (got false)"),
+        ({"summary": {"$ne": 1}}, "(got an object)"),
+        ({"deletedDate": True, "isDeleted": True}, "deletedDate: expected an ISO 8601 timestamp string, got a boolean"),
+    ],
+)
+def test_reasons_name_values_as_json(overrides, expected):
+    reason = reason_for(client_order(1, **overrides))
+    assert expected in reason
+    for python in ("None", "True", "False", "NoneType", "'"):
+        assert python not in reason
+
+
+def test_a_file_of_the_wrong_kind_is_named_in_json_words(workspace):
+    drop(workspace.inbound, "number.json", "3")
+    drop(workspace.inbound, "null.json", "null")
+    workspace.run("inbound_job")
+    assert read_json(workspace.inbound / "failed" / "number.json.error.json")["errors"][0]["reason"] == (
+        "expected a work order object or an array of them, found a number"
+    )
+    null_reason = read_json(workspace.inbound / "failed" / "null.json.error.json")["errors"][0]["reason"]
+    assert null_reason.endswith("found null")
+
+
+# Timestamps ISO 8601 allows but nothing downstream can hold; naive times around DST changes.
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("2024-06-30T23:59:60Z", "leap seconds (23:59:60) are not supported; use 23:59:59.999"),
+        ("2024-06-30T23:59:60.500+00:00", "leap seconds (23:59:60) are not supported; use 23:59:59.999"),
+        ("2024-03-01T24:00:00Z", "24:00 is not accepted; use 00:00 of the next day"),
+        ("2024-03-01T24:00", "24:00 is not accepted; use 00:00 of the next day"),
+    ],
+)
+def test_leap_seconds_and_24_00_get_a_precise_reason(value, expected):
+    assert reason_for(client_order(1, lastUpdateDate=value)) == f'lastUpdateDate: "{value}": {expected}'
+
+
+def test_other_unparseable_timestamps_keep_the_general_reason():
+    assert reason_for(client_order(1, lastUpdateDate="2024-03-01T25:00:00Z")) == (
+        'lastUpdateDate: "2024-03-01T25:00:00Z" is not an ISO 8601 timestamp'
+    )
+
+
+def parse_naive(value: str, zone: str) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    from tracos_integration.core.client import parse_client_record
+
+    return parse_client_record(client_order(1, creationDate=value), ZoneInfo(zone)).creationDate
+
+
+def test_a_naive_time_in_a_dst_gap_is_read_with_the_offset_before_the_gap():
+    # New York skipped 02:00-03:00 on 2024-03-10; 02:30 is read as EST (-05:00), the offset before.
+    assert parse_naive("2024-03-10T02:30:00", "America/New_York") == datetime(2024, 3, 10, 7, 30, tzinfo=UTC)
+
+
+def test_an_ambiguous_naive_time_in_a_dst_fold_takes_the_first_occurrence():
+    # New York lived 01:00-02:00 twice on 2024-11-03; 01:30 is read as the first, EDT (-04:00).
+    assert parse_naive("2024-11-03T01:30:00", "America/New_York") == datetime(2024, 11, 3, 5, 30, tzinfo=UTC)
+
+
+def test_dst_rules_hold_through_inbound_job(workspace, monkeypatch):
+    monkeypatch.setenv("CLIENT_TIMEZONE", "America/New_York")
+    drop(workspace.inbound, "dst.json", [client_order(1, creationDate="2024-03-10T02:30:00",
+                                                      lastUpdateDate="2024-11-03T01:30:00")])
+    assert workspace.run("inbound_job").success
+    stored = workspace.collection.find_one({"number": 1})
+    assert stored["createdAt"] == datetime(2024, 3, 10, 7, 30, tzinfo=UTC)
+    assert stored["updatedAt"] == datetime(2024, 11, 3, 5, 30, tzinfo=UTC)
+
+
 # A folder named like an outbound file: that document is skipped and stays unsynced.
 
 def test_a_folder_named_like_an_outbound_file_skips_that_document_and_the_others_go_out(workspace):

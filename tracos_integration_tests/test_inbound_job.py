@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pytest
 
 from tracos_integration.tracos.resource import MongoResource
-from tracos_integration_tests.conftest import inbound_metadata, output_metadata
+from tracos_integration_tests.conftest import inbound_metadata
 from tracos_integration_tests.factories import client_order, drop, read_json, tracos_document
 
 UTC = timezone.utc
@@ -60,7 +60,7 @@ def test_rerunning_the_same_files_writes_nothing(workspace):
     assert counts(result) == {"read": 2, "inserted": 0, "updated": 0, "unchanged": 2, "stale": 0, "rejected": 0}
 
 
-ONE_FILE_PER_CHUNK = {"ops": {"apply_inbound_files": {"config": {"batch_size": 1}}}}
+ONE_FILE_PER_CHUNK = {"ops": {"apply_inbound_files": {"config": {"page_size": 1}}}}
 
 
 @pytest.mark.parametrize("run_config", [None, ONE_FILE_PER_CHUNK], ids=["one chunk", "file per chunk"])
@@ -246,7 +246,7 @@ def test_client_timezone_is_read_at_run_start(workspace, monkeypatch):
 
 def test_records_in_many_batches_are_all_applied(workspace):
     drop(workspace.inbound, "a.json", [client_order(n) for n in range(1, 8)])
-    result = workspace.run("inbound_job", {"ops": {"apply_inbound_files": {"config": {"batch_size": 3}}}})
+    result = workspace.run("inbound_job", {"ops": {"apply_inbound_files": {"config": {"page_size": 3}}}})
     assert workspace.collection.count_documents({}) == 7 and counts(result)["inserted"] == 7
 
 

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tracos_integration.sync.outbound import translate_batch
+from tracos_integration.sync.outbound import translate_page
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration_tests.conftest import inbound_metadata, outbound_metadata
 from tracos_integration_tests.factories import ABSENT, client_order, drop, read_json, tracos_document
@@ -48,7 +48,7 @@ def test_outbound_file_carries_every_client_field(workspace):
 
 def test_there_is_no_cap_per_run(workspace):
     workspace.collection.insert_many([tracos_document(n) for n in range(1, 8)])
-    result = workspace.run("outbound_job", {"ops": {"export_unsynced": {"config": {"batch_size": 3}}}})
+    result = workspace.run("outbound_job", {"ops": {"export_unsynced": {"config": {"page_size": 3}}}})
     assert len(workspace.outbound_files()) == 7
     assert workspace.collection.count_documents({"isSynced": True}) == 7
     assert totals(result)["marked_synced"] == 7
@@ -85,7 +85,7 @@ def test_document_changed_after_read_stays_unsynced_and_goes_out_next_run(worksp
     collection = workspace.collection
     collection.insert_one(tracos_document(1, title="as read"))
     repository = MongoResource(uri=workspace.mongo_uri).repository()
-    batch, _ = translate_batch(next(repository.iter_unsynced(10)))
+    batch, _ = translate_page(next(repository.iter_unsynced(10)))
     collection.update_one({"number": 1}, {"$set": {"title": "changed meanwhile"}})
     assert repository.mark_synced(batch.mark_conditions, datetime.now(UTC)) == 0
     assert collection.find_one({"number": 1})["isSynced"] is False

@@ -138,6 +138,6 @@ def test_mixed_id_types_all_go_out_in_one_run_on_a_real_server(server_workspace)
     workspace, collection = server_workspace
     ids = [7, "a-string", ObjectId(), {"composite": 1}]
     collection.insert_many([{**tracos_document(n), "_id": _id} for n, _id in enumerate(ids, start=1)])
-    result = workspace.run("outbound_job", {"ops": {"export_unsynced": {"config": {"batch_size": 1}}}})
+    result = workspace.run("outbound_job", {"ops": {"export_unsynced": {"config": {"page_size": 1}}}})
     assert result.success and len(workspace.outbound_files()) == len(ids)
     assert collection.count_documents({"isSynced": {"$ne": True}}) == 0

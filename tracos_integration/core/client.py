@@ -32,7 +32,7 @@ def _client_timestamp(value: Any, info: ValidationInfo) -> datetime:
 def storable_text(value: str) -> str:
     """Text MongoDB can store. JSON may escape half of a UTF-16 surrogate pair ("\\ud800");
     Python reads it as a lone surrogate, which is not Unicode text: BSON cannot encode it
-    (UTF-8 has no form for it), and the write would fail for the whole batch."""
+    (UTF-8 has no form for it), and the write would fail for the whole bulk."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as error:

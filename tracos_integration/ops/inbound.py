@@ -20,7 +20,7 @@ NOT_MOVED = "No inbound file was moved."
 
 
 class InboundConfig(dg.Config):
-    batch_size: int = Field(default=1000, ge=1, description="Files per page, and records per $in find and bulk_write")
+    page_size: int = Field(default=1000, ge=1, description="Files read per page")
     dry_run: bool = Field(default=False, description="Decide and report, but write nothing and move no file")
 
 
@@ -34,8 +34,8 @@ def apply_inbound_files(
         names, symlinks = client_folder.list_inbound()
         context.log.info(f"{len(names)} inbound file(s) to read in {settings.inbound_dir}")
         run = InboundSync(mongo.repository(), now=to_utc_millis(datetime.now(UTC)), client_timezone=settings.client_timezone,
-                          batch_size=config.batch_size, dry_run=config.dry_run)
-        for page in client_folder.read(names, files_per_page=config.batch_size):
+                          dry_run=config.dry_run)
+        for page in client_folder.read(names, files_per_page=config.page_size):
             run.apply(page)
     report = run.report
     report.symlinks = symlinks

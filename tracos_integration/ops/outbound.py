@@ -9,14 +9,14 @@ from pydantic import Field
 from tracos_integration.client.folder import ClientFolder, clear_failure
 from tracos_integration.core.timestamps import UTC, to_utc_millis
 from tracos_integration.ops.metadata import MAX_TABLE_ROWS, SKIPPED_TAG, table, tag_run
-from tracos_integration.sync.outbound import Skipped, translate_batch
+from tracos_integration.sync.outbound import ExportPage, Skipped, translate_page
 from tracos_integration.tracos.resource import MongoResource, tracos_failure
 
 STAYS_UNSYNCED = "Documents not marked synced stay unsynced and go out on the next run."
 
 
 class OutboundConfig(dg.Config):
-    batch_size: int = Field(default=500, ge=1, description="Documents per page: one find, one bulk_write of marks")
+    page_size: int = Field(default=500, ge=1, description="Documents per page: one find, one bulk_write of marks")
     dry_run: bool = Field(default=False, description="Translate and report, but write no file and mark nothing")
 
 
@@ -40,20 +40,20 @@ def export_unsynced(
         # Without a unique index on number, TracOS may hold duplicates: look them up per page.
         may_hold_duplicates = not repository.has_unique_numbers()
         duplicated_numbers: set = set()
-        for documents in repository.iter_unsynced(config.batch_size):
+        for documents in repository.iter_unsynced(config.page_size):
             same_number = None
             if may_hold_duplicates:
                 numbers = sorted({d["number"] for d in documents if type(d.get("number")) is int})
                 same_number = repository.find_unsynced_by_numbers(numbers)
-            batch, page_skipped = translate_batch(documents, same_number, duplicated_numbers)
-            page_skipped += _blocked(client_folder, batch) if not config.dry_run else []
+            page, page_skipped = translate_page(documents, same_number, duplicated_numbers)
+            page_skipped += _blocked(client_folder, page) if not config.dry_run else []
             skipped_total += len(page_skipped)
             skipped.extend(page_skipped[: max(0, MAX_TABLE_ROWS - len(skipped))])
-            to_export += len(batch.exports)
+            to_export += len(page.exports)
             pages += 1
-            if config.dry_run or not batch.exports:
+            if config.dry_run or not page.exports:
                 continue
-            exports = [export for export in batch.exports if export.blocked is None]
+            exports = [export for export in page.exports if export.blocked is None]
             client_folder.write("outbound", ((export.file_name, export.record) for export in exports))
             marked = repository.mark_synced([export.mark_condition for export in exports], to_utc_millis(datetime.now(UTC)))
             counts["exported"] += len(exports)
@@ -81,13 +81,13 @@ def export_unsynced(
     return summary
 
 
-def _blocked(client_folder: ClientFolder, batch) -> list[Skipped]:
+def _blocked(client_folder: ClientFolder, page: ExportPage) -> list[Skipped]:
     """Exports whose file name something else holds (a folder named `3.json`): skipped with
     the reason; their documents stay unsynced, the others go out."""
-    blocked = client_folder.blocked("outbound", [export.file_name for export in batch.exports])
+    blocked = client_folder.blocked("outbound", [export.file_name for export in page.exports])
     skipped = []
-    for index, export in enumerate(batch.exports):
+    for index, export in enumerate(page.exports):
         if export.file_name in blocked:
-            batch.exports[index] = export = replace(export, blocked=blocked[export.file_name])
+            page.exports[index] = export = replace(export, blocked=blocked[export.file_name])
             skipped.append(Skipped(export.record["orderNo"], str(export.mark_condition["_id"]), export.blocked))
     return skipped

@@ -22,6 +22,7 @@ from tracos_integration.core.translation import to_tracos_fields
 from tracos_integration.tracos.queries import IndexReport, Update, WorkOrderRepository
 
 COUNTS = ("read", "inserted", "updated", "unchanged", "stale", "rejected")
+BULK_SIZE = 1000  # records per $in find and per bulk_write: one round trip each
 MAX_WRITE_ROUNDS = 3  # a record whose write did not apply is re-decided against fresh state
 MAX_REJECTIONS_KEPT = 500  # for the metadata table; every reason is in the failed/ reports
 
@@ -58,11 +59,10 @@ class InboundSync:
     """One inbound run: feed it pages of read files, then take its report."""
 
     def __init__(self, repository: WorkOrderRepository, *, now: datetime, client_timezone: str,
-                 batch_size: int = 1000, dry_run: bool = False) -> None:
+                 dry_run: bool = False) -> None:
         self.repository = repository
         self.now = now
         self.zone = ZoneInfo(client_timezone)
-        self.batch_size = batch_size
         self.dry_run = dry_run
         self.report = InboundReport(dry_run=dry_run)
         self.indexes = IndexReport() if dry_run else repository.ensure_indexes()
@@ -79,8 +79,8 @@ class InboundSync:
         winners, superseded = pick_winners(candidates)
         self.report.counts["stale"] += len(superseded)
         ordered = [winners[number] for number in sorted(winners)]
-        for start in range(0, len(ordered), self.batch_size):
-            self._apply_batch(ordered[start : start + self.batch_size])
+        for start in range(0, len(ordered), BULK_SIZE):
+            self._write(ordered[start : start + BULK_SIZE])
         for read_file in page.files:
             errors = self._page_errors[read_file.name]
             self.report.files[read_file.name] = FileOutcome(read_file.identity, errors if errors.total else None)
@@ -103,11 +103,11 @@ class InboundSync:
             read_file.records = []  # validated: only the candidates are needed from here on
         return candidates
 
-    def _apply_batch(self, batch: list[Candidate]) -> None:
+    def _write(self, candidates: list[Candidate]) -> None:
         """Decide against what TracOS holds, write, and confirm. A record whose write did
         not apply (TracOS changed meanwhile) is decided again against the fresh state; what
         still cannot be written is rejected with the reason, never counted as stale."""
-        pending, refusals = batch, {}
+        pending, refusals = candidates, {}
         for _ in range(MAX_WRITE_ROUNDS):
             stored = self.repository.find_by_numbers([candidate.number for candidate in pending])
             planned: dict[int, tuple[Candidate, Decision]] = {}

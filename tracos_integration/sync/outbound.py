@@ -10,7 +10,8 @@ from bson.datetime_ms import DatetimeMS
 
 from tracos_integration.core.tracos import DATE_FIELDS, DocumentUntranslatable, parse_tracos_document
 from tracos_integration.core.translation import to_client_record
-from tracos_integration.tracos.queries import bson_type_alias, bson_type_rank, unchanged_since_read
+from tracos_integration.tracos.bson_order import bson_type_alias, bson_type_rank
+from tracos_integration.tracos.queries import unchanged_since_read
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Export:
 
 
 @dataclass
-class ExportBatch:
+class ExportPage:
     exports: list[Export] = field(default_factory=list)
 
     @property
@@ -47,16 +48,16 @@ def outbound_file_name(number: int) -> str:
     return f"{number}.json"
 
 
-def translate_batch(
+def translate_page(
     documents: Iterable[Mapping[str, Any]],
     same_number: Optional[Mapping[Any, list[Mapping[str, Any]]]] = None,
     numbers_done: Optional[set] = None,
-) -> tuple[ExportBatch, list[Skipped]]:
+) -> tuple[ExportPage, list[Skipped]]:
     """Translate a page of unsynced documents. `same_number` holds, for the page's
     numbers, every unsynced document with that number (when TracOS may hold duplicates):
     only the latest of them is exported and marked (CONTRACT 6.5); the others are
     skipped as duplicates. `numbers_done` remembers duplicated numbers across pages."""
-    batch, skipped = ExportBatch(), []
+    page, skipped = ExportPage(), []
     numbers_done = set() if numbers_done is None else numbers_done
     for raw in documents:
         number = raw.get("number")
@@ -75,8 +76,8 @@ def translate_batch(
         except DocumentUntranslatable as error:
             skipped.append(Skipped(number, str(raw.get("_id")), str(error)))
             continue
-        batch.exports.append(Export(outbound_file_name(document.number), to_client_record(document), unchanged_since_read(raw)))
-    return batch, skipped
+        page.exports.append(Export(outbound_file_name(document.number), to_client_record(document), unchanged_since_read(raw)))
+    return page, skipped
 
 
 def _duplicates(group: list[Mapping[str, Any]], winner: Mapping[str, Any]) -> list[Skipped]:

@@ -7,32 +7,18 @@ server does; `tracos_integration_tests/strict_server.py` simulates it in tests.
 
 from __future__ import annotations
 
-import re
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
-from bson import Binary, Decimal128, Int64, ObjectId, Regex, Timestamp
 from pymongo import ASCENDING, UpdateOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, WriteConcernError
+from pymongo.errors import BulkWriteError, WriteConcernError
 
 from tracos_integration.core.tracos import MAPPED_FIELDS
+from tracos_integration.tracos import indexes
+from tracos_integration.tracos.bson_order import after_id
+from tracos_integration.tracos.indexes import DUPLICATE_KEY, IndexReport
 from tracos_integration.tracos.retry import Retrier
-
-UNIQUE_NUMBER_INDEX = "number_unique"
-NUMBER_LOOKUP_INDEX = "number_lookup"
-UNSYNCED_INDEX = "isSynced_id"
-NUMBER_KEY = [("number", ASCENDING)]
-UNSYNCED_KEY = [("isSynced", ASCENDING), ("_id", ASCENDING)]
-# Partial, so documents without a numeric `number` (which the sync never writes) do not
-# block the build: a plain unique index treats every missing `number` as a duplicate null.
-NUMERIC_NUMBER: dict[str, Any] = {"number": {"$type": "number"}}
-
-DUPLICATE_KEY = 11000
-UNAUTHORIZED = 13
-INDEX_CONFLICTS = (85, 86)  # IndexOptionsConflict, IndexKeySpecsConflict
 
 # Unsynced = `isSynced` is not true. `$ne` cannot use the (isSynced, _id) index for a
 # sorted walk on a server, so the pages ask for the two usual states (an index range
@@ -43,16 +29,6 @@ UNSYNCED_ODD: dict[str, Any] = {"isSynced": {"$nin": [True, False, None]}}
 # What the sync reads of a document: nothing it does not use crosses the network.
 INBOUND_PROJECTION = {name: 1 for name in (*MAPPED_FIELDS, "syncedAt")}
 OUTBOUND_PROJECTION = {name: 1 for name in MAPPED_FIELDS}
-
-# BSON's sort order of the types an `_id` can have. `$gt` compares only within one type,
-# so paging by `_id` continues with every later type explicitly.
-_ID_TYPE_ORDER = ("null", "number", "string", "object", "binData", "objectId", "bool", "date", "timestamp", "regex")
-
-
-@dataclass
-class IndexReport:
-    duplicate_numbers: list[Any] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -107,90 +83,19 @@ class WorkOrderRepository:
         self.collection = collection
         self.retrier = retrier
 
-    # -- indexes -------------------------------------------------------------------
+    # -- indexes (tracos/indexes.py) ----------------------------------------------
     def ensure_indexes(self) -> IndexReport:
-        """A partial unique index on `number`, and the outbound index. Existing equivalent
-        indexes are accepted under any name. If TracOS holds duplicate numbers the unique
-        index cannot exist yet: report them, and keep a plain index so lookups never scan."""
-        report = IndexReport()
-        existing = self._existing_indexes(report)
-        self._create(report, existing, UNSYNCED_KEY, UNSYNCED_INDEX)
-        if any(key == NUMBER_KEY and info.get("unique") for key, info in existing.values()):
-            return report
-        try:
-            self._create(report, existing, NUMBER_KEY, UNIQUE_NUMBER_INDEX, unique=True,
-                         partialFilterExpression=NUMERIC_NUMBER)
-        except (DuplicateKeyError, OperationFailure) as error:
-            if error.code not in (DUPLICATE_KEY, 11001):
-                raise
-            report.duplicate_numbers = self.duplicate_numbers()
-            if not any(key[:1] == NUMBER_KEY for key, _ in existing.values()):
-                self._create(report, existing, NUMBER_KEY, NUMBER_LOOKUP_INDEX)
-        return report
+        return indexes.ensure_indexes(self.collection, self.retrier)
 
     def ensure_outbound_index(self) -> IndexReport:
-        """Outbound may run before any inbound run: it makes the index its pages walk."""
-        report = IndexReport()
-        self._create(report, self._existing_indexes(report), UNSYNCED_KEY, UNSYNCED_INDEX)
-        return report
+        return indexes.ensure_outbound_index(self.collection, self.retrier)
 
     def has_unique_numbers(self) -> bool:
-        """Whether a unique index on `number` rules out duplicate numbers."""
-        existing = self._existing_indexes(IndexReport())
-        return any(key == NUMBER_KEY and info.get("unique") for key, info in existing.values())
-
-    def _existing_indexes(self, report: IndexReport) -> dict[str, tuple[list[tuple[str, Any]], dict[str, Any]]]:
-        try:
-            information = self.retrier.call(self.collection.index_information, "list TracOS's indexes")
-        except OperationFailure as error:
-            if error.code != UNAUTHORIZED:
-                raise
-            report.warnings.append(f"not allowed to list TracOS's indexes (code 13); assuming none: {_short(str(error))}")
-            return {}
-        return {name: ([tuple(part) for part in info["key"]], info) for name, info in information.items()}
-
-    def _create(self, report: IndexReport, existing: dict, key: list[tuple[str, Any]], name: str, **options: Any) -> None:
-        """Create an index unless an equivalent one exists. The server refuses a key
-        pattern that exists under another name (code 85/86) and an index build without
-        the privilege (code 13): both are warnings, since the sync still works."""
-        wanted = {"unique": options.get("unique", False), "partial": options.get("partialFilterExpression")}
-        for existing_key, info in existing.values():
-            if existing_key == key and {"unique": bool(info.get("unique")), "partial": info.get("partialFilterExpression")} == wanted:
-                return
-        try:
-            # An index build can take long on a big collection: its own budget, and a
-            # timeout is reported as such, not as "unreachable".
-            self.retrier.call(
-                lambda: self.collection.create_index(key, name=name, **options), f"create the index {name}",
-                budget_seconds=self.retrier.long_operation_budget_seconds,
-            )
-        except OperationFailure as error:
-            if error.code in INDEX_CONFLICTS:
-                report.warnings.append(
-                    f"TracOS already has an index on {_key_text(key)} with other options, so {name} was not created "
-                    f"(code {error.code}: {_short(str(error))}); the existing index is used"
-                )
-            elif error.code == UNAUTHORIZED:
-                report.warnings.append(
-                    f"not allowed to create the index {name} on {_key_text(key)} (code 13); ask a database "
-                    f"administrator to create it (createIndex {_key_text(key)} {options or ''})"
-                )
-            else:
-                raise
-
-    def duplicate_numbers(self) -> list[Any]:
-        pipeline = [
-            {"$match": NUMERIC_NUMBER},
-            {"$group": {"_id": "$number", "count": {"$sum": 1}}},
-            {"$match": {"count": {"$gt": 1}}},
-            {"$sort": {"_id": 1}},
-        ]
-        rows = self.retrier.call(lambda: list(self.collection.aggregate(pipeline)), "look for duplicate numbers")
-        return [row["_id"] for row in rows]
+        return indexes.has_unique_numbers(self.collection, self.retrier)
 
     # -- inbound -------------------------------------------------------------------
     def find_by_numbers(self, numbers: Sequence[int]) -> dict[Any, list[dict[str, Any]]]:
-        """One `$in` query for a batch of numbers."""
+        """One `$in` query for up to BULK_SIZE numbers."""
         found: dict[Any, list[dict[str, Any]]] = {}
         if not numbers:
             return found
@@ -264,7 +169,7 @@ class WorkOrderRepository:
             ) from None
 
     # -- outbound ------------------------------------------------------------------
-    def iter_unsynced(self, batch_size: int) -> Iterator[list[dict[str, Any]]]:
+    def iter_unsynced(self, page_size: int) -> Iterator[list[dict[str, Any]]]:
         """Unsynced documents in `_id` order, a page at a time, whatever the types of
         `_id`; after a lost connection a page is asked again from where it stood."""
         for condition in (UNSYNCED_USUAL, UNSYNCED_ODD):
@@ -272,16 +177,16 @@ class WorkOrderRepository:
             while True:
                 query = condition if last is _START else {"$and": [condition, after_id(last)]}
                 page = self.retrier.call(
-                    # batch_size: the whole page in one round trip (MongoDB's first batch is 101 otherwise)
+                    # batch_size = page_size: the whole page in one round trip (MongoDB's first batch is 101 otherwise)
                     lambda query=query: list(
                         self.collection.find(query, OUTBOUND_PROJECTION)
-                        .sort("_id", ASCENDING).limit(batch_size).batch_size(batch_size)
+                        .sort("_id", ASCENDING).limit(page_size).batch_size(page_size)
                     ),
                     "read unsynced work orders",
                 )
                 if page:
                     yield page
-                if len(page) < batch_size:
+                if len(page) < page_size:
                     break
                 last = page[-1]["_id"]
 
@@ -350,55 +255,11 @@ def as_read(read: Mapping[str, Any], name: str) -> dict[str, Any]:
 _START = object()
 
 
-def after_id(last: Any) -> dict[str, Any]:
-    """`_id` after `last` in BSON order: greater within its type, or any later type."""
-    kind = bson_type_alias(last)
-    later = _ID_TYPE_ORDER[_ID_TYPE_ORDER.index(kind) + 1:] if kind in _ID_TYPE_ORDER else ()
-    branches: list[dict[str, Any]] = [] if kind == "null" else [{"_id": {"$gt": last}}]
-    branches += [{"_id": {"$type": alias}} for alias in later]
-    return branches[0] if len(branches) == 1 else {"$or": branches}
-
-
-def bson_type_alias(value: Any) -> str:
-    """The `$type` alias of a Python value as BSON stores it (numbers share one)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float, Int64, Decimal128, Decimal)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, Mapping):
-        return "object"
-    if isinstance(value, (bytes, Binary, uuid.UUID)):
-        return "binData"
-    if isinstance(value, ObjectId):
-        return "objectId"
-    if isinstance(value, datetime):
-        return "date"
-    if isinstance(value, Timestamp):
-        return "timestamp"
-    if isinstance(value, (Regex, re.Pattern)):
-        return "regex"
-    return "unknown"
-
-
-def bson_type_rank(value: Any) -> int:
-    """Where a value's type sorts in BSON order (unknown types last)."""
-    alias = bson_type_alias(value)
-    return _ID_TYPE_ORDER.index(alias) if alias in _ID_TYPE_ORDER else len(_ID_TYPE_ORDER)
-
-
 def _refusal(error: Mapping[str, Any]) -> WriteRefusal:
     return WriteRefusal(
         code=error.get("code"), message=str(error.get("errmsg", "")),
         key_pattern=error.get("keyPattern"), key_value=error.get("keyValue"),
     )
-
-
-def _key_text(key: list[tuple[str, Any]]) -> str:
-    return "{" + ", ".join(f"{name}: {direction}" for name, direction in key) + "}"
 
 
 def _short(value: Any, limit: int = 200) -> str:

@@ -19,7 +19,7 @@ from tracos_integration.client.folder import ClientFolder
 from tracos_integration.client.writing import sync_folder
 from tracos_integration.core.timestamps import to_utc_millis
 from tracos_integration.sync.inbound import InboundSync
-from tracos_integration.sync.outbound import translate_batch
+from tracos_integration.sync.outbound import translate_page
 from tracos_integration.tracos.queries import WorkOrderRepository
 from tracos_integration.tracos.retry import Retrier
 from tracos_integration_tests.benchmarks.keyed_collection import KeyedCollection
@@ -82,7 +82,7 @@ def inbound(folder: Path, keep_documents: bool = True, collection=None):
     client = ClientFolder(inbound_dir=str(folder), settle_seconds=0, max_file_bytes=16 * 2**20)
     names, _ = client.list_inbound()
     run = InboundSync(WorkOrderRepository(collection, Retrier()), now=to_utc_millis(datetime.now(UTC)),
-                      client_timezone="UTC", batch_size=INBOUND_BATCH)
+                      client_timezone="UTC")
     for page in client.read(names, files_per_page=INBOUND_BATCH):
         run.apply(page)
     client.archive(run.report.files)
@@ -115,7 +115,7 @@ def outbound(folder: Path, count: int, collection=None):
     client = ClientFolder(outbound_dir=str(folder))
     exported = 0
     for documents in repository.iter_unsynced(OUTBOUND_BATCH):
-        batch, _ = translate_batch(documents)
+        batch, _ = translate_page(documents)
         client.write("outbound", batch.files.items())
         exported += repository.mark_synced(batch.mark_conditions, to_utc_millis(datetime.now(UTC)))
     return exported, collection, time.perf_counter() - started

@@ -4,7 +4,7 @@ every bad file is failed with a reason, nothing is lost."""
 import json
 import random
 
-from tracos_integration_tests.conftest import inbound_metadata, output_metadata
+from tracos_integration_tests.conftest import inbound_metadata
 from tracos_integration_tests.factories import client_order, read_json
 from tracos_integration_tests.reliability.harness import tally
 

@@ -3,7 +3,7 @@
 import threading
 
 from tracos_integration.tracos.resource import MongoResource
-from tracos_integration_tests.conftest import outbound_metadata, inbound_metadata, output_metadata
+from tracos_integration_tests.conftest import inbound_metadata, outbound_metadata
 from tracos_integration_tests.factories import client_order, drop, read_json, tracos_document
 from tracos_integration_tests.reliability.harness import FailingCollection, tally, use_collection
 

@@ -75,7 +75,7 @@ def test_crash_after_the_inbound_upsert_before_the_move_then_rerun(workspace, mo
     assert rerun.success
     assert list(workspace.collection.find({}).sort("number")) == before  # nothing written again
     assert workspace.processed() == ["a.json"]
-    from tracos_integration_tests.conftest import inbound_metadata, output_metadata
+    from tracos_integration_tests.conftest import inbound_metadata
 
     metadata = inbound_metadata(rerun)
     assert metadata["unchanged"] == 4 and metadata["inserted"] == 0 and metadata["updated"] == 0

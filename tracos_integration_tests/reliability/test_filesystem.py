@@ -4,7 +4,7 @@ import errno
 import os
 
 from tracos_integration.client import folder as folder_module
-from tracos_integration_tests.conftest import inbound_metadata, output_metadata
+from tracos_integration_tests.conftest import inbound_metadata
 from tracos_integration_tests.factories import client_order, drop, tracos_document
 
 

@@ -5,7 +5,7 @@ a sub-folder that cannot be created. Every valid record is applied, nothing is l
 import json
 import os
 
-from tracos_integration_tests.conftest import inbound_metadata, output_metadata
+from tracos_integration_tests.conftest import inbound_metadata
 from tracos_integration_tests.factories import client_order, drop, read_json
 from tracos_integration_tests.reliability.harness import FailingCollection, tally, use_collection
 

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from pymongo.errors import AutoReconnect, NetworkTimeout, NotPrimaryError, ServerSelectionTimeoutError
 
 from tracos_integration.tracos.resource import MongoResource
-from tracos_integration_tests.conftest import outbound_metadata, inbound_metadata, output_metadata
+from tracos_integration_tests.conftest import inbound_metadata, outbound_metadata
 from tracos_integration_tests.factories import client_order, drop, tracos_document
 from tracos_integration_tests.reliability.harness import (
     FailingCollection,

@@ -3,7 +3,7 @@
 import logging
 
 from tracos_integration.tracos.resource import MongoResource
-from tracos_integration_tests.conftest import outbound_metadata, output_metadata
+from tracos_integration_tests.conftest import outbound_metadata
 from tracos_integration_tests.factories import client_order, drop, read_json, tracos_document
 
 

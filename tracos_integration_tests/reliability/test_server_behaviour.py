@@ -7,10 +7,11 @@ import pytest
 from bson import ObjectId
 from bson.datetime_ms import DatetimeMS
 
-from tracos_integration.tracos.queries import NUMBER_LOOKUP_INDEX, UNIQUE_NUMBER_INDEX, WorkOrderRepository
+from tracos_integration.tracos.indexes import NUMBER_LOOKUP_INDEX, UNIQUE_NUMBER_INDEX
+from tracos_integration.tracos.queries import WorkOrderRepository
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration.tracos.retry import Retrier
-from tracos_integration_tests.conftest import outbound_metadata, inbound_metadata, output_metadata
+from tracos_integration_tests.conftest import inbound_metadata, outbound_metadata
 from tracos_integration_tests.factories import ABSENT, client_order, drop, read_json, tracos_document
 from tracos_integration_tests.reliability.harness import FailingCollection, use_collection
 from tracos_integration_tests.strict_server import StrictCollection
@@ -190,7 +191,7 @@ def test_duplicates_block_the_unique_index_but_a_plain_one_keeps_lookups_indexed
 def test_one_run_exports_every_unsynced_document_whatever_the_types_of_id(workspace, server, figures):
     ids = [7, 3.5, "a-string", {"composite": 1}, ObjectId(), datetime(2024, 1, 1, tzinfo=UTC)]
     server.insert_many([{**tracos_document(n), "_id": _id} for n, _id in enumerate(ids, start=1)])
-    result = workspace.run("outbound_job", {"ops": {"export_unsynced": {"config": {"batch_size": 2}}}})
+    result = workspace.run("outbound_job", {"ops": {"export_unsynced": {"config": {"page_size": 2}}}})
     assert result.success
     assert sorted(workspace.outbound_files()) == sorted(f"{n}.json" for n in range(1, len(ids) + 1))
     assert server.count_documents({"isSynced": {"$ne": True}}) == 0
@@ -217,7 +218,7 @@ def test_duplicate_numbers_export_only_the_latest_and_report_the_others(workspac
     older = server.insert_one(tracos_document(7, title="older", updatedAt=datetime(2024, 3, 1, tzinfo=UTC))).inserted_id
     newer = server.insert_one(tracos_document(7, title="newer", updatedAt=datetime(2024, 3, 5, tzinfo=UTC))).inserted_id
     server.insert_many([tracos_document(n) for n in (1, 2, 3)])
-    result = workspace.run("outbound_job", {"ops": {"export_unsynced": {"config": {"batch_size": 1}}}})
+    result = workspace.run("outbound_job", {"ops": {"export_unsynced": {"config": {"page_size": 1}}}})
     assert result.success
     assert read_json(workspace.outbound / "7.json")["summary"] == "newer"
     assert server.find_one({"_id": newer})["isSynced"] is True
