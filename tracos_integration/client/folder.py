@@ -44,18 +44,18 @@ PAGE_BYTES = 16 * 1024 * 1024  # a page takes no more files once it holds this m
 
 @dataclass
 class FolderScan:
-    """What the sensor sees: settled files (name, mtime_ns, size) and how many still change."""
+    """What the sensor sees: the settled files ("name\0mtime_ns\0size" each) and how many
+    files are still settling."""
 
-    ready: list[tuple[str, int, int]] = field(default_factory=list)
+    ready: list[str] = field(default_factory=list)
     changing: int = 0
 
     @property
     def fingerprint(self) -> str:
-        """The same settled files (names, sizes, modification times) give the same value."""
-        digest = hashlib.sha256()
-        for name, mtime_ns, size in sorted(self.ready):
-            digest.update(os.fsencode(name) + f"\0{mtime_ns}\0{size}\n".encode())
-        return digest.hexdigest()[:24]
+        """The same settled files (names, sizes, modification times) give the same value.
+        One hash over one joined string: a tick on 100,000 files stays near a bare scandir."""
+        self.ready.sort()
+        return hashlib.sha256("\n".join(self.ready).encode("utf-8", "surrogateescape")).hexdigest()[:24]
 
 
 @dataclass
@@ -124,7 +124,8 @@ class ClientFolder(dg.ConfigurableResource):
         scan = FolderScan()
         with os.scandir(folder) as entries:
             for entry in entries:
-                if not is_candidate_name(entry.name):
+                name = entry.name
+                if name[0] == "." or not name.endswith(".json"):  # is_candidate_name, inlined: the hot loop
                     continue
                 try:
                     info = entry.stat(follow_symlinks=False)
@@ -135,7 +136,7 @@ class ClientFolder(dg.ConfigurableResource):
                 if info.st_mtime_ns > settled_before:
                     scan.changing += 1
                 else:
-                    scan.ready.append((entry.name, info.st_mtime_ns, info.st_size))
+                    scan.ready.append(f"{name}\0{info.st_mtime_ns}\0{info.st_size}")
         return scan
 
     def list_inbound(self) -> tuple[list[str], list[str]]:

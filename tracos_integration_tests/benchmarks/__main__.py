@@ -50,22 +50,33 @@ def dagster_seconds(args: list[str], env: dict, repeats: int = 3) -> float:
     return statistics.median(times)
 
 
-def sensor_tick_seconds(folder: Path, repeats: int = 3) -> float:
+def sensor_tick_seconds(folder: Path, repeats: int = 3) -> tuple[float, float]:
+    """Median seconds of one inbound_file_sensor tick, and of its floor in the same
+    process: a bare os.scandir + stat of the same folder."""
     code = (
-        "import json,time,dagster as dg\n"
+        "import json,os,stat,time,dagster as dg\n"
+        "from tracos_integration.client.folder import ClientFolder\n"
         "from tracos_integration.sensors import inbound_file_sensor\n"
-        "ticks=[]\n"
+        "def floor(path):\n"
+        "    with os.scandir(path) as entries:\n"
+        "        return sum(1 for e in entries if stat.S_ISREG(e.stat(follow_symlinks=False).st_mode))\n"
+        "ticks,floors=[],[]\n"
         "with dg.instance_for_test() as instance:\n"
         f"    for _ in range({repeats}):\n"
         "        started=time.perf_counter()\n"
-        "        result=inbound_file_sensor.evaluate_tick(dg.build_sensor_context(instance=instance))\n"
-        "        ticks.append(time.perf_counter()-started)\n"
+        "        floor(os.environ['DATA_INBOUND_DIR'])\n"
+        "        floors.append(time.perf_counter()-started)\n"
+        "        with dg.build_sensor_context(instance=instance, resources={'client_folder': ClientFolder()}) as context:\n"
+        "            started=time.perf_counter()\n"
+        "            result=inbound_file_sensor.evaluate_tick(context)\n"
+        "            ticks.append(time.perf_counter()-started)\n"
         "        assert len(result.run_requests)==1\n"
-        "print(json.dumps(sorted(ticks)[len(ticks)//2]))\n"
+        "print(json.dumps([sorted(ticks)[len(ticks)//2], sorted(floors)[len(floors)//2]]))\n"
     )
-    env = {**os.environ, "DATA_INBOUND_DIR": str(folder)}
+    env = {**os.environ, "DATA_INBOUND_DIR": str(folder), "INBOUND_SETTLE_SECONDS": "0"}
     completed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    tick, floor = json.loads(completed.stdout.strip().splitlines()[-1])
+    return tick, floor
 
 
 def median_pair(pairs: list[tuple[dict, dict]]) -> tuple[dict, dict]:
@@ -186,8 +197,10 @@ def main(argv: list[str] | None = None) -> int:
         old = time.time() - 60
         for entry in os.scandir(root / "sensor"):
             os.utime(entry.path, (old, old))
-        tick = sensor_tick_seconds(root / "sensor")
+        tick, floor = sensor_tick_seconds(root / "sensor")
         results.append(figure(f"inbound_file_sensor tick, {options.sensor_files:,} files", tick, "s", "< 1", tick < 1))
+        results.append(figure("  floor: os.scandir + stat of the same folder", floor, "s", "", True))
+        results.append(figure("inbound_file_sensor tick / floor", tick / floor, "x", "<= 1.5", tick / floor <= 1.5))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
