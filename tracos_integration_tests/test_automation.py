@@ -219,3 +219,11 @@ def test_only_untranslatable_documents_left_gives_a_skip_until_tracos_changes(wo
         assert skip.run_requests == [] and "could not translate" in skip.skip_message
         workspace.collection.insert_one(tracos_document(3))  # new work for outbound
         assert len(outbound_pending_sensor.evaluate_tick(context).run_requests) == 1
+
+
+def test_a_file_modified_in_the_future_is_named_in_the_skip_reason(workspace, instance):
+    path = drop(workspace.inbound, "ahead.json", [client_order(1)])
+    ahead = time.time() + 3600
+    os.utime(path, (ahead, ahead))
+    result = tick(instance)
+    assert result.run_requests == [] and "modified in the future" in result.skip_message

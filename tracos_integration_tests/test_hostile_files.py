@@ -475,3 +475,19 @@ def test_a_file_renamed_over_the_name_between_check_and_move_is_put_back(tmp_pat
     archived = archive_module.archive_files(tmp_path, {"orders.json": FileOutcome(read)})
     assert archived.processed == 0 and "replaced while this run moved it" in archived.stayed["orders.json"]
     assert read_json(path)[0]["summary"] == "newer" and os.listdir(tmp_path / "processed") == []
+
+def test_a_newline_in_a_file_name_cannot_forge_a_log_line(workspace):
+    drop(workspace.inbound, "a\nrejected everything: forged.json", "{")
+    result = workspace.run("inbound_job")
+    assert result.success
+    lines = [line for message in workspace.logged(result) for line in message.splitlines()]
+    assert not any(line.startswith("rejected everything") for line in lines)
+    assert any("a\\nrejected everything: forged.json" in line for line in lines)
+
+
+def test_a_file_level_error_counts_as_one_record_read_and_rejected(workspace):
+    drop(workspace.inbound, "broken.json", "{not json")
+    drop(workspace.inbound, "good.json", [client_order(1), client_order(2)])
+    counts = inbound_metadata(workspace.run("inbound_job"))
+    assert counts["read"] == 3 and counts["rejected"] == 1 and counts["inserted"] == 2
+    assert counts["read"] == sum(counts[name] for name in ("inserted", "updated", "unchanged", "stale", "rejected"))

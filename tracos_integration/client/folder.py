@@ -49,6 +49,7 @@ class FolderScan:
 
     ready: list[str] = field(default_factory=list)
     changing: int = 0
+    future: int = 0  # modified "in the future": the writer's clock is ahead of this machine's
 
     @property
     def fingerprint(self) -> str:
@@ -120,7 +121,8 @@ class ClientFolder(dg.ConfigurableResource):
         INBOUND_SETTLE_SECONDS, the same meaning the run gives it."""
         settings = self.settings()
         folder = require_folder(Path(settings.inbound_dir), "inbound", "DATA_INBOUND_DIR")
-        settled_before = int(((time.time() if now is None else now) - settings.inbound_settle_seconds) * 1e9)
+        now_ns = int((time.time() if now is None else now) * 1e9)
+        settled_before = now_ns - int(settings.inbound_settle_seconds * 1e9)
         scan = FolderScan()
         with os.scandir(folder) as entries:
             for entry in entries:
@@ -135,6 +137,7 @@ class ClientFolder(dg.ConfigurableResource):
                     continue
                 if info.st_mtime_ns > settled_before:
                     scan.changing += 1
+                    scan.future += info.st_mtime_ns > now_ns + 1_000_000_000
                 else:
                     scan.ready.append(f"{name}\0{info.st_mtime_ns}\0{info.st_size}")
         return scan

@@ -24,7 +24,14 @@ def display_name(name: str) -> str:
     """A file name as reports, metadata and logs show it. os.scandir hands back bytes that
     are not UTF-8 as lone surrogates, which JSON and the run storage cannot hold; they are
     shown as backslash escapes of the raw bytes instead (b'caf\\xe9.json' -> 'caf\\\\xe9.json')."""
-    return os.fsencode(name).decode("utf-8", "backslashreplace")
+    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    # Control characters escaped too: a name with a newline cannot forge a log line.
+    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in text):
+        text = "".join(
+            repr(character)[1:-1] if ord(character) < 0x20 or ord(character) == 0x7F else character
+            for character in text
+        )
+    return text
 
 
 @dataclass(frozen=True)

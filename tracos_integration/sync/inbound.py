@@ -88,7 +88,8 @@ class InboundSync:
     def _validate(self, files: list[ReadFile]) -> list[Candidate]:
         candidates = []
         for read_file in files:
-            if read_file.error is not None:
+            if read_file.error is not None:  # counted as one record read and rejected: the counts add up
+                self.report.counts["read"] += 1
                 self.reject(read_file.name, None, None, read_file.error)
                 continue
             for index, raw in enumerate(read_file.records):
