@@ -130,6 +130,12 @@ class InboundSync:
                     )
                     continue
                 current = documents[0] if documents else None
+                if current is not None and isinstance(current.get("number"), list):
+                    self._reject(candidate, (
+                        f"TracOS document {current.get('_id')} holds number {current['number']!r}, a list, not one "
+                        f"number; fix that document in TracOS so work order {candidate.number} can be written"
+                    ))
+                    continue
                 decision = decide(candidate.fields, current, written_this_run=self._written_this_run(current))
                 if decision in (Decision.UNCHANGED, Decision.STALE):
                     self.report.counts[decision.counted_as] += 1

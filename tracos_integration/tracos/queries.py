@@ -115,7 +115,7 @@ class WorkOrderRepository:
         report = IndexReport()
         existing = self._existing_indexes(report)
         self._create(report, existing, UNSYNCED_KEY, UNSYNCED_INDEX)
-        if any(key == NUMBER_KEY and info.get("unique") for key, info in existing.values()):
+        if any(_rules_out_duplicate_numbers(key, info) for key, info in existing.values()):
             return report
         try:
             self._create(report, existing, NUMBER_KEY, UNIQUE_NUMBER_INDEX, unique=True,
@@ -137,7 +137,7 @@ class WorkOrderRepository:
     def has_unique_numbers(self) -> bool:
         """Whether a unique index on `number` rules out duplicate numbers."""
         existing = self._existing_indexes(IndexReport())
-        return any(key == NUMBER_KEY and info.get("unique") for key, info in existing.values())
+        return any(_rules_out_duplicate_numbers(key, info) for key, info in existing.values())
 
     def _existing_indexes(self, report: IndexReport) -> dict[str, tuple[list[tuple[str, Any]], dict[str, Any]]]:
         try:
@@ -201,7 +201,12 @@ class WorkOrderRepository:
             "read work orders by number",
         )
         for document in documents:
-            found.setdefault(document.get("number"), []).append(document)
+            number = document.get("number")
+            # `$in` also matches an array holding the number (MongoDB compares array elements):
+            # file it under each number asked for, so the sync sees it (and rejects the record).
+            keys = [n for n in numbers if n in number] if isinstance(number, list) else [number]
+            for key in keys:
+                found.setdefault(key, []).append(document)
         return found
 
     def apply_client_changes(
@@ -388,6 +393,12 @@ def bson_type_rank(value: Any) -> int:
     """Where a value's type sorts in BSON order (unknown types last)."""
     alias = bson_type_alias(value)
     return _ID_TYPE_ORDER.index(alias) if alias in _ID_TYPE_ORDER else len(_ID_TYPE_ORDER)
+
+
+def _rules_out_duplicate_numbers(key: list[tuple[str, Any]], info: Mapping[str, Any]) -> bool:
+    """A unique index on `number` alone, over every numeric `number`: one with another partial
+    filter (say `{deleted: false}`) still lets two documents share a number."""
+    return key == NUMBER_KEY and bool(info.get("unique")) and info.get("partialFilterExpression") in (None, NUMERIC_NUMBER)
 
 
 def _refusal(error: Mapping[str, Any]) -> WriteRefusal:

@@ -1,0 +1,66 @@
+"""Issue 8's fixes, tried as their enemies would: a careless customer, a hostile file
+author, a stricter MongoDB. Each test names the contract rule it holds the code to."""
+
+from datetime import datetime, timezone
+
+import pytest
+
+from tracos_integration.tracos.resource import MongoResource
+from tracos_integration_tests.conftest import output_metadata
+from tracos_integration_tests.factories import client_order, drop, read_json, tracos_document
+from tracos_integration_tests.reliability.harness import use_collection
+from tracos_integration_tests.strict_server import StrictCollection
+
+UTC = timezone.utc
+
+
+@pytest.fixture
+def server(workspace, monkeypatch):
+    strict = StrictCollection(MongoResource(uri=workspace.mongo_uri).get_collection())
+    use_collection(monkeypatch, strict)
+    return strict
+
+
+def inbound_counts(result):
+    return output_metadata(result, "settle_inbound_files")
+
+
+# -- §5.2: a stored updatedAt that is not a date is older than any client record ---------
+
+def test_a_stored_updatedAt_that_is_a_timestamp_string_is_not_a_date_so_the_record_is_applied(workspace, server):
+    server.insert_one(tracos_document(1, title="in TracOS", updatedAt="2099-01-01T00:00:00Z"))
+    drop(workspace.inbound, "a.json", client_order(1, summary="from the client"))
+    result = workspace.run("inbound_job")
+    assert result.success
+    counts = inbound_counts(result)
+    assert (counts["updated"], counts["stale"]) == (1, 0)
+    assert server.find_one({"number": 1})["title"] == "from the client"
+
+
+# -- §5.8: odd TracOS data never fails the run ----------------------------------------------
+
+def test_a_tracos_document_whose_number_is_an_array_does_not_fail_the_inbound_run(workspace, server):
+    server.insert_one({**tracos_document(1, title="odd"), "number": [1, 2]})
+    drop(workspace.inbound, "a.json", [client_order(1), client_order(3)])
+    result = workspace.run("inbound_job")
+    assert result.success
+    assert server.count_documents({"number": 3}) == 1
+    assert server.find_one({"title": "odd"})["number"] == [1, 2]  # left as it was
+    assert (inbound_counts(result)["inserted"], inbound_counts(result)["rejected"]) == (1, 1)
+    [error] = read_json(workspace.inbound / "failed" / "a.json.error.json")["errors"]
+    assert error["index"] == 0 and "not one number" in error["reason"]
+
+
+# -- §6.5: duplicates are never both marked synced -------------------------------------------
+
+def test_a_unique_index_with_another_partial_filter_does_not_hide_duplicate_numbers_outbound(workspace, server):
+    server._inner.create_index([("number", 1)], unique=True, name="number_when_live",
+                               partialFilterExpression={"deleted": False})
+    server.insert_many([
+        tracos_document(5, title="old, deleted", deleted=True, updatedAt=datetime(2024, 1, 1, tzinfo=UTC)),
+        tracos_document(5, title="live", updatedAt=datetime(2024, 6, 1, tzinfo=UTC)),
+    ])
+    result = workspace.run("outbound_job")
+    assert result.success
+    assert read_json(workspace.outbound / "5.json")["summary"] == "live"
+    assert server.count_documents({"isSynced": True}) == 1
