@@ -64,3 +64,18 @@ def test_a_unique_index_with_another_partial_filter_does_not_hide_duplicate_numb
     assert result.success
     assert read_json(workspace.outbound / "5.json")["summary"] == "live"
     assert server.count_documents({"isSynced": True}) == 1
+
+
+# -- §2: the embedded TracOS keeps its data (and stays usable) between processes ----------
+
+def test_the_embedded_store_keeps_the_unique_index_partial_so_it_reopens_with_documents_lacking_a_number(
+    tmp_path, monkeypatch
+):
+    from tracos_integration.tracos import embedded
+
+    uri = f"embedded://{tmp_path / 'tracos.json'}"
+    MongoResource(uri=uri).repository().ensure_indexes()
+    collection = MongoResource(uri=uri).get_collection()
+    collection.insert_many([{"title": "no number"}, {"title": "no number either"}])
+    monkeypatch.setattr(embedded, "_STORES", {})  # as another process opens it
+    assert MongoResource(uri=uri).get_collection().count_documents({}) == 2
