@@ -79,3 +79,18 @@ def test_the_embedded_store_keeps_the_unique_index_partial_so_it_reopens_with_do
     collection.insert_many([{"title": "no number"}, {"title": "no number either"}])
     monkeypatch.setattr(embedded, "_STORES", {})  # as another process opens it
     assert MongoResource(uri=uri).get_collection().count_documents({}) == 2
+
+
+# -- §8: the server named is the server contacted; no piece of a password becomes a host -----
+
+@pytest.mark.parametrize("uri", [
+    "mongodb://bob:S3cr3t Pa@ss/w0rd@127.0.0.1:1/tractian",
+    "mongodb://bob:pa?ss@127.0.0.1:1/tractian",
+])
+def test_a_password_with_an_unescaped_slash_or_question_mark_is_refused_not_sent_to_another_host(uri):
+    with pytest.raises(ValueError) as caught:
+        MongoResource(uri=uri).get_collection()  # pymongo would have contacted "ss:27017"
+    message = str(caught.value)
+    assert "%-escape" in message and "127.0.0.1:1" in message
+    for piece in ("S3cr3t", "w0rd", "ss:27017", "pa?ss"):
+        assert piece not in message
