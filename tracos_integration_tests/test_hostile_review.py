@@ -131,3 +131,16 @@ def test_the_inbound_counts_add_up_when_a_file_is_not_json(workspace):
     counts = inbound_counts(workspace.run("inbound_job"))
     applied = sum(counts[name] for name in ("inserted", "updated", "unchanged", "stale", "rejected"))
     assert counts["read"] == applied
+
+
+# -- §6.2: the outbound folder's other files are the customer's: never deleted ---------------
+
+def test_a_customers_hidden_tmp_file_in_the_outbound_folder_is_not_taken_for_a_crashed_writers(workspace):
+    theirs = workspace.outbound / ".erp-export.4194305.final.tmp"  # a pid no process can have
+    theirs.write_text("the ERP's half-written export")
+    ours = workspace.outbound / f".7.json.4194305.{'ab12' * 3}.tmp"  # what an interrupted write leaves
+    ours.write_text("{")
+    workspace.collection.insert_one(tracos_document(7))
+    assert workspace.run("outbound_job").success
+    assert theirs.read_text() == "the ERP's half-written export"
+    assert not ours.exists() and (workspace.outbound / "7.json").exists()

@@ -532,6 +532,8 @@ def _temp_writer_pid(name: str) -> Optional[int]:
     parts = name.split(".")
     if not name.startswith(".") or len(parts) < 5 or parts[-1] != "tmp" or not parts[-3].isdigit():
         return None
+    if len(parts[-2]) != 12 or any(char not in "0123456789abcdef" for char in parts[-2]):
+        return None  # not the uuid part _write_temp writes: someone else's hidden file, never ours to delete
     return int(parts[-3])
 
 
