@@ -144,3 +144,28 @@ def test_a_customers_hidden_tmp_file_in_the_outbound_folder_is_not_taken_for_a_c
     assert workspace.run("outbound_job").success
     assert theirs.read_text() == "the ERP's half-written export"
     assert not ours.exists() and (workspace.outbound / "7.json").exists()
+
+
+# -- what held up (kept as guards) ----------------------------------------------------------------------------------
+
+def test_an_update_another_unique_index_refuses_is_rejected_not_stale(workspace, server):
+    server.insert_many([tracos_document(1, title="Pump 7"), tracos_document(2, title="Fan 2")])
+    server._inner.create_index([("title", 1)], unique=True, name="title_unique")
+    drop(workspace.inbound, "a.json", client_order(2, summary="Pump 7", lastUpdateDate="2024-05-01T00:00:00Z"))
+    result = workspace.run("inbound_job")
+    assert result.success
+    counts = inbound_counts(result)
+    assert (counts["updated"], counts["stale"], counts["rejected"]) == (0, 0, 1)
+    assert workspace.failed() == ["a.json", "a.json.error.json"]
+
+
+def test_a_stored_updatedAt_outside_pythons_range_is_not_a_date_and_the_record_is_applied(workspace, server):
+    from bson.datetime_ms import DatetimeMS
+
+    server.insert_one(tracos_document(1, title="in TracOS", updatedAt=DatetimeMS(-62_135_596_800_001)))  # year 0
+    drop(workspace.inbound, "a.json", client_order(1, summary="from the client"))
+    result = workspace.run("inbound_job")
+    assert result.success
+    assert inbound_counts(result)["updated"] == 1
+    assert server.find_one({"number": 1})["title"] == "from the client"
+
