@@ -169,3 +169,33 @@ def test_a_stored_updatedAt_outside_pythons_range_is_not_a_date_and_the_record_i
     assert inbound_counts(result)["updated"] == 1
     assert server.find_one({"number": 1})["title"] == "from the client"
 
+
+
+# -- §7: a sensor that cannot work fails its tick; a skip means only "nothing to do" --------
+
+@pytest.mark.xfail(strict=True, reason="sensors.py inbound_file_sensor returns a SkipReason for a missing folder "
+                   "(contract v1 behaviour; test_automation.py still asserts it)")
+def test_a_missing_inbound_folder_fails_the_sensor_tick(workspace, monkeypatch, tmp_path):
+    import dagster as dg
+
+    from tracos_integration.sensors import inbound_file_sensor
+
+    monkeypatch.setenv("DATA_INBOUND_DIR", str(tmp_path / "nowhere"))
+    with dg.instance_for_test() as instance:
+        with pytest.raises(Exception, match="does not exist"):
+            inbound_file_sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+
+
+# -- §7: ready files launch a run, whatever their modification time --------------------------
+
+@pytest.mark.xfail(strict=True, reason="client/readiness.py scan_inbound_folder counts a file whose mtime is in "
+                   "the future as 'still being written' until the clock reaches it: never launched")
+def test_a_complete_file_with_a_future_modification_time_is_ready(workspace):
+    import os
+
+    from tracos_integration.client.readiness import scan_inbound_folder
+
+    path = drop(workspace.inbound, "a.json", client_order(1))
+    year_2100 = datetime(2100, 1, 1, tzinfo=UTC).timestamp()  # copied with its times from a skewed clock
+    os.utime(path, (year_2100, year_2100))
+    assert [name for name, _, _ in scan_inbound_folder(workspace.inbound).ready] == ["a.json"]
