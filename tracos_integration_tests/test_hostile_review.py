@@ -199,3 +199,12 @@ def test_a_complete_file_with_a_future_modification_time_is_ready(workspace):
     year_2100 = datetime(2100, 1, 1, tzinfo=UTC).timestamp()  # copied with its times from a skewed clock
     os.utime(path, (year_2100, year_2100))
     assert [name for name, _, _ in scan_inbound_folder(workspace.inbound).ready] == ["a.json"]
+
+
+# -- §2: a bad setting is named as the setting to fix ----------------------------------------
+
+@pytest.mark.parametrize("uri", ["mongomock://names", "mongodb://db.plant:27017/"])
+def test_a_collection_name_mongodb_refuses_names_MONGO_COLLECTION_not_the_uri(uri):
+    with pytest.raises(ValueError) as caught:
+        MongoResource(uri=uri, collection="$orders").get_collection()
+    assert str(caught.value).startswith("MONGO_DATABASE 'tractian' / MONGO_COLLECTION '$orders' cannot be used")
