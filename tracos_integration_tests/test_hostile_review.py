@@ -208,3 +208,16 @@ def test_a_collection_name_mongodb_refuses_names_MONGO_COLLECTION_not_the_uri(ur
     with pytest.raises(ValueError) as caught:
         MongoResource(uri=uri, collection="$orders").get_collection()
     assert str(caught.value).startswith("MONGO_DATABASE 'tractian' / MONGO_COLLECTION '$orders' cannot be used")
+
+
+# -- §6.4: only what the client receives can block an export ---------------------------------
+
+@pytest.mark.parametrize("deleted_at", ["garbage", "out of range"])
+def test_an_odd_deletedAt_on_a_live_document_does_not_block_its_export(workspace, server, deleted_at):
+    from bson.datetime_ms import DatetimeMS
+
+    value = DatetimeMS(-62_135_596_800_001) if deleted_at == "out of range" else deleted_at
+    server.insert_one(tracos_document(1, deleted=False, deletedAt=value))
+    assert workspace.run("outbound_job").success
+    record = read_json(workspace.outbound / "1.json")
+    assert record["isDeleted"] is False and record["deletedDate"] is None
