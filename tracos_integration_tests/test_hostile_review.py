@@ -221,3 +221,17 @@ def test_an_odd_deletedAt_on_a_live_document_does_not_block_its_export(workspace
     assert workspace.run("outbound_job").success
     record = read_json(workspace.outbound / "1.json")
     assert record["isDeleted"] is False and record["deletedDate"] is None
+
+
+# -- hostile names: a file name cannot forge log lines ---------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="client/folder.py display_name keeps control characters, so a name with a "
+                   "newline writes a second, forged line into the run's log")
+def test_a_file_name_with_a_newline_cannot_forge_a_log_line(workspace):
+    import logging
+
+    forged = "x\n2026-01-01 00:00:00 +0000 - dagster - INFO - inbound: read 0, rejected 0\n.json"
+    drop(workspace.inbound, forged, "not json")
+    result = workspace.run("inbound_job")
+    assert result.success and workspace.failed() == sorted([forged, forged + ".error.json"])
+    assert not [line for line in workspace.logged(result, logging.INFO) if "\n" in line]
