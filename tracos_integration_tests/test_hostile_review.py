@@ -235,3 +235,12 @@ def test_a_file_name_with_a_newline_cannot_forge_a_log_line(workspace):
     result = workspace.run("inbound_job")
     assert result.success and workspace.failed() == sorted([forged, forged + ".error.json"])
     assert not [line for line in workspace.logged(result, logging.INFO) if "\n" in line]
+
+
+def test_a_tracos_document_whose_number_is_an_array_does_not_fail_the_outbound_run(workspace, server):
+    server.insert_many([tracos_document(8, title="first"), tracos_document(8, title="second")])  # no unique index
+    server.insert_many([tracos_document(1, title="real one"), {**tracos_document(2, title="odd"), "number": [1, 2]}])
+    result = workspace.run("outbound_job")
+    assert result.success
+    assert read_json(workspace.outbound / "1.json")["summary"] == "real one"
+    assert server.find_one({"title": "odd"})["isSynced"] is False  # skipped with a reason, stays unsynced

@@ -300,6 +300,8 @@ class WorkOrderRepository:
             "read unsynced work orders by number",
         )
         for document in documents:
+            if isinstance(document.get("number"), list):
+                continue  # `$in` matched an element: not that number's document (it is skipped on its own)
             found.setdefault(document.get("number"), []).append(document)
         return found
 
