@@ -244,3 +244,27 @@ def test_a_tracos_document_whose_number_is_an_array_does_not_fail_the_outbound_r
     assert result.success
     assert read_json(workspace.outbound / "1.json")["summary"] == "real one"
     assert server.find_one({"title": "odd"})["isSynced"] is False  # skipped with a reason, stays unsynced
+
+
+# -- §7: a mark whose acknowledgement was lost is not reported as "changed meanwhile" ---------
+
+def test_marks_applied_before_a_lost_reply_are_counted_marked_not_changed(workspace, monkeypatch):
+    from pymongo.errors import AutoReconnect
+
+    from tracos_integration_tests.reliability.harness import FailingCollection
+
+    inner = MongoResource(uri=workspace.mongo_uri).get_collection()
+    inner.insert_many([tracos_document(1), tracos_document(2)])
+    flaky = FailingCollection(inner)
+
+    def applied_then_connection_lost(operations, *args, **kwargs):
+        if flaky.calls["bulk_write"] == 1:
+            inner.bulk_write(operations, ordered=False)
+
+    flaky.before("bulk_write", applied_then_connection_lost)
+    flaky.fail_when("bulk_write", lambda call: call == 1, lambda *a, **k: AutoReconnect("connection reset"))
+    use_collection(monkeypatch, flaky)
+    result = workspace.run("outbound_job")
+    assert result.success and inner.count_documents({"isSynced": True}) == 2
+    totals = output_metadata(result, "summarize_outbound")
+    assert (totals["marked_synced"], totals["changed_meanwhile"]) == (2, 0)

@@ -321,14 +321,20 @@ class WorkOrderRepository:
 
     def mark_synced(self, conditions: Iterable[Mapping[str, Any]], synced_at: datetime) -> int:
         """One bulk_write; each mark applies only if the document is unchanged since read."""
+        conditions = list(conditions)
         operations = [UpdateOne(dict(condition), {"$set": {"isSynced": True, "syncedAt": synced_at}}) for condition in conditions]
         if not operations:
             return 0
         try:
-            result = self._bulk_write(operations, "mark work orders synced")
-        except BulkWriteError as error:  # the refused marks stay unsynced and go out next run
-            return error.details.get("nModified", 0)
-        return result.modified_count
+            self._bulk_write(operations, "mark work orders synced")
+        except BulkWriteError:  # the refused marks stay unsynced and go out next run
+            pass
+        # Not the bulk's nModified: after a lost reply the retry finds the first attempt's
+        # marks already applied and reports 0. What carries this mark's syncedAt is marked.
+        ids = [condition["_id"] for condition in conditions]
+        return self.retrier.call(
+            lambda: self.collection.count_documents({"_id": {"$in": ids}, "syncedAt": synced_at}), "count marked work orders"
+        )
 
     def insert_documents(self, documents: Sequence[Mapping[str, Any]]) -> int:
         """Sample data: upsert by number so re-running the samples never duplicates."""
