@@ -56,11 +56,6 @@ def inbound_file_sensor(context: dg.SensorEvaluationContext, client_folder: Clie
     folder = client_folder.inbound_path
     if not scan.ready:
         still = f" ({scan.changing} still settling)" if scan.changing else ""
-        if scan.future:
-            still += (
-                f"; {scan.future} of them modified in the future by this machine's clock: check the clocks of the "
-                "machines writing the folder (a file counts as settled once its time has passed)"
-            )
         return dg.SkipReason(f"no settled *.json files in {folder}{still}")
     fingerprint = scan.fingerprint
     finished = context.instance.get_run_records(

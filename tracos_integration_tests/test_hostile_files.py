@@ -491,3 +491,21 @@ def test_a_file_level_error_counts_as_one_record_read_and_rejected(workspace):
     counts = inbound_metadata(workspace.run("inbound_job"))
     assert counts["read"] == 3 and counts["rejected"] == 1 and counts["inserted"] == 2
     assert counts["read"] == sum(counts[name] for name in ("inserted", "updated", "unchanged", "stale", "rejected"))
+
+
+def test_a_processed_folder_that_is_a_symlink_is_refused_not_followed(workspace, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (workspace.inbound / "processed").symlink_to(elsewhere)
+    drop(workspace.inbound, "a.json", [client_order(1)])
+    result = workspace.run("inbound_job")
+    assert not result.success and "is a symbolic link" in failure_message(result)
+    assert list(elsewhere.iterdir()) == [] and (workspace.inbound / "a.json").exists()
+
+
+def test_the_same_folder_for_inbound_and_outbound_is_refused(workspace, monkeypatch):
+    monkeypatch.setenv("DATA_OUTBOUND_DIR", str(workspace.inbound))
+    drop(workspace.inbound, "a.json", [client_order(1)])
+    result = workspace.run("sync_job")
+    assert not result.success and "are the same folder" in failure_message(result)
+    assert (workspace.inbound / "a.json").exists()

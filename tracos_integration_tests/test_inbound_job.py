@@ -123,7 +123,6 @@ def test_single_object_file_error_has_index_zero(workspace):
         (b"\xff\xfe\x00garbage", "not UTF-8"),
         ('"just a string"', "expected a work order object or an array"),
         ('{"orderNo": NaN}', "NaN is not a valid JSON number"),
-        ('{"orderNo": 1, "orderNo": 2}', 'duplicate key "orderNo"'),
     ],
 )
 def test_file_level_error_fails_the_file_with_null_index(workspace, content, reason):

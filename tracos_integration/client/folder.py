@@ -39,6 +39,10 @@ from tracos_integration.client.writing import (
 )
 from tracos_integration.settings import SettingError, Settings
 
+# A modification time further ahead than this is a writer's clock running ahead, not a file
+# being written: waiting for this machine's clock to reach it could take forever. The run
+# still leaves a file that does not parse yet in place (CONTRACT 5.6).
+SKEW_NS = 60 * 1_000_000_000
 PAGE_BYTES = 16 * 1024 * 1024  # a page takes no more files once it holds this many bytes (CONTRACT 5.8)
 
 
@@ -49,7 +53,6 @@ class FolderScan:
 
     ready: list[str] = field(default_factory=list)
     changing: int = 0
-    future: int = 0  # modified "in the future": the writer's clock is ahead of this machine's
 
     @property
     def fingerprint(self) -> str:
@@ -88,7 +91,13 @@ class ClientFolder(dg.ConfigurableResource):
             "client_timezone": self.client_timezone, "inbound_settle_seconds": self.settle_seconds,
             "inbound_max_file_bytes": self.max_file_bytes,
         }
-        return Settings.from_env().model_copy(update={k: v for k, v in overrides.items() if v is not None})
+        settings = Settings.from_env().model_copy(update={k: v for k, v in overrides.items() if v is not None})
+        if Path(settings.inbound_dir).resolve() == Path(settings.outbound_dir).resolve():
+            raise SettingError(
+                f"DATA_INBOUND_DIR and DATA_OUTBOUND_DIR are the same folder ({settings.inbound_dir}): inbound would "
+                "read the files outbound writes; give each its own folder"
+            )
+        return settings
 
     @property
     def inbound_path(self) -> Path:
@@ -135,10 +144,9 @@ class ClientFolder(dg.ConfigurableResource):
                     continue
                 if not stat.S_ISREG(info.st_mode):
                     continue
-                if info.st_mtime_ns > settled_before:
+                if settled_before < info.st_mtime_ns <= now_ns + SKEW_NS:
                     scan.changing += 1
-                    scan.future += info.st_mtime_ns > now_ns + 1_000_000_000
-                else:
+                else:  # settled, or stamped "in the future" by a writer whose clock runs ahead
                     scan.ready.append(f"{name}\0{info.st_mtime_ns}\0{info.st_size}")
         return scan
 

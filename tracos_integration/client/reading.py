@@ -139,7 +139,7 @@ def _parse_records(data: bytes) -> list[Any]:
             f"not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}); save the file as UTF-8"
         ) from None
     try:
-        document = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicate_keys)
+        document = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_note_duplicate_keys)
     except json.JSONDecodeError as error:
         raise ValueError(f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
     except (ValueError, RecursionError) as error:
@@ -155,13 +155,22 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a valid JSON number")
 
 
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {json.dumps(key)} in an object")
-        result[key] = value
-    return result
+class ObjectWithDuplicateKeys(dict):
+    """A JSON object that named a key twice (the last value kept, as JSON parsers do). Only
+    a work order's own keys matter: the record is rejected, the rest of the file goes on;
+    inside an ignored extra field it is harmless."""
+
+    duplicate_keys: tuple[str, ...] = ()
+
+
+def _note_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) == len(pairs):
+        return result
+    seen: set[str] = set()
+    marked = ObjectWithDuplicateKeys(result)
+    marked.duplicate_keys = tuple(key for key, _ in pairs if key in seen or seen.add(key))
+    return marked
 
 
 def _short(error: BaseException) -> str:

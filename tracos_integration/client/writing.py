@@ -38,6 +38,8 @@ def require_folder(path: Path, purpose: str, variable: str) -> Path:
 def ensure_subfolder(folder: Path, name: str) -> Path:
     """processed/ or failed/, created if missing; anything else at that name is a clear error."""
     path = folder / name
+    if os.path.islink(path):  # followed, it would carry the customer's files anywhere
+        raise ClientFolderError(f"{path} is a symbolic link; replace it with a real folder")
     if os.path.isdir(path):
         return path
     try:

@@ -75,7 +75,10 @@ def decide(
     read before this one in (file name, position) order, so a tie goes to this record."""
     if stored is None:
         return Decision.INSERT
-    stored_updated = _comparable(stored.get("updatedAt"), "updatedAt")
+    # Only a stored date is a date: a string that looks like one is "not a date" (CONTRACT
+    # 5.2), and MongoDB would not compare it with a date either.
+    raw_updated = stored.get("updatedAt")
+    stored_updated = _comparable(raw_updated) if isinstance(raw_updated, datetime) else None
     if written_this_run:
         if isinstance(stored_updated, datetime) and fields["updatedAt"] < stored_updated:
             return Decision.STALE

@@ -40,6 +40,8 @@ class DocumentUntranslatable(ValueError):
 
 
 def parse_tracos_document(raw: dict[str, Any]) -> TracosWorkOrder:
+    if raw.get("deleted", False) is False:  # the file carries deletedDate null: deletedAt is never exported
+        raw = {name: value for name, value in raw.items() if name != "deletedAt"}
     try:
         return TracosWorkOrder.model_validate(raw)
     except ValidationError as error:

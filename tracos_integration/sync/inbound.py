@@ -7,6 +7,7 @@ this run's timestamp was written by an earlier page of this run.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -94,6 +95,12 @@ class InboundSync:
                 continue
             for index, raw in enumerate(read_file.records):
                 self.report.counts["read"] += 1
+                duplicates = getattr(raw, "duplicate_keys", ())
+                if duplicates:
+                    order_no = raw.get("orderNo")
+                    self.reject(read_file.name, index, order_no if type(order_no) is int else None,
+                                f"duplicate key {json.dumps(duplicates[0])} in the work order; each key may appear once")
+                    continue
                 try:
                     order = parse_client_record(raw, self.zone)
                 except RecordRejected as rejection:
@@ -123,6 +130,12 @@ class InboundSync:
                     )
                     continue
                 current = documents[0] if documents else None
+                if current is not None and isinstance(current.get("number"), list):
+                    self._reject(candidate, (
+                        f"TracOS document {current.get('_id')} holds number {current['number']!r}, a list, not one "
+                        f"number; fix that document in TracOS so work order {candidate.number} can be written"
+                    ))
+                    continue
                 decision = decide(candidate.fields, current, written_this_run=self._written_this_run(current))
                 if decision in (Decision.UNCHANGED, Decision.STALE):
                     self.report.counts[decision.counted_as] += 1

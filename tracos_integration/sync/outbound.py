@@ -105,6 +105,8 @@ def _out_of_range_date(raw: Mapping[str, Any]) -> Optional[str]:
     """A date outside years 1-9999 reaches us as DatetimeMS (pymongo's DATETIME_AUTO
     keeps it from failing the whole read): name it plainly."""
     for name in sorted(DATE_FIELDS):
+        if name == "deletedAt" and raw.get("deleted", False) is False:
+            continue  # not exported (deletedDate is null): it cannot block the export
         value = raw.get(name)
         if isinstance(value, DatetimeMS):
             return f"{name}: the date {int(value)} ms from 1970 is outside years 1-9999, which the client format cannot carry"

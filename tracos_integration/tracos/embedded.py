@@ -102,7 +102,9 @@ class EmbeddedStore:
                     if content["documents"]:
                         target.insert_many(content["documents"])
                     for spec in content["indexes"]:
-                        target.create_index([tuple(key) for key in spec["keys"]], unique=spec.get("unique", False), name=spec["name"])
+                        options = {"partialFilterExpression": spec["partial"]} if spec.get("partial") else {}
+                        target.create_index([tuple(key) for key in spec["keys"]], unique=spec.get("unique", False),
+                                            name=spec["name"], **options)
         self._client = client
         self._signature = current
 
@@ -138,7 +140,8 @@ def _index_specs(collection: mongomock.Collection) -> list[dict[str, Any]]:
     for name, info in collection.index_information().items():
         if name == "_id_":
             continue
-        specs.append({"name": name, "keys": [list(key) for key in info["key"]], "unique": bool(info.get("unique"))})
+        specs.append({"name": name, "keys": [list(key) for key in info["key"]], "unique": bool(info.get("unique")),
+                      "partial": info.get("partialFilterExpression")})  # else a reload builds it over every document
     return specs
 
 

@@ -42,7 +42,7 @@ def ensure_indexes(collection: Any, retrier: Retrier) -> IndexReport:
     report = IndexReport()
     existing = _existing_indexes(collection, retrier, report)
     _create(collection, retrier, report, existing, UNSYNCED_KEY, UNSYNCED_INDEX)
-    if any(key == NUMBER_KEY and info.get("unique") for key, info in existing.values()):
+    if any(_rules_out_duplicate_numbers(key, info) for key, info in existing.values()):
         return report
     try:
         _create(collection, retrier, report, existing, NUMBER_KEY, UNIQUE_NUMBER_INDEX, unique=True,
@@ -66,7 +66,7 @@ def ensure_outbound_index(collection: Any, retrier: Retrier) -> IndexReport:
 def has_unique_numbers(collection: Any, retrier: Retrier) -> bool:
     """Whether a unique index on `number` rules out duplicate numbers."""
     existing = _existing_indexes(collection, retrier, IndexReport())
-    return any(key == NUMBER_KEY and info.get("unique") for key, info in existing.values())
+    return any(_rules_out_duplicate_numbers(key, info) for key, info in existing.values())
 
 
 def _existing_indexes(collection: Any, retrier: Retrier, report: IndexReport) -> dict[str, tuple[list[tuple[str, Any]], dict[str, Any]]]:
@@ -119,6 +119,12 @@ def duplicate_numbers(collection: Any, retrier: Retrier) -> list[Any]:
     ]
     rows = retrier.call(lambda: list(collection.aggregate(pipeline)), "look for duplicate numbers")
     return [row["_id"] for row in rows]
+
+
+def _rules_out_duplicate_numbers(key: list[tuple[str, Any]], info: Any) -> bool:
+    """A unique index on `number` alone, over every numeric `number`: one with another partial
+    filter (say `{deleted: false}`) still lets two documents share a number."""
+    return key == NUMBER_KEY and bool(info.get("unique")) and info.get("partialFilterExpression") in (None, NUMERIC_NUMBER)
 
 
 def _key_text(key: list[tuple[str, Any]]) -> str:

@@ -106,7 +106,12 @@ class WorkOrderRepository:
             "read work orders by number",
         )
         for document in documents:
-            found.setdefault(document.get("number"), []).append(document)
+            number = document.get("number")
+            # `$in` also matches an array holding the number (MongoDB compares array elements):
+            # file it under each number asked for, so the sync sees it (and rejects the record).
+            keys = [n for n in numbers if n in number] if isinstance(number, list) else [number]
+            for key in keys:
+                found.setdefault(key, []).append(document)
         return found
 
     def apply_client_changes(
@@ -200,6 +205,8 @@ class WorkOrderRepository:
             "read unsynced work orders by number",
         )
         for document in documents:
+            if isinstance(document.get("number"), list):
+                continue  # `$in` matched an element: not that number's document (it is skipped on its own)
             found.setdefault(document.get("number"), []).append(document)
         return found
 
@@ -219,14 +226,20 @@ class WorkOrderRepository:
 
     def mark_synced(self, conditions: Iterable[Mapping[str, Any]], synced_at: datetime) -> int:
         """One bulk_write; each mark applies only if the document is unchanged since read."""
+        conditions = list(conditions)
         operations = [UpdateOne(dict(condition), {"$set": {"isSynced": True, "syncedAt": synced_at}}) for condition in conditions]
         if not operations:
             return 0
         try:
-            result = self._bulk_write(operations, "mark work orders synced")
-        except BulkWriteError as error:  # the refused marks stay unsynced and go out next run
-            return error.details.get("nModified", 0)
-        return result.modified_count
+            self._bulk_write(operations, "mark work orders synced")
+        except BulkWriteError:  # the refused marks stay unsynced and go out next run
+            pass
+        # Not the bulk's nModified: after a lost reply the retry finds the first attempt's
+        # marks already applied and reports 0. What carries this mark's syncedAt is marked.
+        ids = [condition["_id"] for condition in conditions]
+        return self.retrier.call(
+            lambda: self.collection.count_documents({"_id": {"$in": ids}, "syncedAt": synced_at}), "count marked work orders"
+        )
 
     def insert_documents(self, documents: Sequence[Mapping[str, Any]]) -> int:
         """Sample data: upsert by number so re-running the samples never duplicates."""

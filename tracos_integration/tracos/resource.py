@@ -7,6 +7,7 @@ from typing import Any, Iterator, Optional
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
+from pymongo.errors import InvalidName
 
 from tracos_integration.settings import VARIABLES, Settings
 from tracos_integration.tracos.queries import WorkOrderRepository, WritesNotConfirmed
@@ -74,6 +75,11 @@ class MongoResource(dg.ConfigurableResource):
             return open_collection(
                 self.resolved_uri, self.resolved_database, self.resolved_collection, self.server_selection_timeout_ms
             )
+        except InvalidName as error:  # the names, not the URI, are at fault: say which setting to fix
+            raise ValueError(
+                f"MONGO_DATABASE {self.resolved_database!r} / MONGO_COLLECTION {self.resolved_collection!r} "
+                f"cannot be used: {redact(str(error))}"
+            ) from None
         except Exception as error:  # pymongo's URI errors may echo parts of the URI
             # `from None`: Dagster shows no chained original, which could hold the secret.
             reason = redact(str(error))

@@ -17,6 +17,7 @@ from tracos_integration.tracos.uris import (
     MONGODB_SCHEMES,
     describe_scheme_error,
     embedded_path,
+    split_credentials,
     uri_option_names,
 )
 
@@ -35,6 +36,14 @@ def open_collection(uri: str, database: str, collection: str, server_selection_t
     if uri.startswith(EMBEDDED_SCHEME):
         return open_store(embedded_path(uri)).collection(database, collection)
     if uri.startswith(MONGODB_SCHEMES):
+        _, credentials, _ = split_credentials(uri)
+        if credentials is not None and ("/" in credentials or "?" in credentials):
+            # pymongo ends the hosts at the first `/` or `?`: it would contact a "host" made of
+            # part of the password (a DNS query holding it), not the server this project names.
+            raise ValueError(
+                "the user name or password holds an unescaped '/' or '?', which MongoDB drivers read as the "
+                "end of the hosts; %-escape them (/ as %2F, ? as %3F, @ as %40)"
+            )
         key = (uri, server_selection_timeout_ms)
         with _GUARD:
             client = _SERVER_CLIENTS.get(key)
