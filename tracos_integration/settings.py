@@ -81,6 +81,7 @@ VARIABLES: dict[str, Variable] = {
     "inbound_max_file_bytes": Variable("INBOUND_MAX_FILE_BYTES", 16 * 1024 * 1024, _whole_number(1)),
     "sync_interval_seconds": Variable("SYNC_INTERVAL_SECONDS", 60, _whole_number(1)),
     "outbound_cron": Variable("OUTBOUND_CRON", "* * * * *", _text),
+    "freshness_window_seconds": Variable("FRESHNESS_WINDOW_SECONDS", 3600.0, _finite_number(1.0)),
 }
 
 
@@ -99,6 +100,7 @@ class Settings(BaseModel):
     inbound_max_file_bytes: int = VARIABLES["inbound_max_file_bytes"].default
     sync_interval_seconds: int = VARIABLES["sync_interval_seconds"].default
     outbound_cron: str = VARIABLES["outbound_cron"].default
+    freshness_window_seconds: float = VARIABLES["freshness_window_seconds"].default
 
     @classmethod
     def from_env(cls, *fields: str, environ: Optional[Mapping[str, str]] = None) -> "Settings":
