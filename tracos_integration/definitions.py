@@ -1,7 +1,9 @@
-"""The Dagster definitions: jobs, sensors, schedule and resources."""
+"""The Dagster definitions: the two sides as assets with their checks, jobs, sensors,
+the schedule and resources."""
 
 import dagster as dg
 
+from tracos_integration.assets import ASSET_CHECKS, ASSET_SPECS
 from tracos_integration.client.folder import ClientFolder
 from tracos_integration.client.io_manager import ClientFolderIOManager
 from tracos_integration.jobs import inbound_job, outbound_job, samples_job, sync_job
@@ -12,6 +14,8 @@ from tracos_integration.tracos.resource import MongoResource
 client_folder = ClientFolder()
 
 defs = dg.Definitions(
+    assets=ASSET_SPECS,
+    asset_checks=ASSET_CHECKS,
     jobs=[inbound_job, outbound_job, sync_job, samples_job],
     sensors=[inbound_file_sensor, outbound_pending_sensor],
     schedules=[outbound_schedule],

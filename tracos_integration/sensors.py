@@ -4,10 +4,12 @@ A skip means only "nothing to do" (or "a run is already on it"); a sensor that c
 work (its folder missing, a setting invalid, TracOS unreachable) fails its tick, so the
 Automation page shows it in red."""
 
+import time
 from typing import Optional
 
 import dagster as dg
 
+from tracos_integration.assets import inbound_freshness_check
 from tracos_integration.client.folder import ClientFolder
 from tracos_integration.jobs import INBOUND_TAG, OUTBOUND_TAG, inbound_job, outbound_job
 from tracos_integration.ops.metadata import SKIPPED_TAG
@@ -49,29 +51,43 @@ def skip_while_busy(record: dg.RunRecord) -> dg.SkipReason:
     description="Launches inbound_job when settled *.json files wait in the inbound folder; never two at once.",
 )
 def inbound_file_sensor(context: dg.SensorEvaluationContext, client_folder: ClientFolder):
+    scan = client_folder.scan()  # a missing folder or a bad setting raises: the tick fails
+    freshness = _report_on_change(context, inbound_freshness_check(
+        None if scan.oldest_mtime_ns is None else time.time() - scan.oldest_mtime_ns / 1e9,
+        client_folder.settings().freshness_window_seconds,
+    ))
     busy = run_in_flight(context.instance, INBOUND_TAG)
     if busy:
-        return skip_while_busy(busy)
-    scan = client_folder.scan()  # a missing folder or a bad setting raises: the tick fails
+        return dg.SensorResult(skip_reason=skip_while_busy(busy), asset_events=freshness)
     folder = client_folder.inbound_path
     if not scan.ready:
         still = f" ({scan.changing} still settling)" if scan.changing else ""
-        return dg.SkipReason(f"no settled *.json files in {folder}{still}")
+        return dg.SensorResult(skip_reason=f"no settled *.json files in {folder}{still}", asset_events=freshness)
     fingerprint = scan.fingerprint
     finished = context.instance.get_run_records(
         filters=dg.RunsFilter(tags={FILES_TAG: fingerprint}, statuses=FINISHED), limit=MAX_RUNS_PER_FILES
     )
     if len(finished) >= MAX_RUNS_PER_FILES:
-        return dg.SkipReason(
+        return dg.SensorResult(asset_events=freshness, skip_reason=(
             f"{len(scan.ready)} file(s) in {folder} are still there after {len(finished)} inbound runs; "
             "see the last run's warnings (unreadable? failing?). The next change in the folder starts a new run."
-        )
+        ))
     # One key per set of files and attempt: the same files never launch two runs at once, and
     # files a finished run left behind are tried again (a new attempt), a bounded number of times.
-    return dg.RunRequest(
+    return dg.SensorResult(asset_events=freshness, run_requests=[dg.RunRequest(
         run_key=f"inbound-{fingerprint}-{len(finished)}",
         tags={FILES_TAG: fingerprint, "tracos/inbound_file_count": str(len(scan.ready))},
-    )
+    )])
+
+
+def _report_on_change(context: dg.SensorEvaluationContext, evaluation: dg.AssetCheckEvaluation) -> list:
+    """The freshness check's evaluation, only when its outcome changed (the cursor keeps the
+    last one), so the asset's check history shows transitions, not one entry a minute."""
+    outcome = "passed" if evaluation.passed else "failed"
+    if context.cursor == outcome:
+        return []
+    context.update_cursor(outcome)
+    return [evaluation]
 
 
 @dg.sensor(

@@ -53,6 +53,7 @@ class FolderScan:
 
     ready: list[str] = field(default_factory=list)
     changing: int = 0
+    oldest_mtime_ns: Optional[int] = None  # of the settled files: how long the oldest has waited
 
     @property
     def fingerprint(self) -> str:
@@ -132,7 +133,7 @@ class ClientFolder(dg.ConfigurableResource):
         folder = require_folder(Path(settings.inbound_dir), "inbound", "DATA_INBOUND_DIR")
         now_ns = int((time.time() if now is None else now) * 1e9)
         settled_before = now_ns - int(settings.inbound_settle_seconds * 1e9)
-        scan = FolderScan()
+        scan, oldest = FolderScan(), None
         with os.scandir(folder) as entries:
             for entry in entries:
                 name = entry.name
@@ -148,6 +149,9 @@ class ClientFolder(dg.ConfigurableResource):
                     scan.changing += 1
                 else:  # settled, or stamped "in the future" by a writer whose clock runs ahead
                     scan.ready.append(f"{name}\0{info.st_mtime_ns}\0{info.st_size}")
+                    if oldest is None or info.st_mtime_ns < oldest:
+                        oldest = info.st_mtime_ns
+        scan.oldest_mtime_ns = oldest
         return scan
 
     def list_inbound(self) -> tuple[list[str], list[str]]:

@@ -9,6 +9,8 @@ from datetime import datetime
 import dagster as dg
 from pydantic import Field
 
+from tracos_integration.assets import CLIENT_INBOUND, TRACOS_WORK_ORDERS, files_left_check, rejected_records_check
+from tracos_integration.client.archive import Archived
 from tracos_integration.client.folder import ClientFolder, clear_failure
 from tracos_integration.client.reading import display_name
 from tracos_integration.core.timestamps import UTC, to_utc_millis
@@ -17,6 +19,8 @@ from tracos_integration.sync.inbound import COUNTS, InboundReport, InboundSync
 from tracos_integration.tracos.resource import MongoResource, tracos_failure
 
 NOT_MOVED = "No inbound file was moved."
+LEFT_WORDS = {"files_deferred": "still settling", "files_unreadable": "unreadable",
+              "files_not_moved": "changed while read", "symlinks_skipped": "symbolic links"}
 
 
 class InboundConfig(dg.Config):
@@ -42,53 +46,77 @@ def apply_inbound_files(
     _log(context, report, run.indexes.warnings, settings.inbound_settle_seconds)
     counts = {name: report.counts[name] for name in COUNTS}
     tag_run(context, REJECTED_TAG, counts["rejected"])
+    if not config.dry_run:
+        context.log_event(dg.AssetMaterialization(TRACOS_WORK_ORDERS, description="inbound run", metadata=counts))
+        context.log_event(rejected_records_check(counts["rejected"]))
+    # The counts themselves are in archive_inbound_files' summary: each figure in one place.
     return dg.Output(report, metadata={
-        **counts,
-        "files_read": len(report.files),
-        "files_deferred": len(report.deferred),
-        "files_unreadable": len(report.unreadable),
-        "symlinks_skipped": len(symlinks),
-        "symlinks": dg.MetadataValue.json([display_name(name) for name in symlinks[:200]]),
-        "unreadable_files": dg.MetadataValue.json(
-            {display_name(name): reason for name, reason in list(report.unreadable.items())[:200]}
-        ),
-        "duplicate_numbers_in_tracos": dg.MetadataValue.json(report.duplicate_numbers[:200]),
-        "dry_run": config.dry_run,
         "rejected_records": table(
             [("file", "string"), ("index", "int"), ("orderNo", "int"), ("reason", "string")],
             ({"file": display_name(r.file), "index": r.index, "orderNo": r.order_no, "reason": r.reason}
              for r in report.rejections),
         ),
+        "symlinks": dg.MetadataValue.json([display_name(name) for name in symlinks[:200]]),
+        "unreadable_files": dg.MetadataValue.json(
+            {display_name(name): reason for name, reason in list(report.unreadable.items())[:200]}
+        ),
+        "duplicate_numbers_in_tracos": dg.MetadataValue.json(report.duplicate_numbers[:200]),
     })
 
 
 @dg.op
 def archive_inbound_files(context: dg.OpExecutionContext, client_folder: ClientFolder, report: InboundReport) -> dict:
     """Move each read file to processed/ or failed/ (with `<name>.error.json`); a file that
-    changed since it was read stays for the next run."""
-    if report.dry_run:
-        context.add_output_metadata({"dry_run": True, "files_moved": 0})
-        return {"processed": 0, "failed": 0, "not_moved": 0}
-    with clear_failure(f"{NOT_MOVED} The next run reads them again and finds them applied."):
-        archived = client_folder.archive(report.files)
+    changed since it was read stays for the next run. Then the run's summary, in one place."""
+    archived = Archived()
+    if not report.dry_run:
+        with clear_failure(f"{NOT_MOVED} The next run reads them again and finds them applied."):
+            archived = client_folder.archive(report.files)
     stayed = {display_name(name): reason for name, reason in archived.stayed.items()}
     for name, reason in stayed.items():
         context.log.warning(f"inbound/{name} was not moved: {reason}")
     unreported = {f"failed/{display_name(name)}": reason for name, reason in archived.unreported.items()}
     for name, reason in unreported.items():
         context.log.warning(f"{name} was moved, but its error report could not be written ({reason})")
-    failed = [f"failed/{display_name(name)}" for name in archived.failed]
-    summary = {"processed": archived.processed, "failed": len(failed), "not_moved": len(stayed)}
+    left = {  # why files stayed in the inbound folder: metadata name -> count
+        "files_deferred": len(report.deferred), "files_unreadable": len(report.unreadable),
+        "files_not_moved": len(stayed), "symlinks_skipped": len(report.symlinks),
+    }
+    files = {
+        "files_read": len(report.files), "files_processed": archived.processed, "files_failed": len(archived.failed),
+        "files_left": sum(left.values()),
+    }
+    counts = {name: report.counts[name] for name in COUNTS}
+    if not report.dry_run:
+        context.log_event(dg.AssetObservation(CLIENT_INBOUND, description="inbound run", metadata={**files, **counts}))
+        context.log_event(files_left_check(left))
     context.add_output_metadata({
-        "files_processed": archived.processed,
-        "files_failed": len(failed),
-        "files_not_moved": len(stayed),
-        "failed_files": dg.MetadataValue.json(failed[:200]),
+        "summary": dg.MetadataValue.md(_summary(counts, files, left, report.dry_run)),
+        **counts,
+        **files,
+        **left,
+        "dry_run": report.dry_run,
+        "failed_files": dg.MetadataValue.json([f"failed/{display_name(name)}" for name in archived.failed[:200]]),
         "not_moved_files": dg.MetadataValue.json(dict(list(stayed.items())[:200])),
         "reports_not_written": dg.MetadataValue.json(dict(list(unreported.items())[:200])),
         "inbound_folder": dg.MetadataValue.path(str(client_folder.inbound_path)),
     })
-    return summary
+    return {**counts, **files}
+
+
+def _summary(counts: dict[str, int], files: dict[str, int], left: dict[str, int], dry_run: bool) -> str:
+    """Records read = inserted + updated + unchanged + stale + rejected; files read (plus
+    files left unread) = processed + failed + left."""
+    why_left = ", ".join(f"{count} {LEFT_WORDS[name]}" for name, count in left.items() if count) or "none"
+    lines = [
+        "**Dry run**: decided and reported, nothing written or moved." if dry_run else "",
+        "| records | |", "| --- | ---: |",
+        *(f"| {name} | {counts[name]} |" for name in COUNTS),
+        "", "| files | |", "| --- | ---: |",
+        f"| read | {files['files_read']} |", f"| processed/ | {files['files_processed']} |",
+        f"| failed/ | {files['files_failed']} |", f"| left in place | {files['files_left']} ({why_left}) |",
+    ]
+    return "\n".join(line for line in lines if line is not None).strip()
 
 
 def _log(context: dg.OpExecutionContext, report: InboundReport, warnings: list[str], settle_seconds: float) -> None:

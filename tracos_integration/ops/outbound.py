@@ -6,12 +6,14 @@ from datetime import datetime
 import dagster as dg
 from pydantic import Field
 
+from tracos_integration.assets import CLIENT_OUTBOUND, TRACOS_WORK_ORDERS, outbound_freshness_check, overdue_unsynced
 from tracos_integration.client.folder import ClientFolder, clear_failure
 from tracos_integration.core.timestamps import UTC, to_utc_millis
 from tracos_integration.ops.metadata import MAX_TABLE_ROWS, SKIPPED_TAG, table, tag_run
 from tracos_integration.sync.outbound import ExportPage, Skipped, translate_page
 from tracos_integration.tracos.resource import MongoResource, tracos_failure
 
+BACKLOG_COUNT_LIMIT = 10_000  # the backlog figure counts this far, so it stays cheap
 STAYS_UNSYNCED = "Documents not marked synced stay unsynced and go out on the next run."
 
 
@@ -65,9 +67,20 @@ def export_unsynced(
         context.log.info(f"{counts['changed_meanwhile']} document(s) changed after being read; they stay unsynced for the next run")
     summary = {**counts, "skipped": skipped_total}
     tag_run(context, SKIPPED_TAG, skipped_total)
+    window = client_folder.settings().freshness_window_seconds
+    with tracos_failure("The exported files are written and marked; only the backlog figures are missing."):
+        backlog = mongo.repository().count_unsynced(limit=BACKLOG_COUNT_LIMIT)
+        overdue = overdue_unsynced(mongo, window)
+    if not config.dry_run:
+        context.log_event(dg.AssetMaterialization(CLIENT_OUTBOUND, description="outbound run", metadata=summary))
+        context.log_event(dg.AssetObservation(TRACOS_WORK_ORDERS, description="unsynced after the outbound run",
+                                              metadata={"backlog": backlog}))
+        context.log_event(outbound_freshness_check(overdue, window))
     context.log.info("outbound: " + ", ".join(f"{name} {value}" for name, value in summary.items()))
     context.add_output_metadata({
+        "summary": dg.MetadataValue.md(_summary(summary, backlog, config.dry_run, to_export)),
         **summary,
+        "backlog": backlog,
         "to_export": to_export,
         "pages": pages,
         "dry_run": config.dry_run,
@@ -91,3 +104,15 @@ def _blocked(client_folder: ClientFolder, page: ExportPage) -> list[Skipped]:
             page.exports[index] = export = replace(export, blocked=blocked[export.file_name])
             skipped.append(Skipped(export.record["orderNo"], str(export.mark_condition["_id"]), export.blocked))
     return skipped
+
+
+def _summary(summary: dict[str, int], backlog: int, dry_run: bool, to_export: int) -> str:
+    """Exported = marked synced + changed meanwhile; skipped documents stay unsynced."""
+    at_least = "≥ " if backlog >= BACKLOG_COUNT_LIMIT else ""
+    lines = [
+        f"**Dry run**: {to_export} would be exported; nothing written or marked." if dry_run else "",
+        "| work orders | |", "| --- | ---: |",
+        *(f"| {name.replace('_', ' ')} | {value} |" for name, value in summary.items()),
+        f"| still unsynced in TracOS | {at_least}{backlog} |",
+    ]
+    return "\n".join(lines).strip()

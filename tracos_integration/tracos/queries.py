@@ -210,10 +210,13 @@ class WorkOrderRepository:
             found.setdefault(document.get("number"), []).append(document)
         return found
 
-    def count_unsynced(self, limit: int = 0) -> int:
-        """Unsynced documents, counting at most `limit` (0: all) so a tick stays cheap."""
+    def count_unsynced(self, limit: int = 0, updated_before: Optional[datetime] = None) -> int:
+        """Unsynced documents (only those updated before `updated_before`, if given), counting
+        at most `limit` (0: all) so a tick stays cheap."""
         counted = 0
         for condition in (UNSYNCED_USUAL, UNSYNCED_ODD):
+            if updated_before is not None:
+                condition = {**condition, "updatedAt": {"$lt": updated_before}}
             remaining = limit - counted if limit else 0
             options = {"limit": remaining} if remaining else {}
             counted += self.retrier.call(

@@ -1,0 +1,162 @@
+"""The two sides of the integration in Dagster's asset catalog, and their health.
+
+Three external assets: the customer's inbound folder, TracOS's work orders and the
+customer's outbound folder (nothing here computes them; the jobs report on them). Each
+run records its counts on them, so the asset pages plot the sync's history, and reports
+the checks below, so an unhealthy sync turns yellow (WARN) or red (ERROR) in the UI.
+Each check can also be run on demand from the asset's page.
+"""
+
+
+import time
+from datetime import datetime, timedelta
+from typing import Any, Mapping, Optional
+
+import dagster as dg
+
+from tracos_integration.client.folder import ClientFolder
+from tracos_integration.core.timestamps import UTC
+from tracos_integration.tracos.resource import MongoResource
+
+CLIENT_INBOUND = dg.AssetKey(["client", "inbound_folder"])
+TRACOS_WORK_ORDERS = dg.AssetKey(["tracos", "work_orders"])
+CLIENT_OUTBOUND = dg.AssetKey(["client", "outbound_folder"])
+OWNERS = ["team:integrations"]
+GROUP = "tracos_sync"
+
+ASSET_SPECS = [
+    dg.AssetSpec(
+        CLIENT_INBOUND, group_name=GROUP, owners=OWNERS, kinds={"file"},
+        description="Work-order files the customer's ERP drops (DATA_INBOUND_DIR). Each inbound run observes "
+                    "how many files it read, archived to processed/ or failed/, or left in place.",
+    ),
+    dg.AssetSpec(
+        TRACOS_WORK_ORDERS, group_name=GROUP, owners=OWNERS, kinds={"mongodb"}, deps=[CLIENT_INBOUND],
+        description="The work orders in TracOS (MONGO_URI, MONGO_DATABASE.MONGO_COLLECTION). Each inbound run "
+                    "records what it read, inserted, updated, left unchanged, found stale or rejected.",
+    ),
+    dg.AssetSpec(
+        CLIENT_OUTBOUND, group_name=GROUP, owners=OWNERS, kinds={"file"}, deps=[TRACOS_WORK_ORDERS],
+        description="<number>.json files for the customer's ERP (DATA_OUTBOUND_DIR). Each outbound run records "
+                    "what it exported, marked synced or skipped, and the backlog left in TracOS.",
+    ),
+]
+
+NO_REJECTED_RECORDS = "no_rejected_records"
+NO_FILES_LEFT_BEHIND = "no_files_left_behind"
+INBOUND_FRESH = "inbound_fresh"
+OUTBOUND_FRESH = "outbound_fresh"
+
+
+def _evaluation(key: dg.AssetKey, name: str, passed: bool, severity: dg.AssetCheckSeverity, description: str,
+                metadata: Mapping[str, Any]) -> dg.AssetCheckEvaluation:
+    return dg.AssetCheckEvaluation(asset_key=key, check_name=name, passed=passed, severity=severity,
+                                   description=description, metadata=dict(metadata))
+
+
+def rejected_records_check(rejected: int) -> dg.AssetCheckEvaluation:
+    """WARN when the last inbound run rejected records (their reasons are in its failed/ reports)."""
+    return _evaluation(
+        TRACOS_WORK_ORDERS, NO_REJECTED_RECORDS, rejected == 0, dg.AssetCheckSeverity.WARN,
+        "the last inbound run applied every record it read" if rejected == 0 else
+        f"the last inbound run rejected {rejected} record(s): see its rejected_records table and failed/*.error.json",
+        {"rejected": rejected},
+    )
+
+
+def files_left_check(left: Mapping[str, int]) -> dg.AssetCheckEvaluation:
+    """WARN when the last inbound run left files in the inbound folder (still settling, unreadable,
+    changed while read, links)."""
+    total = sum(left.values())
+    reasons = ", ".join(f"{count} {why.removeprefix('files_').replace('_', ' ')}" for why, count in left.items() if count)
+    return _evaluation(
+        CLIENT_INBOUND, NO_FILES_LEFT_BEHIND, total == 0, dg.AssetCheckSeverity.WARN,
+        "the last inbound run archived every file it found" if total == 0 else
+        f"the last inbound run left {total} file(s) in the inbound folder: {reasons}",
+        {"files_left": total, **left},
+    )
+
+
+def inbound_freshness_check(oldest_wait_seconds: Optional[float], window_seconds: float) -> dg.AssetCheckEvaluation:
+    """ERROR when a settled file has waited longer than FRESHNESS_WINDOW_SECONDS: the sync is not
+    picking the folder up (sensor stopped, runs failing)."""
+    waiting = oldest_wait_seconds or 0.0
+    passed = waiting <= window_seconds
+    return _evaluation(
+        CLIENT_INBOUND, INBOUND_FRESH, passed, dg.AssetCheckSeverity.ERROR,
+        "no file has waited longer than the freshness window" if passed else
+        f"a file has waited {waiting / 60:.0f} min in the inbound folder, over the {window_seconds / 60:.0f} min "
+        "window: is inbound_file_sensor running, and are inbound runs failing?",
+        {"oldest_wait_seconds": round(waiting, 1), "window_seconds": window_seconds},
+    )
+
+
+def outbound_freshness_check(overdue: int, window_seconds: float) -> dg.AssetCheckEvaluation:
+    """ERROR when an unsynced work order (by its updatedAt) has waited longer than the window."""
+    passed = overdue == 0
+    return _evaluation(
+        CLIENT_OUTBOUND, OUTBOUND_FRESH, passed, dg.AssetCheckSeverity.ERROR,
+        "no unsynced work order is older than the freshness window" if passed else
+        f"at least {overdue} unsynced work order(s) were updated more than {window_seconds / 60:.0f} min ago and "
+        "are not exported yet: are outbound runs failing, or skipping them (see skipped_documents)?",
+        {"overdue_at_least": overdue, "window_seconds": window_seconds},
+    )
+
+
+def overdue_unsynced(mongo: MongoResource, window_seconds: float, limit: int = 100) -> int:
+    cutoff = datetime.now(UTC) - timedelta(seconds=window_seconds)
+    return mongo.repository().count_unsynced(limit=limit, updated_before=cutoff)
+
+
+def oldest_wait_seconds(client_folder: ClientFolder) -> Optional[float]:
+    scan = client_folder.scan()
+    return None if scan.oldest_mtime_ns is None else time.time() - scan.oldest_mtime_ns / 1e9
+
+
+def _as_result(evaluation: dg.AssetCheckEvaluation) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=evaluation.passed, severity=evaluation.severity, description=evaluation.description,
+        metadata=evaluation.metadata,
+    )
+
+
+def _latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, name: str) -> Optional[int]:
+    event = instance.get_latest_materialization_event(key)
+    if event is None or event.asset_materialization is None:
+        return None
+    value = event.asset_materialization.metadata.get(name)
+    return None if value is None else int(value.value)
+
+
+# -- the same checks, run on demand from the asset's page ------------------------------------
+
+@dg.asset_check(asset=TRACOS_WORK_ORDERS, name=NO_REJECTED_RECORDS, blocking=False,
+                description="WARN when the last inbound run rejected records.")
+def no_rejected_records(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    return _as_result(rejected_records_check(_latest_metadata(context.instance, TRACOS_WORK_ORDERS, "rejected") or 0))
+
+
+@dg.asset_check(asset=CLIENT_INBOUND, name=NO_FILES_LEFT_BEHIND, blocking=False,
+                description="WARN when the last inbound run left files in the inbound folder.")
+def no_files_left_behind(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    event = context.instance.fetch_observations(CLIENT_INBOUND, limit=1).records
+    left = int(event[0].asset_observation.metadata["files_left"].value) if event else 0
+    return _as_result(files_left_check({"left": left}))
+
+
+@dg.asset_check(asset=CLIENT_INBOUND, name=INBOUND_FRESH, blocking=False,
+                description="ERROR when a settled file has waited longer than FRESHNESS_WINDOW_SECONDS.")
+def inbound_fresh(context: dg.AssetCheckExecutionContext, client_folder: ClientFolder) -> dg.AssetCheckResult:
+    window = client_folder.settings().freshness_window_seconds
+    return _as_result(inbound_freshness_check(oldest_wait_seconds(client_folder), window))
+
+
+@dg.asset_check(asset=CLIENT_OUTBOUND, name=OUTBOUND_FRESH, blocking=False,
+                description="ERROR when an unsynced work order is older than FRESHNESS_WINDOW_SECONDS.")
+def outbound_fresh(context: dg.AssetCheckExecutionContext, client_folder: ClientFolder,
+                   mongo: MongoResource) -> dg.AssetCheckResult:
+    window = client_folder.settings().freshness_window_seconds
+    return _as_result(outbound_freshness_check(overdue_unsynced(mongo, window), window))
+
+
+ASSET_CHECKS = [no_rejected_records, no_files_left_behind, inbound_fresh, outbound_fresh]
