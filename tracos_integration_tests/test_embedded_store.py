@@ -278,3 +278,15 @@ def test_a_write_killed_midway_leaves_the_store_as_before_it(uri):
     """), uri], cwd=ROOT)
     assert writer.wait(timeout=120) == -signal.SIGKILL
     assert [d["number"] for d in reopened(uri).find({})] == [0]  # all of the call or none of it
+
+
+@pytest.mark.slow
+def test_the_benchmark_reports_the_embedded_store_figures_with_their_targets(tmp_path):
+    from tracos_integration_tests.benchmarks.__main__ import figure
+    from tracos_integration_tests.benchmarks.embedded_store import embedded_figures
+
+    results = {f["name"]: f for f in embedded_figures(tmp_path, 50, figure)}
+    for direction in ("inbound", "outbound"):
+        assert results[f"embedded store: {direction}_job, N=50"]["target"] == "<= 60"
+        assert results[f"embedded store: {direction} time at N / at N/10"]["target"] == "<= 15"
+        assert results[f"embedded store: {direction}_job peak RSS"]["pass"] is True
