@@ -182,6 +182,17 @@ def test_a_store_file_of_the_earlier_format_is_imported_once(tmp_path, uri):
     assert sorted(d["number"] for d in reopened(uri).find({})) == [1, 2]  # imported once
 
 
+def test_an_import_that_died_midway_is_redone_whole(tmp_path, uri):
+    legacy = tmp_path / "tracos.json"
+    legacy.write_text(json.dumps({"format": "tracos-embedded/1", "databases": {"tractian": {"workorders": {
+        "indexes": [], "documents": [{"number": n} for n in range(1, 4)]}}}}))
+    (tmp_path / ".tracos.importing" / "tractian").mkdir(parents=True)  # what a killed import leaves
+    (tmp_path / ".tracos.importing" / "tractian" / "workorders").write_bytes(b"half")
+
+    assert sorted(d["number"] for d in reopened(uri).find({})) == [1, 2, 3]
+    assert not (tmp_path / ".tracos.importing").exists()
+
+
 def test_the_one_line_import_of_an_earlier_store_file(tmp_path):
     legacy = tmp_path / "old.json"
     legacy.write_text(json.dumps({"format": "tracos-embedded/1", "databases": {"tractian": {"workorders": {

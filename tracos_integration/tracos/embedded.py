@@ -11,8 +11,8 @@ writing at once could otherwise both insert one `number`. Readers (the sensor) n
 
 `embedded://<dir>/<name>.json` keeps its data in the folder `<dir>/<name>/` (one folder
 per database, one SQLite file per collection). A store file of the earlier format (one
-Extended JSON file at `<dir>/<name>.json`) is imported once, when the new store is empty,
-and kept beside it renamed `<name>.json.imported`.
+Extended JSON file at `<dir>/<name>.json`) is imported once, when that folder does not
+exist yet, and kept beside it renamed `<name>.json.imported`.
 """
 
 from __future__ import annotations
@@ -21,16 +21,17 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any, Iterator
 
 import litemongo
-from litemongo import sqlite_store
-from litemongo._vendor.mongomock import filtering as vendored_filtering
 from bson import ObjectId, json_util
 from bson.json_util import JSONMode, JSONOptions
+from litemongo import sqlite_store
+from litemongo._vendor.mongomock import filtering as vendored_filtering
 
 from tracos_integration.core.timestamps import UTC
 
@@ -93,38 +94,42 @@ class EmbeddedStore:
         return client[database][collection]
 
     def _import_legacy_file(self) -> None:
-        """The earlier format (one Extended JSON file) becomes readable by importing it once."""
-        if self._imported or self.path.suffix != ".json" or not self.path.is_file():
-            self._imported = True
-            return
-        with self.locked():
-            if self.path.is_file():
-                import_legacy_file(self.path, self.directory)
-            self._imported = True
+        """The earlier format (one Extended JSON file) stays readable: imported once, the
+        first time a process opens the store while only the old file exists."""
+        if not self._imported and self.path.suffix == ".json" and self.path.is_file():
+            with self.locked():
+                if self.path.is_file() and not self.directory.exists():
+                    import_legacy_file(self.path, self.directory)
+        self._imported = True
 
 
 def import_legacy_file(legacy: Path, directory: Path) -> int:
-    """Copy a `tracos-embedded/1` Extended JSON store into the store folder (only if that is
-    empty), then rename the file `<name>.imported`. Returns the documents imported."""
+    """Copy a `tracos-embedded/1` Extended JSON store into a new store folder, then rename
+    the file `<name>.imported`. Returns the documents imported. The folder appears whole
+    or not at all: it is filled under a temporary name and renamed."""
+    if directory.exists():
+        raise ValueError(f"{directory} already holds a store; not importing {legacy} over it")
     payload = json_util.loads(legacy.read_text(encoding="utf-8"), json_options=_LEGACY_JSON_OPTIONS)
     if payload.get("format") != LEGACY_FORMAT:
         raise ValueError(f"{legacy} is not a {LEGACY_FORMAT} store file")
-    client = _client(directory)
+    filling = directory.with_name(f".{directory.name}.importing")
+    shutil.rmtree(filling, ignore_errors=True)  # left by an import that died
+    client = _client(filling)
     imported = 0
     try:
-        if client.list_database_names():
-            raise ValueError(f"{directory} already holds a store; not importing {legacy} over it")
         for database, collections in payload.get("databases", {}).items():
             for name, content in collections.items():
                 target = client[database][name]
-                if content["documents"]:
-                    target.insert_many(content["documents"])
-                    imported += len(content["documents"])
-                for spec in content["indexes"]:
-                    target.create_index([tuple(key) for key in spec["keys"]], unique=spec.get("unique", False),
-                                        name=spec["name"])
+                with one_transaction(target):
+                    if content["documents"]:
+                        target.insert_many(content["documents"])
+                        imported += len(content["documents"])
+                    for spec in content["indexes"]:
+                        target.create_index([tuple(key) for key in spec["keys"]], unique=spec.get("unique", False),
+                                            name=spec["name"])
     finally:
         client.close()
+    os.rename(filling, directory)
     os.replace(legacy, legacy.with_name(legacy.name + ".imported"))
     return imported
 
@@ -236,25 +241,29 @@ class EmbeddedCursor:
         return self
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self._resolved())
+        return self
 
     def __next__(self) -> Any:
         return next(self._resolved())
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._resolved(), name)
+    def __getattr__(self, name: str) -> Any:  # any other cursor method: litemongo's cursor
+        return getattr(self._litemongo_cursor(), name)
 
-    def _resolved(self) -> Any:
+    def _resolved(self) -> Iterator[Any]:
         if self._cursor is None:
             ids = _page_in_id_order(self._collection, self._filter, self._sort, self._skip, self._limit)
-            query = self._filter if ids is None else {"$and": [self._filter, {"_id": {"$in": ids}}]}
-            cursor = self._collection.find(query, self._projection, **self._options)
-            if self._sort is not None:
-                cursor = cursor.sort(*self._sort) if self._sort[1] is not None else cursor.sort(self._sort[0])
             if ids is None:
-                cursor = cursor.skip(self._skip).limit(self._limit)
-            self._cursor = cursor
+                self._cursor = self._litemongo_cursor()
+            else:  # each by its _id (a hash lookup); a `$in` of n ids costs n comparisons a document
+                page = (self._collection.find_one({"_id": _id}, self._projection) for _id in ids)
+                self._cursor = iter([document for document in page if document is not None])
         return self._cursor
+
+    def _litemongo_cursor(self) -> Any:
+        cursor = self._collection.find(self._filter, self._projection, **self._options)
+        if self._sort is not None:
+            cursor = cursor.sort(*self._sort) if self._sort[1] is not None else cursor.sort(self._sort[0])
+        return cursor.skip(self._skip).limit(self._limit)
 
 
 _OBJECT_ID_KEYS = ("o:", "o;")  # litemongo's typed keys: "o:<24 hex>", in ObjectId order
