@@ -133,8 +133,10 @@ def test_processes_writing_at_once_keep_every_write_and_the_unique_index(uri):
             collection.bulk_write([UpdateOne({"number": n}, {"$setOnInsert": {"number": n, "by": me},
                                                               "$push": {"seen": me}}, upsert=True)
                                    for n in range(start, start + 20)], ordered=False)
-            collection.insert_one({"number": 1000 + start, "writer": me, "own": True}) if me == "a" else None
-            collection.update_one({"number": 2000 + start}, {"$set": {"writer": me}}, upsert=True) if me != "a" else None
+            if me == "a":
+                collection.insert_one({"number": 1000 + start, "writer": me, "own": True})
+            else:
+                collection.update_one({"number": 2000 + start}, {"$set": {"writer": me}}, upsert=True)
     """)
     processes = [subprocess.Popen([sys.executable, "-c", writer, uri, name], cwd=ROOT) for name in "abc"]
     assert [process.wait(timeout=300) for process in processes] == [0, 0, 0]
@@ -143,7 +145,8 @@ def test_processes_writing_at_once_keep_every_write_and_the_unique_index(uri):
     documents = list(collection.find({"number": {"$lte": 300}}))
     assert sorted(d["number"] for d in documents) == list(range(1, 301))  # one document per number
     assert all(sorted(d["seen"]) == ["a", "b", "c"] for d in documents)  # no process lost another's write
-    assert collection.count_documents({"own": True}) == 15 and collection.count_documents({"number": {"$gt": 2000}}) == 15
+    assert collection.count_documents({"own": True}) == 15
+    assert collection.count_documents({"number": {"$gt": 2000}}) == 15
 
 
 def test_a_reader_does_not_wait_for_a_run_holding_the_store(uri):
@@ -229,12 +232,14 @@ def test_the_collection_calls_the_sync_makes_give_the_same_results_as_mongomock(
         outcomes.append({
             "bulk": (result.matched_count, result.upserted_count, sorted(result.upserted_ids)),
             "refused": [e["code"] for e in refused.value.details["writeErrors"]],
-            "indexes": sorted((name, bool(info.get("unique"))) for name, info in collection.index_information().items()),
+            "indexes": sorted((name, bool(info.get("unique")))
+                              for name, info in collection.index_information().items()),
             "count": collection.count_documents(unsynced),
             "count_limit": collection.count_documents(unsynced, limit=5),
             "in_false_none": collection.count_documents({"isSynced": {"$in": [False, None]}}),
             "type": collection.count_documents({"number": {"$type": "number"}}),
-            "page": [d["_id"] for d in collection.find({**unsynced, "_id": {"$gt": 10}}).sort("_id", 1).limit(4).batch_size(4)],
+            "page": [d["_id"] for d in
+                     collection.find({**unsynced, "_id": {"$gt": 10}}).sort("_id", 1).limit(4).batch_size(4)],
             "in": sorted(d["number"] for d in collection.find({"number": {"$in": [1, 2, 99]}})),
             "eq": [d["title"] for d in collection.find({"number": {"$eq": 40}})],
             "projection": collection.find_one({"number": 2}, {"number": 1, "_id": 0}),
