@@ -1,6 +1,6 @@
 """MongoResource and its stores (CONTRACT sections 1-2)."""
 
-import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -69,8 +69,9 @@ def test_embedded_store_keeps_data_between_processes(tmp_path):
     subprocess.run([sys.executable, "-c", script], check=True)
     document = MongoResource(uri=uri).get_collection().find_one({"number": 1})
     assert document["updatedAt"] == datetime(2024, 1, 1, 12, 0, 0, 123000, tzinfo=UTC)
-    saved = json.loads((tmp_path / "tracos.json").read_text())
-    assert saved["format"] == "tracos-embedded/1"  # Extended JSON, not pickle
+    # one SQLite file per collection, one BSON row per document (not pickle)
+    with sqlite3.connect(tmp_path / "tracos" / "tractian" / "workorders") as saved:
+        assert saved.execute("SELECT count(*) FROM documents").fetchone() == (1,)
 
 
 def test_embedded_store_sees_writes_from_another_process_after_it_loaded(tmp_path):

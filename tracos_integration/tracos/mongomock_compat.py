@@ -5,7 +5,8 @@ is small, idempotent, and tested in test_tracos_resource.py.
   not accept it (TypeError). We never sort bulk updates, so the shim drops a `sort=None`
   and refuses any real sort instead of silently ignoring it.
 - `$type` with "null", "regex" or "timestamp" raises NotImplementedError; the outbound
-  pages name every BSON type that sorts after the last `_id`, so they need all three.
+  pages name every BSON type that sorts after the last `_id`, so they need all three
+  (also in the copy of mongomock that litemongo vendors, behind `embedded://`).
 - A unique index with a `partialFilterExpression` is checked at build time against every
   document; MongoDB checks only the documents the filter selects (its inserts already do).
 """
@@ -75,10 +76,20 @@ def install() -> None:
     _builder.add_update = _accept_unsorted(_builder.add_update)
     _builder.add_replace = _accept_unsorted(_builder.add_replace)
     mongomock.collection.Collection.create_index = _partial_unique_build(mongomock.collection.Collection.create_index)
-    types = mongomock.filtering.TYPE_MAP
-    types["null"] = lambda value: value is None
-    types["regex"] = lambda value: isinstance(value, (Regex, re.Pattern))
-    types["timestamp"] = lambda value: isinstance(value, Timestamp)
+    for types in _type_maps():
+        types["null"] = lambda value: value is None
+        types["regex"] = lambda value: isinstance(value, (Regex, re.Pattern))
+        types["timestamp"] = lambda value: isinstance(value, Timestamp)
+
+
+def _type_maps():
+    """mongomock's `$type` table, and the copy vendored in litemongo (the embedded store)."""
+    yield mongomock.filtering.TYPE_MAP
+    try:
+        from litemongo._vendor.mongomock import filtering as vendored
+    except ImportError:
+        return
+    yield vendored.TYPE_MAP
 
 
 install()

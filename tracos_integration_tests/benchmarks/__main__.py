@@ -3,7 +3,8 @@
 Generates N client files and N unsynced TracOS documents in a temporary folder and
 measures, side by side: inbound and outbound against their physical floors, round trips
 per work order against the naive approach, Dagster's overhead against a one-op job, the
-sensor's tick on 100,000 files, and peak memory of inbound at N and 10xN.
+sensor's tick on 100,000 files, and peak memory of inbound at N and 10xN. With
+`--store embedded`, also inbound_job and outbound_job on the embedded store at N and N/10.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the figures here as JSON")
     parser.add_argument("--sensor-files", type=int, default=SENSOR_FILES)
     parser.add_argument("--repeats", type=int, default=3, help="paired runs of (a) and (b) against their floors")
+    parser.add_argument("--store", choices=("double", "embedded"), default="double",
+                        help="embedded: also (g) inbound_job and outbound_job via dagster job execute on embedded://")
     options = parser.parse_args(argv)
     n = options.n
     results = []
@@ -201,6 +204,12 @@ def main(argv: list[str] | None = None) -> int:
         results.append(figure(f"inbound_file_sensor tick, {options.sensor_files:,} files", tick, "s", "< 1", tick < 1))
         results.append(figure("  floor: os.scandir + stat of the same folder", floor, "s", "", True))
         results.append(figure("inbound_file_sensor tick / floor", tick / floor, "x", "<= 1.5", tick / floor <= 1.5))
+
+        # (g) the embedded store end to end: N and N/10 through dagster job execute
+        if options.store == "embedded":
+            from tracos_integration_tests.benchmarks.embedded_store import embedded_figures
+
+            results += embedded_figures(root, n, figure)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
