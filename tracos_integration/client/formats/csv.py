@@ -205,14 +205,15 @@ def _order_no(text: str) -> Any:
 
 
 def _naive_iso(column: str, text: str) -> tuple[Any, Optional[str]]:
-    """DD/MM/YYYY HH:MM as "YYYY-MM-DDTHH:MM:00", or the text with the problem."""
+    """DD/MM/YYYY HH:MM as "YYYY-MM-DDTHH:MM:00", or None (never a timestamp to the core:
+    the text itself might be ISO 8601) with the problem."""
     stripped = text.strip()
     if _TIME_SHAPE.fullmatch(stripped):
         try:
             return datetime.strptime(stripped, TIME_FORMAT).isoformat(timespec="seconds"), None
         except ValueError:
-            return text, f"{column}: {_quoted(stripped)} is not a real date and time"
-    return text, f"{column}: {_quoted(stripped)} is not a date and time written DD/MM/YYYY HH:MM"
+            return None, f"{column}: {_quoted(stripped)} is not a real date and time"
+    return None, f"{column}: {_quoted(stripped)} is not a date and time written DD/MM/YYYY HH:MM"
 
 
 def _local_time(iso: str, zone: ZoneInfo) -> str:
