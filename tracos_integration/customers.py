@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml  # PyYAML: already installed, dagster depends on it
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tracos_integration.client.formats import FORMATS
+from tracos_integration.client.formats import FORMATS, ClientFormat, format_for
 
 CUSTOMERS_FILE_VARIABLE = "TRACOS_CUSTOMERS_FILE"
 SLUG = re.compile(r"[a-z0-9_-]{1,40}")
@@ -49,6 +49,11 @@ class Customer(BaseModel):
     format: str = Field(strict=True)
     database: str = Field(strict=True)
     collection: str = Field(strict=True)
+
+    @property
+    def file_format(self) -> ClientFormat:
+        """The format this customer's files are read and written in."""
+        return format_for(self.format)
 
     @field_validator("inbound_dir", "outbound_dir", mode="before")
     @classmethod

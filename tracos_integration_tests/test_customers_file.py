@@ -79,6 +79,7 @@ def test_shipped_demo_file_has_a_json_and_a_csv_customer(monkeypatch):
     monkeypatch.chdir(REPOSITORY)
     customers = load_customers(REPOSITORY / "data/customers.demo.yaml")
     assert {slug: c.format for slug, c in customers.items()} == {"acme": "json", "globex": "csv"}
+    assert customers["globex"].file_format.suffix == ".csv"
     for slug, settings in customers.items():
         assert settings.inbound_dir == REPOSITORY / f"data/customers/{slug}/inbound"
         assert settings.inbound_dir.is_dir() and settings.outbound_dir.is_dir()

@@ -9,7 +9,6 @@ import json
 from typing import Any, Optional
 
 from tracos_integration.client.formats import ClientFormat
-from tracos_integration.client.reading import _parse_records
 
 
 class JsonFormat(ClientFormat):
@@ -17,6 +16,10 @@ class JsonFormat(ClientFormat):
     suffix = ".json"
 
     def parse(self, data: bytes) -> list[Any]:
+        # Imported here, not at the top: reading.py may import this package to pick a
+        # customer's format, and a top-level import each way would be a cycle.
+        from tracos_integration.client.reading import _parse_records
+
         return _parse_records(data)
 
     def record_problem(self, raw: Any) -> Optional[str]:
