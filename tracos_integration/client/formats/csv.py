@@ -1,0 +1,234 @@
+"""The CSV format: an ERP export, a header row, then one work order per row.
+
+    order_no;description;status;opened_at;changed_at;deleted
+    1042;Replace worn bearing;IN PROGRESS;26/11/2026 14:30;27/11/2026 09:05;N
+
+Semicolon separated, UTF-8 with an optional BOM, CRLF or LF line ends, fields quoted as
+Python's csv module (RFC 4180) quotes them. Each row becomes a raw record of the JSON
+format's shape, so the core validates and translates it unchanged:
+
+    order_no     -> orderNo         an integer when it is ASCII digits, else the text as is
+                                    (the core rejects it with its usual reason)
+    description  -> summary
+    status       -> one flag true   OPEN isPending, IN PROGRESS isActive, DONE isDone,
+                                    ON HOLD isOnHold, CANCELLED isCanceled
+    opened_at    -> creationDate    DD/MM/YYYY HH:MM in the customer's time zone, handed on as
+    changed_at   -> lastUpdateDate  a naive ISO 8601 string ("2026-11-26T14:30:00"): the core
+                                    reads it in the zone it is given, the customer's
+    deleted      -> isDeleted       Y or N; a deleted order takes changed_at as deletedDate
+
+Row numbers: the header is row 1, so record `index` is row `index + 2`, which is its line
+number unless a quoted description spans lines. A row that does not fit (a wrong column
+count, an unknown status, a date that is not DD/MM/YYYY HH:MM, deleted not Y/N, an empty
+row) is a `CsvRow` carrying its problems; `record_problem` hands them to the caller, who
+rejects the row with them. Its bad values are also left where the core would refuse them,
+so a caller that skipped the check would still not apply the row.
+
+Outbound, `<order_no>.csv` holds the header and one row, times in the customer's zone at
+minute precision (seconds and milliseconds are dropped; a TracOS `deletedAt` that differs
+from `updatedAt` has no column and is not written). A local time in the hour a clock
+turns back is ambiguous without an offset: it is read as the first of the two.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import re
+from datetime import datetime
+from typing import Any, Optional
+from zoneinfo import ZoneInfo
+
+from tracos_integration.client.formats import ClientFormat
+from tracos_integration.core.client import STATUS_FLAGS, parse_client_record
+from tracos_integration.core.samples import sample_client_files
+
+COLUMNS: tuple[str, ...] = ("order_no", "description", "status", "opened_at", "changed_at", "deleted")
+DELIMITER = ";"
+FLAG_BY_CSV_STATUS: dict[str, str] = {
+    "OPEN": "isPending",
+    "IN PROGRESS": "isActive",
+    "DONE": "isDone",
+    "ON HOLD": "isOnHold",
+    "CANCELLED": "isCanceled",
+}
+CSV_STATUS_BY_FLAG: dict[str, str] = {flag: status for status, flag in FLAG_BY_CSV_STATUS.items()}
+TIME_FORMAT = "%d/%m/%Y %H:%M"
+_TIME_SHAPE = re.compile(r"[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9]{2}:[0-9]{2}")
+_ORDER_NO_DIGITS = re.compile(r"[0-9]{1,30}")  # longer is no int64; the core says so for the text
+
+
+def row_number(index: int) -> int:
+    """The CSV row (the header is row 1) of the record at `index`."""
+    return index + 2
+
+
+class CsvRow(dict):
+    """A row as a raw client record, with what did not fit its columns (empty when all did)."""
+
+    problems: tuple[str, ...] = ()
+
+
+class CsvFormat(ClientFormat):
+    name = "csv"
+    suffix = ".csv"
+
+    def parse(self, data: bytes) -> list[Any]:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise ValueError(
+                f"not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}); save the file as UTF-8"
+            ) from None
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=DELIMITER, strict=True)
+        try:
+            rows = list(reader)
+        except csv.Error as error:
+            raise ValueError(f"not valid CSV: {error} at line {reader.line_num}") from None
+        if not rows:
+            raise ValueError(f"the file is empty; expected the header row {DELIMITER.join(COLUMNS)}")
+        header = [name.strip() for name in rows[0]]
+        if header != list(COLUMNS):
+            raise ValueError(
+                f"the header row is {_shorten(DELIMITER.join(rows[0]))}; expected the columns "
+                f"{DELIMITER.join(COLUMNS)}, separated by semicolons"
+            )
+        body = rows[1:]
+        while body and not body[-1]:  # blank lines at the end are not rows
+            body.pop()
+        return [_record(row) for row in body]
+
+    def record_problem(self, raw: Any) -> Optional[str]:
+        problems = getattr(raw, "problems", ())
+        return "; ".join(problems) if problems else None
+
+    def where(self, index: int) -> str:
+        return f"row {row_number(index)}"
+
+    def render(self, record: dict[str, Any], timezone: str) -> bytes:
+        zone = ZoneInfo(timezone)
+        raised = [flag for flag in STATUS_FLAGS if record.get(flag) is True]
+        if len(raised) != 1:  # to_client_record raises exactly one; a CSV row holds one status
+            raise ValueError(f"work order {record.get('orderNo')} has {len(raised)} status flags raised, not one")
+        row = [
+            str(record["orderNo"]),
+            record["summary"],
+            CSV_STATUS_BY_FLAG[raised[0]],
+            _local_time(record["creationDate"], zone),
+            _local_time(record["lastUpdateDate"], zone),
+            "Y" if record.get("isDeleted") else "N",
+        ]
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer, delimiter=DELIMITER, lineterminator="\r\n")
+        writer.writerow(COLUMNS)
+        writer.writerow(row)
+        return buffer.getvalue().encode("utf-8", "backslashreplace")
+
+
+def sample_csv_files(count: int, timezone: str, seed: int = 42) -> dict[str, bytes]:
+    """`count` work orders as CSV exports (`core.samples`' orders, so order numbers 1..count
+    overlap the TracOS samples alike): mostly one row per file, some files of 2 to 5 rows."""
+    zone = ZoneInfo(timezone)
+    rng = random.Random(seed)
+    files: dict[str, bytes] = {}
+    orders = [
+        parse_client_record(raw)
+        for content in sample_client_files(count, seed).values()
+        for raw in (content if isinstance(content, list) else [content])
+    ]
+    position = 0
+    while position < len(orders):
+        chunk = orders[position : position + (1 if rng.random() < 0.7 else rng.randint(2, 5))]
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer, delimiter=DELIMITER, lineterminator="\r\n")
+        writer.writerow(COLUMNS)
+        for order in chunk:
+            flag = order.raised_status_flag or "isActive"  # no flag reads as in progress (CONTRACT 4)
+            writer.writerow([
+                order.orderNo,
+                order.summary,
+                CSV_STATUS_BY_FLAG[flag],
+                order.creationDate.astimezone(zone).strftime(TIME_FORMAT),
+                order.lastUpdateDate.astimezone(zone).strftime(TIME_FORMAT),
+                "Y" if order.isDeleted else "N",
+            ])
+        files[f"sample_{chunk[0].orderNo:06d}.csv"] = buffer.getvalue().encode("utf-8")
+        position += len(chunk)
+    return files
+
+
+def _record(row: list[str]) -> CsvRow:
+    record, problems = CsvRow(), []
+    if not row:
+        record.problems = ("the row is empty; remove it or fill in its columns",)
+        record["orderNo"] = None  # refused by the core as well
+        return record
+    if len(row) != len(COLUMNS):
+        record.problems = (
+            f"the row has {len(row)} columns, expected {len(COLUMNS)} ({DELIMITER.join(COLUMNS)}); "
+            "quote a description that holds a semicolon",
+        )
+        record["orderNo"] = _order_no(row[0]) if len(row) > len(COLUMNS) else None
+        record["summary"] = None  # refused by the core as well
+        return record
+    order_no, description, status, opened_at, changed_at, deleted = row
+    record["orderNo"] = _order_no(order_no)
+    record["summary"] = description
+    status_text = status.strip()
+    flag = FLAG_BY_CSV_STATUS.get(status_text)
+    if flag:
+        record[flag] = True
+    else:
+        problems.append(f"status: {_quoted(status_text)} is not one of {', '.join(FLAG_BY_CSV_STATUS)}")
+        record["isPending"] = status_text  # not a boolean: the core refuses it too
+    for column, field in (("opened_at", "creationDate"), ("changed_at", "lastUpdateDate")):
+        value, problem = _naive_iso(column, opened_at if column == "opened_at" else changed_at)
+        record[field] = value
+        if problem:
+            problems.append(problem)
+    deleted_text = deleted.strip()
+    if deleted_text in ("Y", "N"):
+        record["isDeleted"] = deleted_text == "Y"
+        if record["isDeleted"]:
+            record["deletedDate"] = record["lastUpdateDate"]
+    else:
+        problems.append(f"deleted: {_quoted(deleted_text)} is not Y or N")
+        record["isDeleted"] = deleted_text  # not a boolean: the core refuses it too
+    record.problems = tuple(problems)
+    return record
+
+
+def _order_no(text: str) -> Any:
+    stripped = text.strip()
+    return int(stripped) if _ORDER_NO_DIGITS.fullmatch(stripped) else text
+
+
+def _naive_iso(column: str, text: str) -> tuple[Any, Optional[str]]:
+    """DD/MM/YYYY HH:MM as "YYYY-MM-DDTHH:MM:00", or None (never a timestamp to the core:
+    the text itself might be ISO 8601) with the problem."""
+    stripped = text.strip()
+    if _TIME_SHAPE.fullmatch(stripped):
+        try:
+            return datetime.strptime(stripped, TIME_FORMAT).isoformat(timespec="seconds"), None
+        except ValueError:
+            return None, f"{column}: {_quoted(stripped)} is not a real date and time"
+    return None, f"{column}: {_quoted(stripped)} is not a date and time written DD/MM/YYYY HH:MM"
+
+
+def _local_time(iso: str, zone: ZoneInfo) -> str:
+    moment = datetime.fromisoformat(iso)
+    if moment.tzinfo is None:  # to_client_record always writes an offset; a bare time is UTC there
+        moment = moment.replace(tzinfo=ZoneInfo("UTC"))
+    return moment.astimezone(zone).strftime(TIME_FORMAT)
+
+
+def _quoted(text: str) -> str:
+    return '"' + _shorten(text, 57) + '"'
+
+
+def _shorten(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+FORMAT = CsvFormat()

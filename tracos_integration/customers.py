@@ -1,0 +1,237 @@
+"""The customers file: which customers one deployment syncs, and each one's settings.
+
+`TRACOS_CUSTOMERS_FILE` names a YAML file with one top-level key, `customers`, a mapping
+from a slug (the partition key) to that customer's settings:
+
+    customers:
+      acme:
+        inbound_dir: data/customers/acme/inbound    # relative folders resolve against the
+        outbound_dir: data/customers/acme/outbound  # current directory when the file is loaded
+        timezone: America/Sao_Paulo                 # IANA; naive client timestamps are read in it
+        format: json                                # a name in client.formats.FORMATS
+        database: tracos
+        collection: workorders_acme
+
+A file that cannot be used raises CustomersFileError: one line naming the file and what
+to fix. Two customers never share a folder or a (database, collection) pair.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Optional
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml  # PyYAML: already installed, dagster depends on it
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tracos_integration.client.formats import FORMATS, ClientFormat, format_for
+
+CUSTOMERS_FILE_VARIABLE = "TRACOS_CUSTOMERS_FILE"
+SLUG = re.compile(r"[a-z0-9_-]{1,40}")
+_MONGO_DATABASE_FORBIDDEN = set('/\\. "$\x00')  # MongoDB's naming restrictions (server docs)
+
+
+class CustomersFileError(ValueError):
+    """The customers file cannot be used; the message is one line naming the file and the fix."""
+
+
+class Customer(BaseModel):
+    """One customer's settings. Folders are absolute (resolved at load)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    inbound_dir: Path
+    outbound_dir: Path
+    timezone: str = Field(strict=True)
+    format: str = Field(strict=True)
+    database: str = Field(strict=True)
+    collection: str = Field(strict=True)
+
+    @property
+    def file_format(self) -> ClientFormat:
+        """The format this customer's files are read and written in."""
+        return format_for(self.format)
+
+    @field_validator("inbound_dir", "outbound_dir", mode="before")
+    @classmethod
+    def _folder_is_text(cls, value: Any) -> Any:
+        if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+            raise ValueError(f"must be a folder path, got {_show(value)}")
+        return Path(os.path.abspath(os.path.expanduser(value)))
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin, America/Sao_Paulo, UTC)") from None
+        return value
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value not in FORMATS:
+            raise ValueError(f"{value!r} is not a file format; use one of {', '.join(sorted(FORMATS))}")
+        return value
+
+    @field_validator("database")
+    @classmethod
+    def _database_name(cls, value: str) -> str:
+        if not value or len(value.encode("utf-8")) >= 64 or _MONGO_DATABASE_FORBIDDEN & set(value):
+            raise ValueError(f"{value!r} is not a MongoDB database name (1-63 bytes, none of / \\ . space \" $)")
+        return value
+
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, value: str) -> str:
+        if not value or "$" in value or "\x00" in value or value.startswith("system."):
+            raise ValueError(f"{value!r} is not a MongoDB collection name (not empty, no $, not system.*)")
+        return value
+
+
+def customers_from_env() -> Optional[dict[str, Customer]]:
+    """The customers of the file TRACOS_CUSTOMERS_FILE names; None when it is unset or empty."""
+    path = os.environ.get(CUSTOMERS_FILE_VARIABLE, "").strip()
+    return load_customers(path) if path else None
+
+
+def load_customers(path: str | os.PathLike[str]) -> dict[str, Customer]:
+    """Every customer in the file, by slug, in the file's order. Raises CustomersFileError."""
+    where = str(path)
+    document = _read_yaml(where)
+
+    def refuse(what: str) -> CustomersFileError:
+        return CustomersFileError(f"customers file {where}: {what}")
+
+    if document is None:
+        raise refuse("the file is empty; write `customers:` with one entry per customer")
+    if not isinstance(document, dict):
+        raise refuse(f"expected a mapping with the key `customers` at the top, found {_kind(document)}")
+    unknown = [key for key in document if key != "customers"]
+    if unknown:
+        raise refuse(f"unknown top-level key {_show(unknown[0])}; the only top-level key is `customers`")
+    if "customers" not in document:
+        raise refuse("missing the top-level key `customers`")
+    entries = document["customers"]
+    if entries is not None and not isinstance(entries, dict):
+        raise refuse(f"`customers` must map each customer's slug to its settings, found {_kind(entries)}")
+    if not entries:
+        raise refuse("`customers` lists no customers; give it one entry per customer, slug: settings")
+
+    customers: dict[str, Customer] = {}
+    for slug, settings in entries.items():
+        if not isinstance(slug, str) or not SLUG.fullmatch(slug):
+            raise refuse(
+                f"customer slug {_show(slug)} is not 1-40 lowercase letters, digits, '-' or '_'"
+                + ("; write it in quotes" if not isinstance(slug, str) else "")
+            )
+        if not isinstance(settings, dict):
+            raise refuse(f"customer {slug!r}: expected its settings ({', '.join(Customer.model_fields)}), found {_kind(settings)}")
+        try:
+            customers[slug] = Customer.model_validate(settings)
+        except ValidationError as error:
+            raise refuse(f"customer {slug!r}: {_first_problem(error)}") from None
+    _refuse_sharing(customers, refuse)
+    return customers
+
+
+def _refuse_sharing(customers: dict[str, Customer], refuse: Any) -> None:
+    folders: dict[Path, tuple[str, str]] = {}
+    collections: dict[tuple[str, str], str] = {}
+    for slug, customer in customers.items():
+        for key in ("inbound_dir", "outbound_dir"):
+            folder = getattr(customer, key).resolve()  # links and `..` compared as the same folder
+            if folder in folders:
+                other, other_key = folders[folder]
+                if other == slug:
+                    raise refuse(f"customer {slug!r}: inbound_dir and outbound_dir are the same folder {folder}; give each its own")
+                raise refuse(
+                    f"customers {other!r} ({other_key}) and {slug!r} ({key}) share the folder {folder}; "
+                    "give each customer its own folders"
+                )
+            folders[folder] = (slug, key)
+        pair = (customer.database, customer.collection)
+        if pair in collections:
+            raise refuse(
+                f"customers {collections[pair]!r} and {slug!r} share the collection {pair[0]}.{pair[1]}; "
+                "give each customer its own collection"
+            )
+        collections[pair] = slug
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key written twice: PyYAML would keep the last silently, and a
+    customer written twice would vanish."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            duplicate = key in seen
+        except TypeError:  # an unhashable key: let PyYAML raise its own error
+            break
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the key {key!r} is written twice", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _read_yaml(where: str) -> Any:
+    try:
+        with open(where, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise CustomersFileError(
+            f"customers file {where} does not exist; create it or unset {CUSTOMERS_FILE_VARIABLE}"
+        ) from None
+    except IsADirectoryError:
+        raise CustomersFileError(f"customers file {where} is a folder; name the YAML file itself") from None
+    except OSError as error:
+        raise CustomersFileError(f"customers file {where} cannot be read: {error.strerror or error}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise CustomersFileError(
+            f"customers file {where}: not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}); save it as UTF-8"
+        ) from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        at = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        raise CustomersFileError(f"customers file {where}: not valid YAML: {problem}{at}") from None
+
+
+def _first_problem(error: ValidationError) -> str:
+    """The first problem as `key: what is wrong`; the file is fixed one line at a time."""
+    item = error.errors(include_url=False)[0]
+    key = ".".join(str(part) for part in item["loc"])
+    if item["type"] == "missing":
+        return f"missing key {key!r}; every customer sets {', '.join(Customer.model_fields)}"
+    if item["type"] == "extra_forbidden":
+        return f"unknown key {key!r}; the keys are {', '.join(Customer.model_fields)}"
+    message = item["msg"].removeprefix("Value error, ")
+    if item["type"] == "string_type":
+        message = f"must be text, got {_show(item.get('input'))}"
+    return f"{key}: {message}"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "text", int: "a number", float: "a number", bool: "true/false"}.get(type(value), type(value).__name__)

@@ -1,0 +1,221 @@
+"""The customers file (TRACOS_CUSTOMERS_FILE): what a valid file is, and the one readable
+line that refuses a bad one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tracos_integration.customers import (
+    Customer,
+    CustomersFileError,
+    customers_from_env,
+    load_customers,
+)
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def customer(slug: str, **overrides: Any) -> dict[str, Any]:
+    settings = {
+        "inbound_dir": f"customers/{slug}/inbound",
+        "outbound_dir": f"customers/{slug}/outbound",
+        "timezone": "Europe/Berlin",
+        "format": "json",
+        "database": "tractian",
+        "collection": f"workorders_{slug}",
+    }
+    settings.update(overrides)
+    return {key: value for key, value in settings.items() if value is not None}
+
+
+def write(tmp_path: Path, content: Any) -> Path:
+    path = tmp_path / "customers.yaml"
+    path.write_text(content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def refusal(path: Path) -> str:
+    with pytest.raises(CustomersFileError) as caught:
+        load_customers(path)
+    message = str(caught.value)
+    assert "\n" not in message and str(path) in message  # one line, naming the file
+    return message
+
+
+def test_customers_load_by_slug_with_their_settings(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, {"customers": {"acme": customer("acme"), "globex": customer("globex", format="csv", timezone="America/Sao_Paulo")}})
+    customers = load_customers(path)
+    assert list(customers) == ["acme", "globex"]
+    assert customers["globex"] == Customer(
+        inbound_dir=tmp_path / "customers/globex/inbound",
+        outbound_dir=tmp_path / "customers/globex/outbound",
+        timezone="America/Sao_Paulo",
+        format="csv",
+        database="tractian",
+        collection="workorders_globex",
+    )
+
+
+def test_relative_folders_resolve_against_the_current_directory_at_load(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    customers = load_customers(write(tmp_path, {"customers": {"acme": customer("acme")}}))
+    monkeypatch.chdir(REPOSITORY)
+    assert customers["acme"].inbound_dir == tmp_path / "customers/acme/inbound"
+    assert customers["acme"].inbound_dir.is_absolute()
+
+
+def test_customer_settings_are_frozen(tmp_path):
+    acme = load_customers(write(tmp_path, {"customers": {"acme": customer("acme")}}))["acme"]
+    with pytest.raises(Exception):
+        acme.timezone = "UTC"
+
+
+def test_shipped_demo_file_has_a_json_and_a_csv_customer(monkeypatch):
+    monkeypatch.chdir(REPOSITORY)
+    customers = load_customers(REPOSITORY / "data/customers.demo.yaml")
+    assert {slug: c.format for slug, c in customers.items()} == {"acme": "json", "globex": "csv"}
+    assert customers["globex"].file_format.suffix == ".csv"
+    for slug, settings in customers.items():
+        assert settings.inbound_dir == REPOSITORY / f"data/customers/{slug}/inbound"
+        assert settings.inbound_dir.is_dir() and settings.outbound_dir.is_dir()
+        assert settings.collection == f"workorders_{slug}"
+
+
+def test_without_the_variable_there_are_no_customers(monkeypatch):
+    monkeypatch.delenv("TRACOS_CUSTOMERS_FILE", raising=False)
+    assert customers_from_env() is None
+    monkeypatch.setenv("TRACOS_CUSTOMERS_FILE", "")
+    assert customers_from_env() is None
+
+
+def test_the_variable_names_the_file_loaded(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRACOS_CUSTOMERS_FILE", str(write(tmp_path, {"customers": {"acme": customer("acme")}})))
+    assert list(customers_from_env()) == ["acme"]
+
+
+def test_missing_file_is_refused_naming_the_variable(tmp_path):
+    assert "does not exist; create it or unset TRACOS_CUSTOMERS_FILE" in refusal(tmp_path / "nowhere.yaml")
+
+
+def test_empty_file_is_refused(tmp_path):
+    assert "the file is empty" in refusal(write(tmp_path, ""))
+
+
+def test_yaml_syntax_error_is_refused_with_its_line(tmp_path):
+    message = refusal(write(tmp_path, "customers:\n  acme:\n    timezone: [UTC\n    format: json\n"))
+    assert "not valid YAML" in message and "line 4" in message
+
+
+def test_customer_written_twice_is_refused_not_silently_dropped(tmp_path):
+    text = "customers:\n  acme: {}\n  acme: {}\n"
+    message = refusal(write(tmp_path, text))
+    assert "the key 'acme' is written twice" in message and "line 3" in message
+
+
+def test_unknown_key_is_refused_naming_it_and_the_customer(tmp_path):
+    message = refusal(write(tmp_path, {"customers": {"acme": customer("acme", inbound_folder="x")}}))
+    assert "customer 'acme': unknown key 'inbound_folder'" in message
+
+
+def test_unknown_top_level_key_is_refused(tmp_path):
+    assert "unknown top-level key 'customer'" in refusal(write(tmp_path, {"customer": {"acme": customer("acme")}}))
+
+
+def test_missing_key_is_refused_naming_it_and_the_customer(tmp_path):
+    message = refusal(write(tmp_path, {"customers": {"acme": customer("acme", collection=None)}}))
+    assert "customer 'acme': missing key 'collection'" in message
+
+
+def test_no_customers_is_refused(tmp_path):
+    assert "lists no customers" in refusal(write(tmp_path, {"customers": {}}))
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "../etc/passwd", "/etc/localtime"])
+def test_unknown_time_zone_is_refused(tmp_path, zone):
+    message = refusal(write(tmp_path, {"customers": {"acme": customer("acme", timezone=zone)}}))
+    assert "customer 'acme': timezone:" in message and "is not an IANA time zone" in message
+
+
+def test_unknown_format_is_refused_naming_the_known_ones(tmp_path):
+    message = refusal(write(tmp_path, {"customers": {"acme": customer("acme", format="xml")}}))
+    assert "customer 'acme': format: 'xml' is not a file format; use one of csv, json" in message
+
+
+@pytest.mark.parametrize("slug", ["Acme", "acme corp", "a" * 41, "acme.eu", "ä"])
+def test_slug_must_be_lowercase_letters_digits_dash_or_underscore(tmp_path, slug):
+    message = refusal(write(tmp_path, {"customers": {slug: customer("x")}}))
+    assert "is not 1-40 lowercase letters, digits, '-' or '_'" in message
+
+
+def test_slug_yaml_reads_as_a_number_must_be_quoted(tmp_path):
+    assert "write it in quotes" in refusal(write(tmp_path, "customers:\n  123:\n    format: json\n"))
+
+
+def test_value_of_the_wrong_type_is_refused(tmp_path):
+    message = refusal(write(tmp_path, {"customers": {"acme": customer("acme", database=5)}}))
+    assert "customer 'acme': database: must be text, got 5" in message
+
+
+@pytest.mark.parametrize("key", ["inbound_dir", "outbound_dir"])
+def test_two_customers_sharing_a_folder_are_refused_naming_both(tmp_path, key):
+    other = "outbound_dir" if key == "inbound_dir" else "inbound_dir"
+    path = write(tmp_path, {"customers": {
+        "acme": customer("acme"),
+        "globex": customer("globex", **{key: str(tmp_path / "shared"), other: "elsewhere"}),
+        "initech": customer("initech", **{other: str(tmp_path / "shared")}),
+    }})
+    message = refusal(path)
+    assert "customers 'globex'" in message and "'initech'" in message and "share the folder" in message
+
+
+def test_folders_are_compared_resolved(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    path = write(tmp_path, {"customers": {
+        "acme": customer("acme", inbound_dir=str(tmp_path / "real")),
+        "globex": customer("globex", outbound_dir=str(tmp_path / "x/../link")),
+    }})
+    assert "customers 'acme' (inbound_dir) and 'globex' (outbound_dir) share the folder" in refusal(path)
+
+
+def test_one_customer_with_one_folder_for_both_directions_is_refused(tmp_path):
+    path = write(tmp_path, {"customers": {"acme": customer("acme", outbound_dir="customers/acme/inbound")}})
+    assert "customer 'acme': inbound_dir and outbound_dir are the same folder" in refusal(path)
+
+
+def test_two_customers_sharing_a_collection_are_refused_naming_both(tmp_path):
+    path = write(tmp_path, {"customers": {
+        "acme": customer("acme", collection="workorders"),
+        "globex": customer("globex", collection="workorders"),
+    }})
+    assert "customers 'acme' and 'globex' share the collection tractian.workorders" in refusal(path)
+
+
+def test_same_collection_name_in_different_databases_is_allowed(tmp_path):
+    path = write(tmp_path, {"customers": {
+        "acme": customer("acme", collection="workorders", database="acme"),
+        "globex": customer("globex", collection="workorders", database="globex"),
+    }})
+    assert len(load_customers(path)) == 2
+
+
+@pytest.mark.parametrize("key,value", [("database", "trac.os"), ("database", ""), ("collection", "work$orders"),
+                                       ("collection", "system.users")])
+def test_names_mongodb_cannot_hold_are_refused(tmp_path, key, value):
+    message = refusal(write(tmp_path, {"customers": {"acme": customer("acme", **{key: value})}}))
+    assert f"customer 'acme': {key}:" in message
+
+
+def test_not_utf8_file_is_refused(tmp_path):
+    path = tmp_path / "customers.yaml"
+    path.write_bytes(b"customers:\n  caf\xe9: {}\n")
+    assert "not UTF-8" in refusal(path)
+
+
+def test_customers_as_a_list_is_refused_saying_what_is_expected(tmp_path):
+    assert "must map each customer's slug to its settings, found a list" in refusal(write(tmp_path, "customers:\n  - acme\n"))
