@@ -22,11 +22,11 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from tracos_integration.client.archive import Archived, FileOutcome, archive_files
+from tracos_integration.client.formats import ClientFormat, format_for
 from tracos_integration.client.reading import (
     NotReadable,
     ReadFile,
     StillBeingWritten,
-    is_candidate_name,
     read_file,
 )
 from tracos_integration.client.writing import (
@@ -34,8 +34,9 @@ from tracos_integration.client.writing import (
     blocked_names,
     remove_temp_files,
     require_folder,
+    json_bytes,
     sync_folder,
-    write_json_atomically,
+    write_atomically,
 )
 from tracos_integration.settings import SettingError, Settings
 
@@ -82,8 +83,23 @@ class ClientFolder(dg.ConfigurableResource):
     client_timezone: Optional[str] = Field(default=None, description="default $CLIENT_TIMEZONE or UTC")
     settle_seconds: Optional[float] = Field(default=None, description="default $INBOUND_SETTLE_SECONDS or 10")
     max_file_bytes: Optional[int] = Field(default=None, description="default $INBOUND_MAX_FILE_BYTES or 16 MiB")
+    file_format: str = Field(default="json", description="The customer's file format (client/formats): json or csv")
 
     _locks: dict = PrivateAttr(default_factory=dict)
+
+    @property
+    def format(self) -> ClientFormat:
+        return format_for(self.file_format)
+
+    def for_customer(self, inbound_dir: str, outbound_dir: str, timezone: str, file_format: str) -> "ClientFolder":
+        """This resource for one customer of the customers file. It shares this resource's
+        locks, so the run's teardown releases them."""
+        scoped = ClientFolder(
+            inbound_dir=inbound_dir, outbound_dir=outbound_dir, client_timezone=timezone, file_format=file_format,
+            settle_seconds=self.settle_seconds, max_file_bytes=self.max_file_bytes,
+        )
+        scoped._locks = self._locks
+        return scoped
 
     def settings(self) -> Settings:
         """The environment's settings with this resource's own fields on top."""
@@ -114,8 +130,8 @@ class ClientFolder(dg.ConfigurableResource):
         torn down, or the process dies). Every reader of the inbound folder and every writer
         of the outbound folder holds it, whoever started the run: CLI, UI, sensor, tests."""
         folder = self.inbound_path if which == "inbound" else self.outbound_path
-        if which not in self._locks:
-            self._locks[which] = _lock(folder)
+        if folder not in self._locks:
+            self._locks[folder] = _lock(folder)
             if which == "outbound" and folder.is_dir():
                 remove_temp_files(folder)  # the lock is ours: no live writer owns them
         return folder
@@ -133,11 +149,12 @@ class ClientFolder(dg.ConfigurableResource):
         folder = require_folder(Path(settings.inbound_dir), "inbound", "DATA_INBOUND_DIR")
         now_ns = int((time.time() if now is None else now) * 1e9)
         settled_before = now_ns - int(settings.inbound_settle_seconds * 1e9)
+        suffix = self.format.suffix
         scan, oldest = FolderScan(), None
         with os.scandir(folder) as entries:
             for entry in entries:
                 name = entry.name
-                if name[0] == "." or not name.endswith(".json"):  # is_candidate_name, inlined: the hot loop
+                if name[0] == "." or not name.endswith(suffix):  # format.is_candidate, inlined: the hot loop
                     continue
                 try:
                     info = entry.stat(follow_symlinks=False)
@@ -160,7 +177,7 @@ class ClientFolder(dg.ConfigurableResource):
         names, symlinks = [], []
         with os.scandir(folder) as entries:
             for entry in entries:
-                if not is_candidate_name(entry.name):
+                if not self.format.is_candidate(entry.name):
                     continue
                 if entry.is_symlink():
                     symlinks.append(entry.name)
@@ -171,7 +188,7 @@ class ClientFolder(dg.ConfigurableResource):
     def read(self, names: list[str], files_per_page: int, now: Optional[float] = None) -> Iterator[Page]:
         """The files, read a page at a time: at most `files_per_page` files and (past the
         first file) PAGE_BYTES, so memory is bounded by bytes, not by the number of files."""
-        settings, folder = self.settings(), str(self.hold("inbound"))
+        settings, folder, parse = self.settings(), str(self.hold("inbound")), self.format.parse
         settled_before = int(((time.time() if now is None else now) - settings.inbound_settle_seconds) * 1e9)
         page, held = Page(), 0
         for name in names:
@@ -180,7 +197,7 @@ class ClientFolder(dg.ConfigurableResource):
                 yield page
                 page, held = Page(), 0
             try:
-                page.files.append(read_file(folder, name, settings.inbound_max_file_bytes, settled_before))
+                page.files.append(read_file(folder, name, settings.inbound_max_file_bytes, settled_before, parse))
                 held += size
             except StillBeingWritten:
                 page.deferred.append(name)
@@ -207,12 +224,20 @@ class ClientFolder(dg.ConfigurableResource):
         return blocked_names(self.require(which), names)
 
     def write(self, which: str, documents: Iterable[tuple[str, Any]]) -> list[str]:
-        """Write JSON files atomically into the inbound or outbound folder."""
+        """Write JSON documents atomically into the inbound or outbound folder."""
+        return self.write_files(which, ((name, json_bytes(document)) for name, document in documents))
+
+    def write_files(self, which: str, files: Iterable[tuple[str, bytes]]) -> list[str]:
+        """Write files (already in the customer's format) atomically; then make the renames durable."""
         folder = self.require(which)
-        written = [write_json_atomically(folder, name, document).name for name, document in documents]
+        written = [write_atomically(folder, name, payload).name for name, payload in files]
         if written:
             sync_folder(folder)
         return written
+
+    def export_file(self, number: int, record: dict[str, Any]) -> tuple[str, bytes]:
+        """The outbound file for a client record, in the customer's format and time zone."""
+        return self.format.file_name(number), self.format.render(record, self.settings().client_timezone)
 
 
 @contextlib.contextmanager

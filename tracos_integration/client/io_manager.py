@@ -9,7 +9,7 @@ from typing import Any, Mapping
 import dagster as dg
 
 from tracos_integration.client.folder import ClientFolder, clear_failure
-from tracos_integration.client.reading import is_candidate_name
+from tracos_integration.client.formats import format_for
 
 FOLDER_KEY = "client_folder"
 
@@ -38,5 +38,5 @@ class ClientFolderIOManager(dg.ConfigurableIOManager):
         folder = self.folder.inbound_path if which == "inbound" else self.folder.outbound_path
         return {
             path.name: json.loads(path.read_text(encoding="utf-8"))
-            for path in sorted(folder.iterdir()) if path.is_file() and is_candidate_name(path.name)
+            for path in sorted(folder.iterdir()) if path.is_file() and format_for("json").is_candidate(path.name)
         }

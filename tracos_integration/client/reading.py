@@ -4,20 +4,13 @@ never reading more than the size limit, and remembering what the file was when r
 from __future__ import annotations
 
 import errno
-import json
 import os
 import stat
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
-from tracos_integration.core.timestamps import type_name
 
 MAX_ERRORS_LISTED = 1000  # per file, in its report and wherever a run holds its errors (CONTRACT 5.5)
-
-
-def is_candidate_name(name: str) -> bool:
-    """Top-level `*.json` files that are not hidden (temporary files start with '.')."""
-    return name.endswith(".json") and not name.startswith(".")
 
 
 def display_name(name: str) -> str:
@@ -84,13 +77,15 @@ class NotReadable(Exception):
     """Left in place with this reason: a link, not a regular file, permission denied."""
 
 
-def read_file(folder: str, name: str, max_file_bytes: int, settled_before_ns: int) -> ReadFile:
-    """Read and parse one file. Raises StillBeingWritten, NotReadable or FileNotFoundError."""
+def read_file(folder: str, name: str, max_file_bytes: int, settled_before_ns: int,
+              parse: Callable[[bytes], list[Any]]) -> ReadFile:
+    """Read one file and parse it with its customer's format (client/formats). Raises
+    StillBeingWritten, NotReadable or FileNotFoundError."""
     data, identity, too_big = _read_limited(os.path.join(folder, name), max_file_bytes)
     if too_big:
         return ReadFile(name, identity, error=too_big)
     try:
-        return ReadFile(name, identity, records=_parse_records(data))
+        return ReadFile(name, identity, records=parse(data))
     except ValueError as error:
         if identity.mtime_ns > settled_before_ns:
             raise StillBeingWritten from None
@@ -128,51 +123,3 @@ def _read_limited(path: str, max_file_bytes: int) -> tuple[bytes, FileIdentity, 
     if total > max_file_bytes:
         return b"", identity, f"file grew past the INBOUND_MAX_FILE_BYTES limit of {max_file_bytes} while being read"
     return b"".join(parts), identity, None
-
-
-def _parse_records(data: bytes) -> list[Any]:
-    """The file's work orders: one object or an array of them. ValueError says why not."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ValueError(
-            f"not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}); save the file as UTF-8"
-        ) from None
-    try:
-        document = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_note_duplicate_keys)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
-    except (ValueError, RecursionError) as error:
-        raise ValueError(f"not valid JSON: {_short(error)}") from None
-    if isinstance(document, dict):
-        return [document]
-    if isinstance(document, list):
-        return document
-    raise ValueError(f"expected a work order object or an array of them, found {type_name(document)}")
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a valid JSON number")
-
-
-class ObjectWithDuplicateKeys(dict):
-    """A JSON object that named a key twice (the last value kept, as JSON parsers do). Only
-    a work order's own keys matter: the record is rejected, the rest of the file goes on;
-    inside an ignored extra field it is harmless."""
-
-    duplicate_keys: tuple[str, ...] = ()
-
-
-def _note_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) == len(pairs):
-        return result
-    seen: set[str] = set()
-    marked = ObjectWithDuplicateKeys(result)
-    marked.duplicate_keys = tuple(key for key, _ in pairs if key in seen or seen.add(key))
-    return marked
-
-
-def _short(error: BaseException) -> str:
-    text = "nested too deeply" if isinstance(error, RecursionError) else (str(error) or type(error).__name__)
-    return text if len(text) <= 200 else text[:197] + "..."

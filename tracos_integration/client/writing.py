@@ -105,7 +105,7 @@ def _split_name(name: str) -> tuple[str, str]:
 
 def write_new_json(path: Path, document: Any) -> None:
     """Write a file that must not exist yet, complete or not at all (FileExistsError if it does)."""
-    temp = _write_temp(path.parent, path.name, document)
+    temp = _write_temp(path.parent, path.name, json_bytes(document))
     try:
         os.link(temp, path)
     finally:
@@ -113,9 +113,13 @@ def write_new_json(path: Path, document: Any) -> None:
 
 
 def write_json_atomically(folder: Path, name: str, document: Any) -> Path:
+    return write_atomically(folder, name, json_bytes(document))
+
+
+def write_atomically(folder: Path, name: str, payload: bytes) -> Path:
     """Readers never see a partial file, and a link planted at the name is replaced, never
     written through."""
-    temp = _write_temp(folder, name, document)
+    temp = _write_temp(folder, name, payload)
     target = folder / name
     try:
         os.replace(temp, target)
@@ -153,11 +157,14 @@ def sync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
-def _write_temp(folder: Path, name: str, document: Any) -> Path:
-    temp = folder / ("." + fit_name(name, f".{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}", NAME_MAX - 1))
+def json_bytes(document: Any) -> bytes:
     # backslashreplace: a lone surrogate cannot reach here (names go through display_name and
     # records are validated), but if one did, the file is still written, escaped.
-    payload = (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8", "backslashreplace")
+    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8", "backslashreplace")
+
+
+def _write_temp(folder: Path, name: str, payload: bytes) -> Path:
+    temp = folder / ("." + fit_name(name, f".{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}", NAME_MAX - 1))
     descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     try:
         with os.fdopen(descriptor, "wb") as handle:

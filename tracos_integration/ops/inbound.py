@@ -38,7 +38,7 @@ def apply_inbound_files(
         names, symlinks = client_folder.list_inbound()
         context.log.info(f"{len(names)} inbound file(s) to read in {settings.inbound_dir}")
         run = InboundSync(mongo.repository(), now=to_utc_millis(datetime.now(UTC)), client_timezone=settings.client_timezone,
-                          dry_run=config.dry_run)
+                          dry_run=config.dry_run, client_format=client_folder.format)
         for page in client_folder.read(names, files_per_page=config.page_size):
             run.apply(page)
     report = run.report

@@ -7,7 +7,6 @@ this run's timestamp was written by an earlier page of this run.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from tracos_integration.client.archive import FileOutcome
 from tracos_integration.client.folder import Page
+from tracos_integration.client.formats import FORMATS, ClientFormat
 from tracos_integration.client.reading import FileError, FileErrors, ReadFile
 from tracos_integration.core.client import RecordRejected, parse_client_record
 from tracos_integration.core.rules import Candidate, Decision, RecordSource, decide, pick_winners, same_content
@@ -60,10 +60,11 @@ class InboundSync:
     """One inbound run: feed it pages of read files, then take its report."""
 
     def __init__(self, repository: WorkOrderRepository, *, now: datetime, client_timezone: str,
-                 dry_run: bool = False) -> None:
+                 dry_run: bool = False, client_format: ClientFormat = FORMATS["json"]) -> None:
         self.repository = repository
         self.now = now
         self.zone = ZoneInfo(client_timezone)
+        self.format = client_format
         self.dry_run = dry_run
         self.report = InboundReport(dry_run=dry_run)
         self.indexes = IndexReport() if dry_run else repository.ensure_indexes()
@@ -95,17 +96,16 @@ class InboundSync:
                 continue
             for index, raw in enumerate(read_file.records):
                 self.report.counts["read"] += 1
-                duplicates = getattr(raw, "duplicate_keys", ())
-                if duplicates:
-                    order_no = raw.get("orderNo")
-                    self.reject(read_file.name, index, order_no if type(order_no) is int else None,
-                                f"duplicate key {json.dumps(duplicates[0])} in the work order; each key may appear once")
+                order_no = raw.get("orderNo") if isinstance(raw, dict) else None
+                order_no = order_no if type(order_no) is int else None
+                problem = self.format.record_problem(raw)  # e.g. a key named twice, a row that does not fit
+                if problem is not None:
+                    self.reject(read_file.name, index, order_no, self.format.locate(index, problem))
                     continue
                 try:
                     order = parse_client_record(raw, self.zone)
                 except RecordRejected as rejection:
-                    order_no = raw.get("orderNo") if isinstance(raw, dict) else None
-                    self.reject(read_file.name, index, order_no if type(order_no) is int else None, str(rejection))
+                    self.reject(read_file.name, index, order_no, self.format.locate(index, str(rejection)))
                     continue
                 candidates.append(Candidate(RecordSource(read_file.name, index), to_tracos_fields(order)))
             read_file.records = []  # validated: only the candidates are needed from here on

@@ -45,6 +45,11 @@ class ClientFormat(ABC):
         """A record's position as the customer finds it in the file."""
         return f"record {index}"
 
+    def locate(self, index: int, reason: str) -> str:
+        """A rejected record's reason as its report shows it. A JSON report's `index` already
+        says where; a format whose positions read differently (a CSV row) says so first."""
+        return reason
+
     @abstractmethod
     def render(self, record: dict[str, Any], timezone: str) -> bytes:
         """The outbound file for one client record (as `core.translation.to_client_record`

@@ -103,6 +103,9 @@ class CsvFormat(ClientFormat):
         problems = getattr(raw, "problems", ())
         return "; ".join(problems) if problems else None
 
+    def locate(self, index: int, reason: str) -> str:
+        return f"{self.where(index)}: {reason}"
+
     def where(self, index: int) -> str:
         return f"row {row_number(index)}"
 

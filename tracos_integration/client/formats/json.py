@@ -1,7 +1,7 @@
 """The JSON format: one work order object, or an array of them, per file (CONTRACT section 3).
 
-Parsing is `client/reading.py`'s, unchanged: UTF-8 with an optional BOM, NaN and Infinity
-refused, a key named twice marks its object (ObjectWithDuplicateKeys)."""
+UTF-8 with an optional BOM; NaN and Infinity refused; a key named twice marks its object
+(ObjectWithDuplicateKeys), so only that record is rejected."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 from typing import Any, Optional
 
 from tracos_integration.client.formats import ClientFormat
+from tracos_integration.core.timestamps import type_name
 
 
 class JsonFormat(ClientFormat):
@@ -16,10 +17,6 @@ class JsonFormat(ClientFormat):
     suffix = ".json"
 
     def parse(self, data: bytes) -> list[Any]:
-        # Imported here, not at the top: reading.py may import this package to pick a
-        # customer's format, and a top-level import each way would be a cycle.
-        from tracos_integration.client.reading import _parse_records
-
         return _parse_records(data)
 
     def record_problem(self, raw: Any) -> Optional[str]:
@@ -32,6 +29,54 @@ class JsonFormat(ClientFormat):
         # As client/writing.py writes outbound files. backslashreplace: a lone surrogate cannot
         # reach here (records are validated), but if one did, the file is still written, escaped.
         return (json.dumps(record, ensure_ascii=False, indent=2) + "\n").encode("utf-8", "backslashreplace")
+
+
+def _parse_records(data: bytes) -> list[Any]:
+    """The file's work orders: one object or an array of them. ValueError says why not."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}); save the file as UTF-8"
+        ) from None
+    try:
+        document = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_note_duplicate_keys)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    except (ValueError, RecursionError) as error:
+        raise ValueError(f"not valid JSON: {_short(error)}") from None
+    if isinstance(document, dict):
+        return [document]
+    if isinstance(document, list):
+        return document
+    raise ValueError(f"expected a work order object or an array of them, found {type_name(document)}")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
+class ObjectWithDuplicateKeys(dict):
+    """A JSON object that named a key twice (the last value kept, as JSON parsers do). Only
+    a work order's own keys matter: the record is rejected, the rest of the file goes on;
+    inside an ignored extra field it is harmless."""
+
+    duplicate_keys: tuple[str, ...] = ()
+
+
+def _note_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) == len(pairs):
+        return result
+    seen: set[str] = set()
+    marked = ObjectWithDuplicateKeys(result)
+    marked.duplicate_keys = tuple(key for key, _ in pairs if key in seen or seen.add(key))
+    return marked
+
+
+def _short(error: BaseException) -> str:
+    text = "nested too deeply" if isinstance(error, RecursionError) else (str(error) or type(error).__name__)
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 FORMAT = JsonFormat()
