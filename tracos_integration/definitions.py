@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from tracos_integration.alerts import failed_check_alert, run_failure_alert
 from tracos_integration.client.folder import ClientFolder
 from tracos_integration.client.io_manager import ClientFolderIOManager
 from tracos_integration.jobs import inbound_job, outbound_job, samples_job, sync_job
@@ -13,7 +14,7 @@ client_folder = ClientFolder()
 
 defs = dg.Definitions(
     jobs=[inbound_job, outbound_job, sync_job, samples_job],
-    sensors=[inbound_file_sensor, outbound_pending_sensor],
+    sensors=[inbound_file_sensor, outbound_pending_sensor, run_failure_alert, failed_check_alert],
     schedules=[outbound_schedule],
     resources={
         "mongo": MongoResource(),

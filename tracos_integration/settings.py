@@ -11,6 +11,7 @@ import math
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict
@@ -63,6 +64,14 @@ def _time_zone(variable: str, raw: str) -> str:
     return raw
 
 
+def _http_url(variable: str, raw: str) -> str:
+    # The value is not echoed: a webhook URL carries its secret in the path.
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingError(f"{variable} must be an http:// or https:// URL")
+    return raw.rstrip("/")
+
+
 @dataclass(frozen=True)
 class Variable:
     name: str
@@ -81,6 +90,8 @@ VARIABLES: dict[str, Variable] = {
     "inbound_max_file_bytes": Variable("INBOUND_MAX_FILE_BYTES", 16 * 1024 * 1024, _whole_number(1)),
     "sync_interval_seconds": Variable("SYNC_INTERVAL_SECONDS", 60, _whole_number(1)),
     "outbound_cron": Variable("OUTBOUND_CRON", "* * * * *", _text),
+    "alert_webhook_url": Variable("ALERT_WEBHOOK_URL", "", _http_url),  # empty: no alerts are sent
+    "dagster_ui_url": Variable("DAGSTER_UI_URL", "http://localhost:3000", _http_url),  # for links in alerts
 }
 
 
@@ -99,6 +110,8 @@ class Settings(BaseModel):
     inbound_max_file_bytes: int = VARIABLES["inbound_max_file_bytes"].default
     sync_interval_seconds: int = VARIABLES["sync_interval_seconds"].default
     outbound_cron: str = VARIABLES["outbound_cron"].default
+    alert_webhook_url: str = VARIABLES["alert_webhook_url"].default
+    dagster_ui_url: str = VARIABLES["dagster_ui_url"].default
 
     @classmethod
     def from_env(cls, *fields: str, environ: Optional[Mapping[str, str]] = None) -> "Settings":
