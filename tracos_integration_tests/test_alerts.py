@@ -281,3 +281,38 @@ def test_a_failed_run_alert_also_lists_its_failed_checks(instance, webhook):
     text = webhook.received[0]["text"]
     assert "• explode: ValueError: the folder vanished" in text
     assert "Failed checks:\n• [WARN] tracos/work_orders no_rejected_records" in text
+
+
+def sensor_started(live, name: str) -> bool:
+    from dagster._core.definitions.run_request import InstigatorType
+
+    with live.instance() as instance:
+        return any(
+            state.name == name and state.instigator_data is not None and state.instigator_data.cursor
+            for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+        )
+
+
+@pytest.mark.slow
+def test_under_the_daemon_a_failed_sensor_launched_run_is_posted(tmp_path, webhook):
+    """The whole path under `dagster dev`: outbound_pending_sensor launches outbound_job, the
+    outbound folder is gone so the run fails, and the daemon's run_failure_alert posts it."""
+    from tracos_integration.tracos.resource import MongoResource
+    from tracos_integration_tests.factories import tracos_document
+    from tracos_integration_tests.live import start_dagster_dev, stop_dagster_dev, wait_for
+
+    live = start_dagster_dev(tmp_path)  # inherits ALERT_WEBHOOK_URL from this process
+    try:
+        # Its first tick only sets the cursor at "now": a failure before it is not alerted.
+        wait_for(lambda: sensor_started(live, "run_failure_alert"), 120, "run_failure_alert's first tick")
+        live.outbound.rmdir()
+        MongoResource(uri=live.mongo_uri).get_collection().insert_one(tracos_document(901))
+        try:
+            wait_for(lambda: webhook.received, 120, "the alert at the webhook")
+        except AssertionError:
+            raise AssertionError(live.log_tail()) from None
+    finally:
+        stop_dagster_dev(live)
+    text = webhook.received[0]["text"]
+    assert text.startswith(":red_circle: outbound_job run ") and "export_unsynced: " in text
+    assert "Run: http://localhost:3000/runs/" in text  # DAGSTER_UI_URL's default
