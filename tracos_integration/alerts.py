@@ -116,8 +116,12 @@ def failure_reasons(step_failures: Sequence[dg.DagsterEvent], run_failure: Optio
             if error is not None and error.cause is not None and "while executing op" in reason:
                 reason = error.cause.message  # the user's error inside Dagster's wrapper
         lines.append(f"{event.step_key}: {_first_line(redact(reason))}")
-    if not lines and run_failure is not None:
-        lines.append(_first_line(redact(run_failure.message or "the run failed")))
+    if not lines and run_failure is not None:  # e.g. a resource that could not start
+        error = getattr(run_failure.event_specific_data, "error", None)
+        while error is not None and error.cause is not None:
+            error = error.cause  # the root cause, not Dagster's wrappers around it
+        reason = error.message if error is not None else run_failure.message or "the run failed"
+        lines.append(f"run: {_first_line(redact(reason))}")
     return lines
 
 

@@ -316,3 +316,26 @@ def test_under_the_daemon_a_failed_sensor_launched_run_is_posted(tmp_path, webho
     text = webhook.received[0]["text"]
     assert text.startswith(":red_circle: outbound_job run ") and "export_unsynced: " in text
     assert "Run: http://localhost:3000/runs/" in text  # DAGSTER_UI_URL's default
+
+
+def test_a_run_that_fails_before_any_step_posts_the_runs_own_reason(instance, webhook):
+    @dg.resource
+    def broken(_):
+        raise ConnectionError("no route to the plant network")
+
+    @dg.op(required_resource_keys={"plant"})
+    def use_plant():
+        pass
+
+    @dg.job(resource_defs={"plant": broken})
+    def unstartable_job():
+        use_plant()
+
+    cursor = started(run_failure_alert, instance)
+    result = unstartable_job.execute_in_process(instance=instance, raise_on_error=False)
+
+    tick(run_failure_alert, instance, cursor)
+
+    lines = webhook.received[0]["text"].splitlines()
+    assert lines[0] == f":red_circle: unstartable_job run {result.run_id[:8]} failed"
+    assert lines[1] == "• run: ConnectionError: no route to the plant network"
