@@ -3,6 +3,7 @@ the schedule and resources."""
 
 import dagster as dg
 
+from tracos_integration.alerts import failed_check_alert, run_failure_alert
 from tracos_integration.assets import ASSET_CHECKS, ASSET_SPECS
 from tracos_integration.client.folder import ClientFolder
 from tracos_integration.client.io_manager import ClientFolderIOManager
@@ -17,7 +18,7 @@ defs = dg.Definitions(
     assets=ASSET_SPECS,
     asset_checks=ASSET_CHECKS,
     jobs=[inbound_job, outbound_job, sync_job, samples_job],
-    sensors=[inbound_file_sensor, outbound_pending_sensor],
+    sensors=[inbound_file_sensor, outbound_pending_sensor, run_failure_alert, failed_check_alert],
     schedules=[outbound_schedule],
     resources={
         "mongo": MongoResource(),

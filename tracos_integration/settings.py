@@ -11,6 +11,7 @@ import math
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict
@@ -63,6 +64,14 @@ def _time_zone(variable: str, raw: str) -> str:
     return raw
 
 
+def _http_url(variable: str, raw: str) -> str:
+    # The value is not echoed: a webhook URL carries its secret in the path.
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingError(f"{variable} must be an http:// or https:// URL")
+    return raw.rstrip("/")
+
+
 @dataclass(frozen=True)
 class Variable:
     name: str
@@ -82,6 +91,8 @@ VARIABLES: dict[str, Variable] = {
     "sync_interval_seconds": Variable("SYNC_INTERVAL_SECONDS", 60, _whole_number(1)),
     "outbound_cron": Variable("OUTBOUND_CRON", "* * * * *", _text),
     "freshness_window_seconds": Variable("FRESHNESS_WINDOW_SECONDS", 3600.0, _finite_number(1.0)),
+    "alert_webhook_url": Variable("ALERT_WEBHOOK_URL", "", _http_url),  # empty: no alerts are sent
+    "dagster_ui_url": Variable("DAGSTER_UI_URL", "http://localhost:3000", _http_url),  # for links in alerts
 }
 
 
@@ -101,6 +112,8 @@ class Settings(BaseModel):
     sync_interval_seconds: int = VARIABLES["sync_interval_seconds"].default
     outbound_cron: str = VARIABLES["outbound_cron"].default
     freshness_window_seconds: float = VARIABLES["freshness_window_seconds"].default
+    alert_webhook_url: str = VARIABLES["alert_webhook_url"].default
+    dagster_ui_url: str = VARIABLES["dagster_ui_url"].default
 
     @classmethod
     def from_env(cls, *fields: str, environ: Optional[Mapping[str, str]] = None) -> "Settings":
