@@ -74,7 +74,7 @@ def test_sigkill_mid_inbound_loses_no_acknowledged_order_and_the_rerun_applies_e
         drop(inbound, f"wo_{number:05d}.json", client_order(number, summary=f"order {number}"))
         expected[number] = f"order {number}"
     config = tmp_path / "small_chunks.yaml"  # many chunks, so the kill lands between two of them
-    config.write_text("ops:\n  plan_inbound_chunks:\n    config:\n      batch_size: 100\n")
+    config.write_text("ops:\n  apply_inbound_files:\n    config:\n      page_size: 100\n")
     run = start("inbound_job", cli, config)
     acknowledged = kill_when(run, lambda: {d["number"] for d in tracos(cli).find({}, {"number": 1})}, 1000)
 
@@ -97,7 +97,7 @@ def test_sigkill_mid_outbound_marks_only_what_is_on_disk_and_the_rerun_exports_t
     for start_at in range(0, ORDERS, 1000):
         collection.insert_many(documents[start_at:start_at + 1000])
     config = tmp_path / "small_batches.yaml"
-    config.write_text("ops:\n  collect_unsynced:\n    config:\n      batch_size: 100\n")
+    config.write_text("ops:\n  export_unsynced:\n    config:\n      page_size: 100\n")
     run = start("outbound_job", cli, config)
     marked = kill_when(run, lambda: {d["number"] for d in tracos(cli).find({"isSynced": True}, {"number": 1})}, 500)
 
