@@ -24,6 +24,11 @@ CLIENT_OUTBOUND = dg.AssetKey(["client", "outbound_folder"])
 OWNERS = ["team:integrations"]
 GROUP = "tracos_sync"
 
+def asset_specs(partitions_def: Optional[dg.PartitionsDefinition] = None) -> list[dg.AssetSpec]:
+    """The three assets; partitioned by customer when there is a customers file."""
+    return [spec.replace_attributes(partitions_def=partitions_def) for spec in ASSET_SPECS]
+
+
 ASSET_SPECS = [
     dg.AssetSpec(
         CLIENT_INBOUND, group_name=GROUP, owners=OWNERS, kinds={"file"},
@@ -49,22 +54,22 @@ OUTBOUND_FRESH = "outbound_fresh"
 
 
 def _evaluation(key: dg.AssetKey, name: str, passed: bool, severity: dg.AssetCheckSeverity, description: str,
-                metadata: Mapping[str, Any]) -> dg.AssetCheckEvaluation:
+                metadata: Mapping[str, Any], partition: Optional[str] = None) -> dg.AssetCheckEvaluation:
     return dg.AssetCheckEvaluation(asset_key=key, check_name=name, passed=passed, severity=severity,
-                                   description=description, metadata=dict(metadata))
+                                   description=description, metadata=dict(metadata), partition=partition)
 
 
-def rejected_records_check(rejected: int) -> dg.AssetCheckEvaluation:
+def rejected_records_check(rejected: int, partition: Optional[str] = None) -> dg.AssetCheckEvaluation:
     """WARN when the last inbound run rejected records (their reasons are in its failed/ reports)."""
     return _evaluation(
         TRACOS_WORK_ORDERS, NO_REJECTED_RECORDS, rejected == 0, dg.AssetCheckSeverity.WARN,
         "the last inbound run applied every record it read" if rejected == 0 else
         f"the last inbound run rejected {rejected} record(s): see its rejected_records table and failed/*.error.json",
-        {"rejected": rejected},
+        {"rejected": rejected}, partition,
     )
 
 
-def files_left_check(left: Mapping[str, int]) -> dg.AssetCheckEvaluation:
+def files_left_check(left: Mapping[str, int], partition: Optional[str] = None) -> dg.AssetCheckEvaluation:
     """WARN when the last inbound run left files in the inbound folder (still settling, unreadable,
     changed while read, links)."""
     total = sum(left.values())
@@ -73,11 +78,12 @@ def files_left_check(left: Mapping[str, int]) -> dg.AssetCheckEvaluation:
         CLIENT_INBOUND, NO_FILES_LEFT_BEHIND, total == 0, dg.AssetCheckSeverity.WARN,
         "the last inbound run archived every file it found" if total == 0 else
         f"the last inbound run left {total} file(s) in the inbound folder: {reasons}",
-        {"files_left": total, **left},
+        {"files_left": total, **left}, partition,
     )
 
 
-def inbound_freshness_check(oldest_wait_seconds: Optional[float], window_seconds: float) -> dg.AssetCheckEvaluation:
+def inbound_freshness_check(oldest_wait_seconds: Optional[float], window_seconds: float,
+                            partition: Optional[str] = None) -> dg.AssetCheckEvaluation:
     """ERROR when a settled file has waited longer than FRESHNESS_WINDOW_SECONDS: the sync is not
     picking the folder up (sensor stopped, runs failing)."""
     waiting = oldest_wait_seconds or 0.0
@@ -87,11 +93,12 @@ def inbound_freshness_check(oldest_wait_seconds: Optional[float], window_seconds
         "no file has waited longer than the freshness window" if passed else
         f"a file has waited {waiting / 60:.0f} min in the inbound folder, over the {window_seconds / 60:.0f} min "
         "window: is inbound_file_sensor running, and are inbound runs failing?",
-        {"oldest_wait_seconds": round(waiting, 1), "window_seconds": window_seconds},
+        {"oldest_wait_seconds": round(waiting, 1), "window_seconds": window_seconds}, partition,
     )
 
 
-def outbound_freshness_check(overdue: int, window_seconds: float) -> dg.AssetCheckEvaluation:
+def outbound_freshness_check(overdue: int, window_seconds: float,
+                             partition: Optional[str] = None) -> dg.AssetCheckEvaluation:
     """ERROR when an unsynced work order (by its updatedAt) has waited longer than the window."""
     passed = overdue == 0
     return _evaluation(
@@ -99,7 +106,7 @@ def outbound_freshness_check(overdue: int, window_seconds: float) -> dg.AssetChe
         "no unsynced work order is older than the freshness window" if passed else
         f"at least {overdue} unsynced work order(s) were updated more than {window_seconds / 60:.0f} min ago and "
         "are not exported yet: are outbound runs failing, or skipping them (see skipped_documents)?",
-        {"overdue_at_least": overdue, "window_seconds": window_seconds},
+        {"overdue_at_least": overdue, "window_seconds": window_seconds}, partition,
     )
 
 

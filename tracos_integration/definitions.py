@@ -1,23 +1,30 @@
 """The Dagster definitions: the two sides as assets with their checks, jobs, sensors,
-the schedule and resources."""
+the schedule and resources.
+
+Without a customers file, one customer configured by the environment. With one
+(TRACOS_CUSTOMERS_FILE), the jobs and assets are partitioned by customer; "Reload
+definitions" in the UI reads the file again."""
 
 import dagster as dg
 
 from tracos_integration.alerts import failed_check_alert, run_failure_alert
-from tracos_integration.assets import ASSET_CHECKS, ASSET_SPECS
+from tracos_integration.assets import ASSET_CHECKS, asset_specs
 from tracos_integration.client.folder import ClientFolder
 from tracos_integration.client.io_manager import ClientFolderIOManager
-from tracos_integration.jobs import inbound_job, outbound_job, samples_job, sync_job
+from tracos_integration.customers import customers_from_env
+from tracos_integration.jobs import build_jobs
 from tracos_integration.schedules import outbound_schedule
 from tracos_integration.sensors import inbound_file_sensor, outbound_pending_sensor
 from tracos_integration.tracos.resource import MongoResource
 
+customers = customers_from_env()  # a bad file fails the load with one line naming the file and the fix
+customer_partitions = dg.StaticPartitionsDefinition(list(customers)) if customers else None
 client_folder = ClientFolder()
 
 defs = dg.Definitions(
-    assets=ASSET_SPECS,
+    assets=asset_specs(customer_partitions),
     asset_checks=ASSET_CHECKS,
-    jobs=[inbound_job, outbound_job, sync_job, samples_job],
+    jobs=build_jobs(customer_partitions),
     sensors=[inbound_file_sensor, outbound_pending_sensor, run_failure_alert, failed_check_alert],
     schedules=[outbound_schedule],
     resources={

@@ -1,6 +1,12 @@
 """The jobs (CONTRACT section 1): one straight path per direction. Steps share TracOS
 state, so they run in one process (in_process_executor): required for mongomock:// and
-cheap for a handful of steps."""
+cheap for a handful of steps.
+
+With a customers file (TRACOS_CUSTOMERS_FILE) the same jobs are partitioned by customer:
+a run's partition key is the customer's slug, and its ops work on that customer's folders,
+format, time zone and collection (ops/scope.py)."""
+
+from typing import Optional
 
 import dagster as dg
 
@@ -14,24 +20,30 @@ INBOUND_TAG = "tracos/inbound"
 OUTBOUND_TAG = "tracos/outbound"
 
 
-@dg.job(executor_def=dg.in_process_executor, tags={INBOUND_TAG: "true"},
-        description="Client files in the inbound folder -> TracOS, then archived.")
-def inbound_job():
-    archive_inbound_files(apply_inbound_files())
+def build_jobs(partitions_def: Optional[dg.PartitionsDefinition] = None) -> list[dg.JobDefinition]:
+    """inbound_job, outbound_job, sync_job, samples_job; partitioned by `partitions_def` if given."""
+
+    @dg.job(executor_def=dg.in_process_executor, tags={INBOUND_TAG: "true"}, partitions_def=partitions_def,
+            description="Client files in the inbound folder -> TracOS, then archived.")
+    def inbound_job():
+        archive_inbound_files(apply_inbound_files())
+
+    @dg.job(executor_def=dg.in_process_executor, tags={OUTBOUND_TAG: "true"}, partitions_def=partitions_def,
+            description="Unsynced TracOS work orders -> files in the outbound folder, then marked synced.")
+    def outbound_job():
+        export_unsynced()
+
+    @dg.job(executor_def=dg.in_process_executor, tags={INBOUND_TAG: "true", OUTBOUND_TAG: "true"},
+            partitions_def=partitions_def, description="Inbound, then outbound, in one run.")
+    def sync_job():
+        export_unsynced(archive_inbound_files(apply_inbound_files()))
+
+    @dg.job(executor_def=dg.in_process_executor, partitions_def=partitions_def,
+            description="Writes sample work orders to both sides.")
+    def samples_job():
+        write_samples()
+
+    return [inbound_job, outbound_job, sync_job, samples_job]
 
 
-@dg.job(executor_def=dg.in_process_executor, tags={OUTBOUND_TAG: "true"},
-        description="Unsynced TracOS work orders -> files in the outbound folder, then marked synced.")
-def outbound_job():
-    export_unsynced()
-
-
-@dg.job(executor_def=dg.in_process_executor, tags={INBOUND_TAG: "true", OUTBOUND_TAG: "true"},
-        description="Inbound, then outbound, in one run.")
-def sync_job():
-    export_unsynced(archive_inbound_files(apply_inbound_files()))
-
-
-@dg.job(executor_def=dg.in_process_executor, description="Writes sample work orders to both sides.")
-def samples_job():
-    write_samples()
+inbound_job, outbound_job, sync_job, samples_job = build_jobs()

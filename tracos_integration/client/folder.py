@@ -38,6 +38,7 @@ from tracos_integration.client.writing import (
     sync_folder,
     write_atomically,
 )
+from tracos_integration.customers import Customer
 from tracos_integration.settings import SettingError, Settings
 
 # A modification time further ahead than this is a writer's clock running ahead, not a file
@@ -91,11 +92,12 @@ class ClientFolder(dg.ConfigurableResource):
     def format(self) -> ClientFormat:
         return format_for(self.file_format)
 
-    def for_customer(self, inbound_dir: str, outbound_dir: str, timezone: str, file_format: str) -> "ClientFolder":
+    def for_customer(self, customer: Customer) -> "ClientFolder":
         """This resource for one customer of the customers file. It shares this resource's
         locks, so the run's teardown releases them."""
         scoped = ClientFolder(
-            inbound_dir=inbound_dir, outbound_dir=outbound_dir, client_timezone=timezone, file_format=file_format,
+            inbound_dir=str(customer.inbound_dir), outbound_dir=str(customer.outbound_dir),
+            client_timezone=customer.timezone, file_format=customer.format,
             settle_seconds=self.settle_seconds, max_file_bytes=self.max_file_bytes,
         )
         scoped._locks = self._locks
@@ -235,9 +237,10 @@ class ClientFolder(dg.ConfigurableResource):
             sync_folder(folder)
         return written
 
-    def export_file(self, number: int, record: dict[str, Any]) -> tuple[str, bytes]:
+    def export_file(self, record: dict[str, Any]) -> tuple[str, bytes]:
         """The outbound file for a client record, in the customer's format and time zone."""
-        return self.format.file_name(number), self.format.render(record, self.settings().client_timezone)
+        client_format = self.format
+        return client_format.file_name(record["orderNo"]), client_format.render(record, self.settings().client_timezone)
 
 
 @contextlib.contextmanager

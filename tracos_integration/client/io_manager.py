@@ -1,15 +1,16 @@
-"""ClientFolderIOManager: stores op outputs as JSON files in a client folder, and reads
-them back. An output names its folder in its metadata: `{"client_folder": "inbound"}` or
-`"outbound"`; the output itself is a mapping of file name to JSON document."""
+"""ClientFolderIOManager: stores op outputs as files in a client folder, and reads them
+back. An output names its folder in its metadata: `{"client_folder": "inbound"}` or
+`"outbound"`; the output itself maps file names to JSON documents (or to bytes already in
+the customer's format). In a run for one customer (customers file), that customer's folder."""
 
 
-import json
 from typing import Any, Mapping
 
 import dagster as dg
 
 from tracos_integration.client.folder import ClientFolder, clear_failure
-from tracos_integration.client.formats import format_for
+from tracos_integration.client.writing import json_bytes
+from tracos_integration.customers import customer_named
 
 FOLDER_KEY = "client_folder"
 
@@ -27,16 +28,26 @@ class ClientFolderIOManager(dg.ConfigurableIOManager):
     folder: dg.ResourceDependency[ClientFolder]
 
     def handle_output(self, context: dg.OutputContext, obj: Mapping[str, Any]) -> None:
+        """JSON documents are encoded; bytes (a file already in its format, e.g. CSV) are written as they are."""
         which = _which(context.definition_metadata)
+        folder = self._folder(context)
+        files = ((name, value if isinstance(value, bytes) else json_bytes(value)) for name, value in obj.items())
         with clear_failure(f"Nothing more was written to the {which} folder."):
-            written = self.folder.write(which, obj.items())
+            written = folder.write_files(which, files)
         context.add_output_metadata({"files_written": len(written), "folder": which})
 
     def load_input(self, context: dg.InputContext) -> dict[str, Any]:
         """The JSON files now in the folder the upstream output wrote to, by name."""
         which = _which(context.upstream_output.definition_metadata)
-        folder = self.folder.inbound_path if which == "inbound" else self.folder.outbound_path
+        client_folder = self._folder(context)
+        folder = client_folder.inbound_path if which == "inbound" else client_folder.outbound_path
+        client_format = client_folder.format
         return {
-            path.name: json.loads(path.read_text(encoding="utf-8"))
-            for path in sorted(folder.iterdir()) if path.is_file() and format_for("json").is_candidate(path.name)
+            path.name: client_format.parse(path.read_bytes())
+            for path in sorted(folder.iterdir()) if path.is_file() and client_format.is_candidate(path.name)
         }
+
+    def _folder(self, context: dg.OutputContext | dg.InputContext) -> ClientFolder:
+        """The folder of the run's customer, when the run has one (customers file)."""
+        customer = customer_named(context.partition_key if context.has_partition_key else None)
+        return self.folder if customer is None else self.folder.for_customer(customer)

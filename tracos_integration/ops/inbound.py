@@ -15,6 +15,7 @@ from tracos_integration.client.folder import ClientFolder, clear_failure
 from tracos_integration.client.reading import display_name
 from tracos_integration.core.timestamps import UTC, to_utc_millis
 from tracos_integration.ops.metadata import REJECTED_TAG, table, tag_run
+from tracos_integration.ops.scope import partition_of, scoped
 from tracos_integration.sync.inbound import COUNTS, InboundReport, InboundSync
 from tracos_integration.tracos.resource import MongoResource, tracos_failure
 
@@ -33,6 +34,7 @@ def apply_inbound_files(
     context: dg.OpExecutionContext, config: InboundConfig, mongo: MongoResource, client_folder: ClientFolder
 ) -> dg.Output[InboundReport]:
     """Read, validate, decide and write: every ready file in the inbound folder, a page at a time."""
+    client_folder, mongo = scoped(context, client_folder, mongo)
     with clear_failure(f"No inbound file was read. {NOT_MOVED}"), tracos_failure(NOT_MOVED):
         settings = client_folder.settings()
         names, symlinks = client_folder.list_inbound()
@@ -47,8 +49,10 @@ def apply_inbound_files(
     counts = {name: report.counts[name] for name in COUNTS}
     tag_run(context, REJECTED_TAG, counts["rejected"])
     if not config.dry_run:
-        context.log_event(dg.AssetMaterialization(TRACOS_WORK_ORDERS, description="inbound run", metadata=counts))
-        context.log_event(rejected_records_check(counts["rejected"]))
+        partition = partition_of(context)
+        context.log_event(dg.AssetMaterialization(TRACOS_WORK_ORDERS, description="inbound run", metadata=counts,
+                                                  partition=partition))
+        context.log_event(rejected_records_check(counts["rejected"], partition))
     # The counts themselves are in archive_inbound_files' summary: each figure in one place.
     return dg.Output(report, metadata={
         "rejected_records": table(
@@ -68,6 +72,7 @@ def apply_inbound_files(
 def archive_inbound_files(context: dg.OpExecutionContext, client_folder: ClientFolder, report: InboundReport) -> dict:
     """Move each read file to processed/ or failed/ (with `<name>.error.json`); a file that
     changed since it was read stays for the next run. Then the run's summary, in one place."""
+    client_folder, = scoped(context, client_folder)
     archived = Archived()
     if not report.dry_run:
         with clear_failure(f"{NOT_MOVED} The next run reads them again and finds them applied."):
@@ -88,8 +93,10 @@ def archive_inbound_files(context: dg.OpExecutionContext, client_folder: ClientF
     }
     counts = {name: report.counts[name] for name in COUNTS}
     if not report.dry_run:
-        context.log_event(dg.AssetObservation(CLIENT_INBOUND, description="inbound run", metadata={**files, **counts}))
-        context.log_event(files_left_check(left))
+        partition = partition_of(context)
+        context.log_event(dg.AssetObservation(CLIENT_INBOUND, description="inbound run", metadata={**files, **counts},
+                                              partition=partition))
+        context.log_event(files_left_check(left, partition))
     context.add_output_metadata({
         "summary": dg.MetadataValue.md(_summary(counts, files, left, report.dry_run)),
         **counts,

@@ -10,6 +10,7 @@ from tracos_integration.assets import CLIENT_OUTBOUND, TRACOS_WORK_ORDERS, outbo
 from tracos_integration.client.folder import ClientFolder, clear_failure
 from tracos_integration.core.timestamps import UTC, to_utc_millis
 from tracos_integration.ops.metadata import MAX_TABLE_ROWS, SKIPPED_TAG, table, tag_run
+from tracos_integration.ops.scope import partition_of, scoped
 from tracos_integration.sync.outbound import ExportPage, Skipped, translate_page
 from tracos_integration.tracos.resource import MongoResource, tracos_failure
 
@@ -28,6 +29,7 @@ def export_unsynced(
 ) -> dict:
     """Read unsynced documents a page at a time; write each page's client files, then mark
     those documents synced, each only if unchanged since it was read."""
+    client_folder, mongo = scoped(context, client_folder, mongo)
     counts = {"exported": 0, "marked_synced": 0, "changed_meanwhile": 0}
     to_export = pages = 0
     skipped: list[Skipped] = []  # the first MAX_TABLE_ROWS, for the table and the log
@@ -47,7 +49,7 @@ def export_unsynced(
             if may_hold_duplicates:
                 numbers = sorted({d["number"] for d in documents if type(d.get("number")) is int})
                 same_number = repository.find_unsynced_by_numbers(numbers)
-            page, page_skipped = translate_page(documents, same_number, duplicated_numbers)
+            page, page_skipped = translate_page(documents, same_number, duplicated_numbers, client_folder.format.file_name)
             page_skipped += _blocked(client_folder, page) if not config.dry_run else []
             skipped_total += len(page_skipped)
             skipped.extend(page_skipped[: max(0, MAX_TABLE_ROWS - len(skipped))])
@@ -56,7 +58,7 @@ def export_unsynced(
             if config.dry_run or not page.exports:
                 continue
             exports = [export for export in page.exports if export.blocked is None]
-            client_folder.write("outbound", ((export.file_name, export.record) for export in exports))
+            client_folder.write_files("outbound", (client_folder.export_file(export.record) for export in exports))
             marked = repository.mark_synced([export.mark_condition for export in exports], to_utc_millis(datetime.now(UTC)))
             counts["exported"] += len(exports)
             counts["marked_synced"] += marked
@@ -72,10 +74,12 @@ def export_unsynced(
         backlog = mongo.repository().count_unsynced(limit=BACKLOG_COUNT_LIMIT)
         overdue = overdue_unsynced(mongo, window)
     if not config.dry_run:
-        context.log_event(dg.AssetMaterialization(CLIENT_OUTBOUND, description="outbound run", metadata=summary))
+        partition = partition_of(context)
+        context.log_event(dg.AssetMaterialization(CLIENT_OUTBOUND, description="outbound run", metadata=summary,
+                                                  partition=partition))
         context.log_event(dg.AssetObservation(TRACOS_WORK_ORDERS, description="unsynced after the outbound run",
-                                              metadata={"backlog": backlog}))
-        context.log_event(outbound_freshness_check(overdue, window))
+                                              metadata={"backlog": backlog}, partition=partition))
+        context.log_event(outbound_freshness_check(overdue, window, partition))
     context.log.info("outbound: " + ", ".join(f"{name} {value}" for name, value in summary.items()))
     context.add_output_metadata({
         "summary": dg.MetadataValue.md(_summary(summary, backlog, config.dry_run, to_export)),

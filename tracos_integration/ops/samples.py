@@ -5,7 +5,10 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from tracos_integration.client.formats.csv import sample_csv_files
 from tracos_integration.core.samples import sample_client_files, sample_tracos_documents
+from tracos_integration.customers import customer_named
+from tracos_integration.ops.scope import partition_of
 from tracos_integration.tracos.resource import MongoResource, tracos_failure
 
 
@@ -19,10 +22,16 @@ class SamplesConfig(dg.Config):
     description="Sample files, written into the inbound folder",
 ))
 def write_samples(context: dg.OpExecutionContext, config: SamplesConfig, mongo: MongoResource) -> dg.Output[dict[str, Any]]:
-    """Unsynced TracOS documents and client files, with every status, deletions, and
-    order numbers that overlap between the two sides."""
+    """Unsynced TracOS documents and client files (in the customer's format), with every
+    status, deletions, and order numbers that overlap between the two sides."""
+    customer = customer_named(partition_of(context))
+    if customer is not None:
+        mongo = mongo.for_customer(customer)
     with tracos_failure("No sample file was written."):
         written = mongo.repository().insert_documents(sample_tracos_documents(config.count, config.seed))
-    files = sample_client_files(config.count, config.seed)
+    if customer is not None and customer.format == "csv":
+        files: dict[str, Any] = sample_csv_files(config.count, customer.timezone, config.seed)
+    else:
+        files = sample_client_files(config.count, config.seed)
     context.log.info(f"samples: {written} TracOS documents, {len(files)} inbound files")
     return dg.Output(files, metadata={"tracos_documents": written, "inbound_files": len(files), "tracos": mongo.display_name})

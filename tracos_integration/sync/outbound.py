@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from bson.datetime_ms import DatetimeMS
 
@@ -52,6 +52,7 @@ def translate_page(
     documents: Iterable[Mapping[str, Any]],
     same_number: Optional[Mapping[Any, list[Mapping[str, Any]]]] = None,
     numbers_done: Optional[set] = None,
+    file_name: Optional[Callable[[int], str]] = None,
 ) -> tuple[ExportPage, list[Skipped]]:
     """Translate a page of unsynced documents. `same_number` holds, for the page's
     numbers, every unsynced document with that number (when TracOS may hold duplicates):
@@ -76,7 +77,8 @@ def translate_page(
         except DocumentUntranslatable as error:
             skipped.append(Skipped(number, str(raw.get("_id")), str(error)))
             continue
-        page.exports.append(Export(outbound_file_name(document.number), to_client_record(document), unchanged_since_read(raw)))
+        name = (file_name or outbound_file_name)(document.number)  # the customer's format names it
+        page.exports.append(Export(name, to_client_record(document), unchanged_since_read(raw)))
     return page, skipped
 
 

@@ -9,6 +9,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 from pymongo.errors import InvalidName
 
+from tracos_integration.customers import Customer
 from tracos_integration.settings import VARIABLES, Settings
 from tracos_integration.tracos.queries import WorkOrderRepository, WritesNotConfirmed
 from tracos_integration.tracos.retry import Retrier, TracosUnavailable
@@ -86,6 +87,14 @@ class MongoResource(dg.ConfigurableResource):
             if "MONGO_URI" not in reason:
                 reason = f"MONGO_URI {display_uri(self.resolved_uri)} cannot be used: {reason}"
             raise UnusableMongoUri(reason) from None
+
+    def for_customer(self, customer: Customer) -> "MongoResource":
+        """The same server, one customer's collection (customers file)."""
+        return MongoResource(
+            uri=self.uri, database=customer.database, collection=customer.collection, retry_budget_seconds=self.retry_budget_seconds,
+            server_selection_timeout_ms=self.server_selection_timeout_ms,
+            index_build_budget_seconds=self.index_build_budget_seconds,
+        )
 
     def retrier(self) -> Retrier:
         if self._retrier is None:
