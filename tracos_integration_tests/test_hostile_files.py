@@ -15,7 +15,6 @@ import pytest
 from tracos_integration.client import archive as archive_module
 from tracos_integration.client import folder as folder_module
 from tracos_integration.client import writing as writing_module
-from tracos_integration.client.archive import FileOutcome
 from tracos_integration.client.folder import ClientFolder
 from tracos_integration.client.reading import FileIdentity
 from tracos_integration.sync.inbound import InboundSync
@@ -203,7 +202,7 @@ def test_what_the_apply_step_hands_on_stays_small_however_many_records_are_bad(w
     for page in client.read(names, files_per_page=1000):
         run.apply(page)
     assert run.report.counts["rejected"] == 500_000
-    assert run.report.files["empties.json"].errors.total == 500_000
+    assert run.report.failed["empties.json"].total == 500_000
     assert len(pickle.dumps(run.report)) < 1_000_000  # what Dagster pickles into its storage
 
 
@@ -472,7 +471,7 @@ def test_a_file_renamed_over_the_name_between_check_and_move_is_put_back(tmp_pat
         replace_by_rename(path, [client_order(1, summary="newer")])
 
     monkeypatch.setattr(archive_module, "_check_unchanged", replaced_right_after_the_check)
-    archived = archive_module.archive_files(tmp_path, {"orders.json": FileOutcome(read)})
+    archived = archive_module.archive_files(tmp_path, {"orders.json": read.packed()}, {})
     assert archived.processed == 0 and "replaced while this run moved it" in archived.stayed["orders.json"]
     assert read_json(path)[0]["summary"] == "newer" and os.listdir(tmp_path / "processed") == []
 

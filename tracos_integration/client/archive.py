@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from tracos_integration.client.reading import FileErrors, FileIdentity, display_name
 from tracos_integration.client.writing import (
@@ -22,14 +21,6 @@ PROCESSED = "processed"
 FAILED = "failed"
 
 
-@dataclass(frozen=True)
-class FileOutcome:
-    """Where a read file goes: processed/ (no errors) or failed/ with its errors."""
-
-    identity: FileIdentity
-    errors: Optional[FileErrors] = None
-
-
 @dataclass
 class Archived:
     processed: int = 0
@@ -38,27 +29,30 @@ class Archived:
     unreported: dict[str, str] = field(default_factory=dict)  # moved to failed/, its report not written
 
 
-def archive_files(folder: Path, outcomes: dict[str, FileOutcome]) -> Archived:
-    """Both sub-folders are made ready first, so one that cannot be created moves nothing."""
+def archive_files(folder: Path, files: dict[str, int], failed: dict[str, FileErrors]) -> Archived:
+    """`files`: every file read, by name, with its identity when read (FileIdentity.packed);
+    `failed`: the errors of those that go to failed/. Both sub-folders are made ready
+    first, so one that cannot be created moves nothing."""
     archived = Archived()
-    needed = {FAILED if outcome.errors else PROCESSED for outcome in outcomes.values()}
+    needed = {FAILED if name in failed else PROCESSED for name in files}
     for subfolder in sorted(needed, reverse=True):  # processed/, then failed/
         ensure_subfolder(folder, subfolder)
-    for name, outcome in outcomes.items():
-        target = folder / (FAILED if outcome.errors else PROCESSED)
+    for name, packed in files.items():
+        errors = failed.get(name)
+        target = folder / (FAILED if errors else PROCESSED)
         try:
-            destination = _move_if_unchanged(folder / name, outcome.identity, target, failed=bool(outcome.errors))
+            destination = _move_if_unchanged(folder / name, FileIdentity.unpacked(packed), target, failed=bool(errors))
         except _ChangedSinceRead as changed:
             archived.stayed[name] = str(changed)
             continue
         except OSError as error:
             archived.stayed[name] = f"{type(error).__name__}: {error.strerror or error}"
             continue
-        if not outcome.errors:
+        if not errors:
             archived.processed += 1
             continue
         try:
-            destination = _write_report(destination, name, outcome.errors)
+            destination = _write_report(destination, name, errors)
         except OSError as error:
             archived.unreported[destination.name] = f"{type(error).__name__}: {error.strerror or error}"
         archived.failed.append(destination.name)

@@ -21,9 +21,10 @@ from typing import Any, Iterable, Iterator, Optional
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from tracos_integration.client.archive import Archived, FileOutcome, archive_files
+from tracos_integration.client.archive import Archived, archive_files
 from tracos_integration.client.formats import ClientFormat, format_for
 from tracos_integration.client.reading import (
+    FileErrors,
     NotReadable,
     ReadFile,
     StillBeingWritten,
@@ -210,10 +211,10 @@ class ClientFolder(dg.ConfigurableResource):
         if page.files or page.deferred or page.unreadable:
             yield page
 
-    def archive(self, outcomes: dict[str, FileOutcome]) -> Archived:
+    def archive(self, files: dict[str, int], failed: dict[str, FileErrors]) -> Archived:
         """Move each read file to processed/ or failed/ (with its report), unless it changed
         since it was read (see client/archive.py)."""
-        return archive_files(self.hold("inbound"), outcomes)
+        return archive_files(self.hold("inbound"), files, failed)
 
     # -- writing -------------------------------------------------------------------
     def require(self, which: str) -> Path:

@@ -76,7 +76,7 @@ def archive_inbound_files(context: dg.OpExecutionContext, client_folder: ClientF
     archived = Archived()
     if not report.dry_run:
         with clear_failure(f"{NOT_MOVED} The next run reads them again and finds them applied."):
-            archived = client_folder.archive(report.files)
+            archived = client_folder.archive(report.files, report.failed)
     stayed = {display_name(name): reason for name, reason in archived.stayed.items()}
     for name, reason in stayed.items():
         context.log.warning(f"inbound/{name} was not moved: {reason}")

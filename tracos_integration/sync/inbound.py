@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any, Iterable, Optional
 from zoneinfo import ZoneInfo
 
-from tracos_integration.client.archive import FileOutcome
 from tracos_integration.client.folder import Page
 from tracos_integration.client.formats import FORMATS, ClientFormat
 from tracos_integration.client.reading import FileError, FileErrors, ReadFile
@@ -43,7 +42,8 @@ class InboundReport:
 
     counts: Counter = field(default_factory=Counter)
     rejections: list[Rejection] = field(default_factory=list)
-    files: dict[str, FileOutcome] = field(default_factory=dict)
+    files: dict[str, int] = field(default_factory=dict)  # every file read: its identity (FileIdentity.packed)
+    failed: dict[str, FileErrors] = field(default_factory=dict)  # those that go to failed/, with their errors
     deferred: list[str] = field(default_factory=list)  # do not parse yet, still settling: left in place
     unreadable: dict[str, str] = field(default_factory=dict)  # left in place, with why
     symlinks: list[str] = field(default_factory=list)
@@ -85,7 +85,9 @@ class InboundSync:
             self._write(ordered[start : start + BULK_SIZE])
         for read_file in page.files:
             errors = self._page_errors[read_file.name]
-            self.report.files[read_file.name] = FileOutcome(read_file.identity, errors if errors.total else None)
+            self.report.files[read_file.name] = read_file.identity.packed()
+            if errors.total:
+                self.report.failed[read_file.name] = errors
 
     def _validate(self, files: list[ReadFile]) -> list[Candidate]:
         candidates = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
 from pymongo import ASCENDING, UpdateOne
 from pymongo.errors import BulkWriteError, WriteConcernError
@@ -150,14 +150,15 @@ class WorkOrderRepository:
         inserted = {numbers[index] for index in result.upserted_ids if index < len(inserts)}
         return WriteResult(inserted=inserted, matched=result.matched_count)
 
-    def _bulk_write(self, operations: list[UpdateOne], what: str) -> Any:
+    def _bulk_write(self, operations: list[UpdateOne], what: str, send: Optional[Callable[[], Any]] = None) -> Any:
         """pymongo raises BulkWriteError also when the only problem is a write concern
         error: those writes may be rolled back, so they are retried (when the error is
         transient) or fail the run, never counted as applied."""
+        send = send or (lambda: self.collection.bulk_write(operations, ordered=False))
 
         def attempt() -> Any:
             try:
-                return self.collection.bulk_write(operations, ordered=False)
+                return send()
             except BulkWriteError as error:
                 concern = error.details.get("writeConcernErrors") or []
                 if concern:
@@ -233,12 +234,22 @@ class WorkOrderRepository:
         operations = [UpdateOne(dict(condition), {"$set": {"isSynced": True, "syncedAt": synced_at}}) for condition in conditions]
         if not operations:
             return 0
+        attempts = 0
+
+        def counted() -> Any:
+            nonlocal attempts
+            attempts += 1
+            return self.collection.bulk_write(operations, ordered=False)
+
         try:
-            self._bulk_write(operations, "mark work orders synced")
-        except BulkWriteError:  # the refused marks stay unsynced and go out next run
-            pass
-        # Not the bulk's nModified: after a lost reply the retry finds the first attempt's
-        # marks already applied and reports 0. What carries this mark's syncedAt is marked.
+            result = self._bulk_write(operations, "mark work orders synced", counted)
+            modified = result.modified_count
+        except BulkWriteError as error:  # the refused marks stay unsynced and go out next run
+            modified = error.details.get("nModified", 0)
+        if attempts == 1:
+            return modified
+        # Retried after a lost reply: the retry finds the first attempt's marks already applied
+        # and reports them as not modified. What carries this mark's syncedAt is marked.
         ids = [condition["_id"] for condition in conditions]
         return self.retrier.call(
             lambda: self.collection.count_documents({"_id": {"$in": ids}, "syncedAt": synced_at}), "count marked work orders"

@@ -85,7 +85,7 @@ def inbound(folder: Path, keep_documents: bool = True, collection=None):
                       client_timezone="UTC")
     for page in client.read(names, files_per_page=INBOUND_BATCH):
         run.apply(page)
-    client.archive(run.report.files)
+    client.archive(run.report.files, run.report.failed)
     return run.report.counts["read"], collection
 
 
