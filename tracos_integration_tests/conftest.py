@@ -107,3 +107,41 @@ def live_dagster(tmp_path_factory):
         yield live
     finally:
         stop_dagster_dev(live)
+
+
+CUSTOMERS_FILE = """
+customers:
+  acme:
+    inbound_dir: {base}/acme/inbound
+    outbound_dir: {base}/acme/outbound
+    timezone: UTC
+    format: json
+    database: tractian
+    collection: workorders_acme
+  globex:
+    inbound_dir: {base}/globex/inbound
+    outbound_dir: {base}/globex/outbound
+    timezone: Europe/Berlin
+    format: csv
+    database: tractian
+    collection: workorders_globex
+"""
+
+
+@pytest.fixture(scope="session")
+def live_customers(tmp_path_factory):
+    """A real `dagster dev` on a two-customer file (acme: JSON, globex: CSV)."""
+    from tracos_integration_tests.live import start_dagster_dev, stop_dagster_dev
+
+    base = tmp_path_factory.mktemp("customers")
+    for slug in ("acme", "globex"):
+        for side in ("inbound", "outbound"):
+            (base / slug / side).mkdir(parents=True)
+    customers_file = base / "customers.yaml"
+    customers_file.write_text(CUSTOMERS_FILE.format(base=base))
+    live = start_dagster_dev(base, TRACOS_CUSTOMERS_FILE=str(customers_file))
+    live.customers = base
+    try:
+        yield live
+    finally:
+        stop_dagster_dev(live)

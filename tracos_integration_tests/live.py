@@ -54,7 +54,7 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: fl
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def start_dagster_dev(base: Path) -> LiveDagster:
+def start_dagster_dev(base: Path, **extra_env: str) -> LiveDagster:
     home, inbound, outbound = base / "dagster_home", base / "inbound", base / "outbound"
     for folder in (home, inbound, outbound):
         folder.mkdir(parents=True, exist_ok=True)
@@ -69,6 +69,7 @@ def start_dagster_dev(base: Path) -> LiveDagster:
         DATA_OUTBOUND_DIR=str(outbound),
         INBOUND_SETTLE_SECONDS="0",
         SYNC_INTERVAL_SECONDS="2",
+        **extra_env,
     )
     log_path = base / "dagster_dev.log"
     log = open(log_path, "w")

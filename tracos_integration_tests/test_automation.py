@@ -197,13 +197,16 @@ def test_sensors_and_schedule_run_by_default_with_contract_names():
     assert repository.get_sensor_def("inbound_file_sensor").job_name == "inbound_job"
 
 
-def test_dagster_yaml_turns_telemetry_off_and_adds_no_second_exclusivity_mechanism():
+def test_dagster_yaml_turns_telemetry_and_the_pop_up_off_and_limits_runs_per_customer():
     import yaml
     from pathlib import Path
 
     config = yaml.safe_load((Path(__file__).resolve().parents[1] / "dagster.yaml").read_text())
-    assert config["telemetry"]["enabled"] is False
-    assert "concurrency" not in config and "run_retries" not in config  # the folder lock is the one mechanism
+    assert config["telemetry"]["enabled"] is False and config["nux"]["enabled"] is False
+    assert "run_retries" not in config
+    limits = {limit["key"]: limit for limit in config["concurrency"]["runs"]["tag_concurrency_limits"]}
+    for key in ("tracos/inbound_customer", "tracos/outbound_customer"):  # one per customer, customers side by side
+        assert limits[key]["limit"] == 1 and limits[key]["value"] == {"applyLimitPerUniqueValue": True}
 
 
 def test_only_untranslatable_documents_left_gives_a_skip_until_tracos_changes(workspace, instance):

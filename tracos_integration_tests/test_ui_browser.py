@@ -84,7 +84,7 @@ def test_sensor_launched_run_shows_success_and_its_counts(live_dagster, page):
     for count in ("read", "inserted", "updated", "unchanged", "stale", "rejected"):
         assert re.search(rf">\s*{count}\s*<", text), f"count {count!r} not shown on the run page"
 
-    # The run's totals, as a person finds them: filter the events to the output of settle_inbound_files.
+    # The rejects, as a person finds them: filter the events to the step outputs (apply_inbound_files).
     page.get_by_placeholder(re.compile("Filter")).fill("type:STEP_OUTPUT")
     page.get_by_text("rejected_records").first.wait_for()
     page.screenshot(path=str(SCREENSHOTS / "sensor_run_counts.png"), full_page=True)
@@ -105,3 +105,89 @@ def test_sync_job_launched_from_the_launchpad_succeeds(live_dagster, page):
     with live.instance() as instance:
         assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.SUCCESS
         assert instance.get_run_by_id(run_id).job_name == "sync_job"
+
+
+# -- operations at a glance (issue 11) ------------------------------------------------------
+
+def inbound_runs(live, **tags):
+    with live.instance() as instance:
+        return instance.get_runs(filters=dg.RunsFilter(job_name="inbound_job", statuses=[dg.DagsterRunStatus.SUCCESS], tags=tags))
+
+
+def test_the_runs_list_marks_a_run_that_rejected_records(live_dagster, page):
+    live = live_dagster
+    path = drop(live.inbound, "with_rejects.json", [client_order(931), client_order(932, isDone=True, isActive=True)])
+    os.utime(path, (time.time() - 10,) * 2)
+    run = wait_for(lambda: inbound_runs(live, **{"tracos/rejected": "1"}), 180, "an inbound run tagged with its rejects")[0]
+    page.goto(f"{live.url}/runs")
+    dismiss_welcome_dialog(page)
+    page.get_by_text(run.run_id[:8]).first.wait_for()
+    page.get_by_text("tracos/rejected").first.wait_for()
+    page.screenshot(path=str(SCREENSHOTS / "runs_marked.png"))
+    assert "tracos/rejected: 1" in page.locator("body").inner_text().replace("\n", " ") or "tracos/rejected" in page.content()
+
+
+def test_the_work_orders_asset_plots_the_counts_of_several_runs(live_dagster, page):
+    live = live_dagster
+    for number in (941, 942):
+        path = drop(live.inbound, f"plot_{number}.json", [client_order(number)])
+        os.utime(path, (time.time() - 10,) * 2)
+        wait_for(lambda: not path.exists(), 180, f"plot_{number}.json archived")
+    with live.instance() as instance:
+        events = instance.fetch_materializations(dg.AssetKey(["tracos", "work_orders"]), limit=10).records
+    assert len(events) >= 2
+    page.goto(f"{live.url}/assets/tracos/work_orders?view=plots")
+    dismiss_welcome_dialog(page)
+    page.get_by_text("inserted").first.wait_for()
+    page.screenshot(path=str(SCREENSHOTS / "asset_plots.png"), full_page=True)
+    text = page.locator("body").inner_text()
+    for count in ("read", "inserted", "rejected"):
+        assert count in text
+
+
+def test_a_failing_check_shows_on_the_asset(live_dagster, page):
+    live = live_dagster
+    wait_for(lambda: inbound_runs(live, **{"tracos/rejected": "1"}), 180, "a run that rejected records")
+    page.goto(f"{live.url}/assets/tracos/work_orders?view=checks")
+    dismiss_welcome_dialog(page)
+    page.get_by_text("no_rejected_records").first.wait_for()
+    page.screenshot(path=str(SCREENSHOTS / "asset_checks.png"), full_page=True)
+    text = page.locator("body").inner_text()
+    assert "no_rejected_records" in text and ("Warn" in text or "Fail" in text)
+
+
+def test_the_automation_page_shows_a_failed_tick_when_the_inbound_folder_is_missing(live_dagster, page):
+    live = live_dagster
+    hidden = live.inbound.with_name("inbound.moved")
+    live.inbound.rename(hidden)
+    try:
+        page.goto(f"{live.url}/locations/tracos_integration/sensors/inbound_file_sensor")
+        dismiss_welcome_dialog(page)
+
+        def failure_shown():
+            page.reload()
+            try:
+                page.get_by_text("Failure").first.wait_for(timeout=5_000)
+                return True
+            except Exception:
+                return False
+
+        wait_for(failure_shown, 120, "a failed inbound_file_sensor tick", interval=2)
+        page.screenshot(path=str(SCREENSHOTS / "sensor_failed_tick.png"), full_page=True)
+        assert "does not exist" in page.locator("body").inner_text() or "Failure" in page.locator("body").inner_text()
+    finally:
+        hidden.rename(live.inbound)
+
+
+# -- many customers (issue 12) ------------------------------------------------------------------
+
+def test_the_partitions_page_shows_both_customers(live_customers, page):
+    live = live_customers
+    wait_for(lambda: inbound_runs(live, **{"dagster/partition": "acme"}) and inbound_runs(live, **{"dagster/partition": "globex"}),
+             240, "an inbound run for each customer")
+    page.goto(f"{live.url}/locations/tracos_integration/jobs/inbound_job/partitions")
+    dismiss_welcome_dialog(page)
+    page.get_by_text("globex").first.wait_for()
+    page.screenshot(path=str(SCREENSHOTS / "partitions.png"), full_page=True)
+    text = page.locator("body").inner_text()
+    assert "acme" in text and "globex" in text

@@ -5,9 +5,11 @@ row per document (BSON), in WAL mode: a write commits only the documents it chan
 a committed write survives the process being killed. Lookups by `_id` and by any field of
 a declared index (`number`) go through litemongo's hash indexes, not a scan.
 
-Writers serialise on an exclusive file lock, which a Dagster run holds for its whole
-duration: litemongo checks unique indexes inside the writing process, so two processes
-writing at once could otherwise both insert one `number`. Readers (the sensor) never wait.
+Writers of a collection serialise on an exclusive file lock, which a Dagster run holds for
+its whole duration: litemongo checks unique indexes inside the writing process, so two
+processes writing at once could otherwise both insert one `number`. Each collection has
+its own lock, so runs for different customers (collections) go side by side. Readers (the
+sensor) never wait.
 
 `embedded://<dir>/<name>.json` keeps its data in the folder `<dir>/<name>/` (one folder
 per database, one SQLite file per collection). A store file of the earlier format (one
@@ -57,8 +59,7 @@ class EmbeddedStore:
         self.directory = data_directory(path)
         self.lock_path = path.with_name(path.name + ".lock")
         self._mutex = threading.RLock()
-        self._lock_depth = 0
-        self._lock_file: Any = None
+        self._held: dict[tuple[str, str], list[Any]] = {}  # (database, collection) -> [depth, lock file]
         # SQLite connections belong to the thread that opened them: one client per thread.
         self._clients = threading.local()
         self._imported = False
@@ -67,22 +68,29 @@ class EmbeddedStore:
         return EmbeddedCollection(self, database, collection)
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """Exclusive across processes (flock) and threads; re-entrant within a thread."""
+    def locked(self, database: str = "", collection: str = "") -> Iterator[None]:
+        """Exclusive across processes (flock) and threads; re-entrant within a thread. One
+        lock per collection (each is its own SQLite file), so runs for different customers'
+        collections go side by side; no names: the whole store (the one-time import)."""
+        key = (database, collection)
+        lock_path = self.lock_path if key == ("", "") else self.lock_path.with_name(
+            f"{self.path.name}.{database}.{collection}.lock"
+        )
         with self._mutex:
-            if self._lock_depth == 0:
+            held = self._held.setdefault(key, [0, None])
+            if held[0] == 0:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._lock_file = open(self.lock_path, "a+")
-                fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
-            self._lock_depth += 1
+                held[1] = open(lock_path, "a+")
+                fcntl.flock(held[1].fileno(), fcntl.LOCK_EX)
+            held[0] += 1
             try:
                 yield
             finally:
-                self._lock_depth -= 1
-                if self._lock_depth == 0:
-                    fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
-                    self._lock_file.close()
-                    self._lock_file = None
+                held[0] -= 1
+                if held[0] == 0:
+                    fcntl.flock(held[1].fileno(), fcntl.LOCK_UN)
+                    held[1].close()
+                    held[1] = None
 
     def inner(self, database: str, collection: str) -> Any:
         """This thread's litemongo collection."""
@@ -153,7 +161,7 @@ class EmbeddedCollection:
 
     def _locked(self, method_name: str):
         def call(*args: Any, **kwargs: Any) -> Any:
-            with self._store.locked():
+            with self._store.locked(self._database, self.name):
                 inner = self._store.inner(self._database, self.name)
                 with one_transaction(inner):
                     return getattr(inner, method_name)(*args, **kwargs)

@@ -9,7 +9,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 from pymongo.errors import InvalidName
 
-from tracos_integration.customers import Customer
+from tracos_integration.customers import Customer, customer_named
 from tracos_integration.settings import VARIABLES, Settings
 from tracos_integration.tracos.queries import WorkOrderRepository, WritesNotConfirmed
 from tracos_integration.tracos.retry import Retrier, TracosUnavailable
@@ -109,21 +109,23 @@ class MongoResource(dg.ConfigurableResource):
         return WorkOrderRepository(self.get_collection(), self.retrier())
 
     @contextlib.contextmanager
-    def exclusive(self) -> Iterator[None]:
-        """Hold the embedded store's lock (a no-op for other stores)."""
+    def exclusive(self, customer: Optional[Customer] = None) -> Iterator[None]:
+        """Hold the embedded store's lock on the collection a run works on (a no-op for
+        other stores): the customer's, for a run of one customer."""
         store = embedded_store_for(self.resolved_uri)
         if store is None:
             yield
             return
-        with store.locked():
+        scoped = self.for_customer(customer) if customer else self
+        with store.locked(scoped.resolved_database, scoped.resolved_collection):
             yield
 
     @contextlib.contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["MongoResource"]:
-        # A run holds the embedded store for its whole duration (no effect on MongoDB);
-        # a sensor tick only reads, so it never waits for a run to finish.
+        # A run holds its collection of the embedded store for its whole duration (no effect
+        # on MongoDB); a sensor tick only reads, so it never waits for a run to finish.
         if context.dagster_run is None:
             yield self
             return
-        with self.exclusive():
+        with self.exclusive(customer_named(context.dagster_run.tags.get("dagster/partition"))):
             yield self
