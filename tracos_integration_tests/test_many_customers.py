@@ -169,3 +169,20 @@ def test_a_bad_customers_file_fails_the_load_with_one_line_naming_it(tmp_path):
     assert completed.returncode != 0
     last = completed.stderr.strip().splitlines()[-1]
     assert "CustomersFileError" in last and str(bad) in last and "colour" in last
+
+
+def test_customers_scale_out_through_dagsters_own_run_launchers():
+    """The unit of parallel work is one customer's run: each launcher starts every run in
+    its own container or pod, and the run queue's per-customer limits keep one inbound
+    and one outbound run per customer (dagster.yaml)."""
+    import yaml
+
+    docker = yaml.safe_load((ROOT / "deploy" / "run-launchers" / "docker.yaml").read_text())
+    assert docker["run_launcher"]["module"] == "dagster_docker" and docker["run_launcher"]["class"] == "DockerRunLauncher"
+    assert "TRACOS_CUSTOMERS_FILE" in docker["run_launcher"]["config"]["env_vars"]
+    kubernetes = yaml.safe_load((ROOT / "deploy" / "run-launchers" / "kubernetes.yaml").read_text())
+    assert kubernetes["runLauncher"]["type"] == "K8sRunLauncher"
+    for instance_file in ("dagster.yaml", "deploy/dagster.yaml"):
+        limits = yaml.safe_load((ROOT / instance_file).read_text())["concurrency"]["runs"]["tag_concurrency_limits"]
+        assert {limit["key"] for limit in limits if limit["value"] == {"applyLimitPerUniqueValue": True}} == {
+            "tracos/inbound_customer", "tracos/outbound_customer"}
