@@ -145,3 +145,14 @@ def live_customers(tmp_path_factory):
         yield live
     finally:
         stop_dagster_dev(live)
+
+
+@pytest.fixture
+def server(workspace, monkeypatch):
+    """Every MongoResource in the test talks to the strict server double over the workspace's store."""
+    from tracos_integration_tests.reliability.harness import use_collection
+    from tracos_integration_tests.strict_server import StrictCollection
+
+    strict = StrictCollection(MongoResource(uri=workspace.mongo_uri).get_collection())
+    use_collection(monkeypatch, strict)
+    return strict

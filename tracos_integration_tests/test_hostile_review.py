@@ -9,16 +9,8 @@ from tracos_integration.tracos.resource import MongoResource
 from tracos_integration_tests.conftest import inbound_metadata, outbound_metadata
 from tracos_integration_tests.factories import client_order, drop, read_json, tracos_document
 from tracos_integration_tests.reliability.harness import use_collection
-from tracos_integration_tests.strict_server import StrictCollection
 
 UTC = timezone.utc
-
-
-@pytest.fixture
-def server(workspace, monkeypatch):
-    strict = StrictCollection(MongoResource(uri=workspace.mongo_uri).get_collection())
-    use_collection(monkeypatch, strict)
-    return strict
 
 
 def inbound_counts(result):

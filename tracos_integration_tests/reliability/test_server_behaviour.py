@@ -19,14 +19,6 @@ from tracos_integration_tests.strict_server import StrictCollection
 UTC = timezone.utc
 
 
-@pytest.fixture
-def server(workspace, monkeypatch):
-    """Every MongoResource in the test talks to the strict double over the workspace's store."""
-    strict = StrictCollection(MongoResource(uri=workspace.mongo_uri).get_collection())
-    use_collection(monkeypatch, strict)
-    return strict
-
-
 def inbound_counts(result):
     return inbound_metadata(result)
 

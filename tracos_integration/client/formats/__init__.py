@@ -60,6 +60,16 @@ class ClientFormat(ABC):
         return f"{number}{self.suffix}"
 
 
+def decode_text(data: bytes) -> str:
+    """A client file's bytes as text: UTF-8, with or without a BOM; ValueError saying where not."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}); save the file as UTF-8"
+        ) from None
+
+
 def discover(package: ModuleType) -> dict[str, ClientFormat]:
     """Every `FORMAT` defined by a module of `package`, by its name."""
     found: dict[str, ClientFormat] = {}

@@ -40,7 +40,7 @@ from datetime import datetime
 from typing import Any, Optional
 from zoneinfo import ZoneInfo
 
-from tracos_integration.client.formats import ClientFormat
+from tracos_integration.client.formats import ClientFormat, decode_text
 from tracos_integration.core.client import STATUS_FLAGS, parse_client_record
 from tracos_integration.core.samples import sample_client_files
 
@@ -75,12 +75,7 @@ class CsvFormat(ClientFormat):
     suffix = ".csv"
 
     def parse(self, data: bytes) -> list[Any]:
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as error:
-            raise ValueError(
-                f"not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}); save the file as UTF-8"
-            ) from None
+        text = decode_text(data)
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=DELIMITER, strict=True)
         try:
             rows = list(reader)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from tracos_integration.client.formats import ClientFormat
+from tracos_integration.client.formats import ClientFormat, decode_text
 from tracos_integration.core.timestamps import type_name
 
 
@@ -33,12 +33,7 @@ class JsonFormat(ClientFormat):
 
 def _parse_records(data: bytes) -> list[Any]:
     """The file's work orders: one object or an array of them. ValueError says why not."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ValueError(
-            f"not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}); save the file as UTF-8"
-        ) from None
+    text = decode_text(data)
     try:
         document = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_note_duplicate_keys)
     except json.JSONDecodeError as error:
