@@ -62,15 +62,15 @@ def start_dagster_dev(base: Path, **extra_env: str) -> LiveDagster:
     port = free_port()
     mongo_uri = f"embedded://{base / 'tracos.json'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO_", "DATA_", "DAGSTER_"))}
-    env.update(
-        DAGSTER_HOME=str(home),
-        MONGO_URI=mongo_uri,
-        DATA_INBOUND_DIR=str(inbound),
-        DATA_OUTBOUND_DIR=str(outbound),
-        INBOUND_SETTLE_SECONDS="0",
-        SYNC_INTERVAL_SECONDS="2",
+    env.update({
+        "DAGSTER_HOME": str(home),
+        "MONGO_URI": mongo_uri,
+        "DATA_INBOUND_DIR": str(inbound),
+        "DATA_OUTBOUND_DIR": str(outbound),
+        "INBOUND_SETTLE_SECONDS": "0",
+        "SYNC_INTERVAL_SECONDS": "2",
         **extra_env,
-    )
+    })
     log_path = base / "dagster_dev.log"
     log = open(log_path, "w")
     process = subprocess.Popen(
