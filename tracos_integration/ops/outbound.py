@@ -38,8 +38,8 @@ def export_unsynced(
         if not config.dry_run:
             client_folder.require("outbound")  # before reading anything: a missing folder fails at once
         repository = mongo.repository()
-        if not config.dry_run:
-            for warning in repository.ensure_outbound_index().warnings:
+        if not config.dry_run:  # the outbound index its pages walk, and the one on number its duplicate check uses
+            for warning in repository.ensure_indexes().warnings:
                 context.log.warning(warning)
         # Without a unique index on number, TracOS may hold duplicates: look them up per page.
         may_hold_duplicates = not repository.has_unique_numbers()

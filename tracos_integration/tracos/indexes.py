@@ -56,13 +56,6 @@ def ensure_indexes(collection: Any, retrier: Retrier) -> IndexReport:
     return report
 
 
-def ensure_outbound_index(collection: Any, retrier: Retrier) -> IndexReport:
-    """Outbound may run before any inbound run: it makes the index its pages walk."""
-    report = IndexReport()
-    _create(collection, retrier, report, _existing_indexes(collection, retrier, report), UNSYNCED_KEY, UNSYNCED_INDEX)
-    return report
-
-
 def has_unique_numbers(collection: Any, retrier: Retrier) -> bool:
     """Whether a unique index on `number` rules out duplicate numbers."""
     existing = _existing_indexes(collection, retrier, IndexReport())

@@ -87,9 +87,6 @@ class WorkOrderRepository:
     def ensure_indexes(self) -> IndexReport:
         return indexes.ensure_indexes(self.collection, self.retrier)
 
-    def ensure_outbound_index(self) -> IndexReport:
-        return indexes.ensure_outbound_index(self.collection, self.retrier)
-
     def has_unique_numbers(self) -> bool:
         return indexes.has_unique_numbers(self.collection, self.retrier)
 
