@@ -47,11 +47,14 @@ def prepare(root: Path, customers: int, files: int) -> tuple[dict, list[str]]:
 
 
 def launch(slug: str, env: dict) -> subprocess.Popen:
-    return subprocess.Popen(
+    log = tempfile.TemporaryFile()  # a file, not a pipe: nobody reads it while the run goes
+    process = subprocess.Popen(
         [DAGSTER, "job", "execute", "-m", "tracos_integration", "-j", "inbound_job",
          "--tags", f'{{"dagster/partition": "{slug}"}}'],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env, cwd=ROOT, stdout=log, stderr=log,
     )
+    process.log = log
+    return process
 
 
 def run_all(slugs: list[str], env: dict, parallel: int) -> float:
@@ -62,7 +65,9 @@ def run_all(slugs: list[str], env: dict, parallel: int) -> float:
             running.append(launch(waiting.pop(0), env))
         process = running.pop(0)
         if process.wait() != 0:
-            raise RuntimeError(f"inbound_job failed: {process.args}")
+            process.log.seek(0)
+            raise RuntimeError(f"inbound_job failed: {process.args}\n{process.log.read().decode(errors='replace')[-3000:]}")
+        process.log.close()
     return time.perf_counter() - started
 
 
