@@ -460,28 +460,20 @@ def test_a_document_blocked_by_a_folder_does_not_relaunch_outbound_every_tick(wo
             assert skip.run_requests == [] and "could not translate or write" in skip.skip_message
 
 
-def test_a_file_renamed_over_the_name_between_check_and_move_is_put_back(tmp_path, monkeypatch):
+def test_a_file_renamed_over_the_name_just_before_the_move_is_put_back(tmp_path, monkeypatch):
     path = drop(tmp_path, "orders.json", [client_order(1)])
     info = path.stat()
     read = FileIdentity(inode=info.st_ino, size=info.st_size, mtime_ns=info.st_mtime_ns)
-    real_check = archive_module._check_unchanged
+    real_move = archive_module.move_without_overwrite
 
-    def replaced_right_after_the_check(*args):
-        real_check(*args)
+    def replaced_right_before_the_move(*args, **kwargs):
         replace_by_rename(path, [client_order(1, summary="newer")])
+        return real_move(*args, **kwargs)
 
-    monkeypatch.setattr(archive_module, "_check_unchanged", replaced_right_after_the_check)
+    monkeypatch.setattr(archive_module, "move_without_overwrite", replaced_right_before_the_move)
     archived = archive_module.archive_files(tmp_path, {"orders.json": read.packed()}, {})
-    assert archived.processed == 0 and "replaced while this run moved it" in archived.stayed["orders.json"]
+    assert archived.processed == 0 and "inode" in archived.stayed["orders.json"]
     assert read_json(path)[0]["summary"] == "newer" and os.listdir(tmp_path / "processed") == []
-
-def test_a_newline_in_a_file_name_cannot_forge_a_log_line(workspace):
-    drop(workspace.inbound, "a\nrejected everything: forged.json", "{")
-    result = workspace.run("inbound_job")
-    assert result.success
-    lines = [line for message in workspace.logged(result) for line in message.splitlines()]
-    assert not any(line.startswith("rejected everything") for line in lines)
-    assert any("a\\nrejected everything: forged.json" in line for line in lines)
 
 
 def test_a_file_level_error_counts_as_one_record_read_and_rejected(workspace):

@@ -67,24 +67,12 @@ class _ChangedSinceRead(Exception):
 
 
 def _move_if_unchanged(path: Path, identity: FileIdentity, target: Path, failed: bool) -> Path:
-    """Move the file only if it is still the one read. A file renamed over the name between
-    the check and the move is caught by its inode after the move, and put back."""
-    _check_unchanged(path, identity)
+    """Move the file, then check that what moved is the file the run read; if not, put it
+    back, so it stays for the next run. One check after the move covers every way a file
+    changes: a writer that replaces it (rename over it) changes the inode, one that
+    rewrites it in place changes the size or the modification time."""
     destination = move_without_overwrite(path, target, also_free=report_name if failed else None)
-    if os.lstat(destination).st_ino != identity.inode:
-        try:
-            os.link(destination, path)
-            os.unlink(destination)
-        except OSError:
-            return destination  # yet another file took the name: keep both; this one is in target
-        raise _ChangedSinceRead("replaced while this run moved it (inode differs); it stays for the next run to read")
-    return destination
-
-
-def _check_unchanged(path: Path, identity: FileIdentity) -> None:
-    """A writer that replaces the file (rename over it) changes the inode; one that rewrites
-    it in place changes the size or the modification time."""
-    info = os.lstat(path)
+    info = os.lstat(destination)
     changed = [
         what for what, before, now in (
             ("inode", identity.inode, info.st_ino),
@@ -92,10 +80,16 @@ def _check_unchanged(path: Path, identity: FileIdentity) -> None:
             ("modification time", identity.mtime_ns, info.st_mtime_ns),
         ) if before != now
     ]
-    if changed:
-        raise _ChangedSinceRead(
-            f"changed after this run read it ({', '.join(changed)} differ); it stays for the next run to read"
-        )
+    if not changed:
+        return destination
+    try:
+        os.link(destination, path)  # never over a file that took the name meanwhile
+        os.unlink(destination)
+    except OSError:
+        return destination  # yet another file took the name: keep both; this one is in target
+    raise _ChangedSinceRead(
+        f"changed after this run read it ({', '.join(changed)} differ); it stays for the next run to read"
+    )
 
 
 def _write_report(destination: Path, name: str, errors: FileErrors) -> Path:

@@ -195,19 +195,24 @@ class ClientFolder(dg.ConfigurableResource):
         settled_before = int(((time.time() if now is None else now) - settings.inbound_settle_seconds) * 1e9)
         page, held = Page(), 0
         for name in names:
-            size = _size(folder, name)
-            if page.files and (len(page.files) >= files_per_page or held + size > PAGE_BYTES):
+            if len(page.files) >= files_per_page:
                 yield page
                 page, held = Page(), 0
             try:
-                page.files.append(read_file(folder, name, settings.inbound_max_file_bytes, settled_before, parse))
-                held += size
+                read = read_file(folder, name, settings.inbound_max_file_bytes, settled_before, parse)
             except StillBeingWritten:
                 page.deferred.append(name)
+                continue
             except NotReadable as reason:
                 page.unreadable[name] = str(reason)
+                continue
             except FileNotFoundError:
                 continue  # taken by someone else meanwhile
+            if page.files and held + read.identity.size > PAGE_BYTES:  # this file opens the next page
+                yield page
+                page, held = Page(), 0
+            page.files.append(read)
+            held += read.identity.size
         if page.files or page.deferred or page.unreadable:
             yield page
 
@@ -264,10 +269,3 @@ def _lock(folder: Path) -> Any:
     handle = open(Path(tempfile.gettempdir()) / f"tracos-folder-{key}.lock", "a+")
     fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
     return handle
-
-
-def _size(folder: str, name: str) -> int:
-    try:
-        return os.lstat(os.path.join(folder, name)).st_size
-    except OSError:
-        return 0

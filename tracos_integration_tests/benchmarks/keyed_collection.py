@@ -9,6 +9,7 @@ only the query shapes the project uses; anything else raises.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Optional
@@ -32,11 +33,12 @@ class BulkResult:
 
 
 class Cursor:
-    def __init__(self, owner: "KeyedCollection", documents: Iterable[dict]) -> None:
+    def __init__(self, owner: "KeyedCollection", documents: Iterable[dict], in_id_order: bool = False) -> None:
         self._owner, self._documents = owner, documents
         self._limit: Optional[int] = None
         self._batch: Optional[int] = None
         self._sort = False
+        self._in_id_order = in_id_order  # already walked in _id order, as an index scan would
 
     def sort(self, key: str, direction: int = 1) -> "Cursor":
         assert key == "_id" and direction == 1, "only _id ascending is supported"
@@ -53,7 +55,7 @@ class Cursor:
 
     def __iter__(self) -> Iterator[dict]:
         documents = self._documents
-        if self._sort:
+        if self._sort and not self._in_id_order:
             documents = sorted(documents, key=lambda d: d["_id"])
         results = list(itertools.islice(documents, self._limit))
         first = self._batch or FIRST_BATCH
@@ -69,6 +71,7 @@ class KeyedCollection:
         self.keep = keep_documents
         self.by_id: dict[Any, dict] = {}
         self.by_number: dict[int, dict] = {}
+        self.ids: list[Any] = []  # in _id order
         self.round_trips = 0
         self.indexes: dict[str, dict] = {}
         self.name = "workorders"
@@ -80,8 +83,8 @@ class KeyedCollection:
         if set(query) == {"number"} and "$in" in query["number"]:
             found = (self.by_number[n] for n in query["number"]["$in"] if n in self.by_number)
             return Cursor(self, found)
-        if "isSynced" in query or "$and" in query:  # the outbound pages: a walk, as an index would give
-            return Cursor(self, (d for d in self.by_id.values() if _matches(d, query)))
+        if "isSynced" in query or "$and" in query:  # the outbound pages: a walk from the page's bound, as an index gives
+            return Cursor(self, (d for d in self._from_bound(query) if _matches(d, query)), in_id_order=True)
         if not query:
             return Cursor(self, self.by_id.values())
         if isinstance(query.get("_id"), dict) and "$in" in query["_id"]:  # counting marks by _id
@@ -153,8 +156,20 @@ class KeyedCollection:
 
     def _store(self, document: dict) -> None:
         if self.keep:
+            if document["_id"] not in self.by_id:
+                self.ids.append(document["_id"])  # ObjectIds grow: appending keeps the list in _id order
             self.by_id[document["_id"]] = document
             self.by_number[document["number"]] = document
+
+    def _from_bound(self, query: dict) -> Iterator[dict]:
+        """Documents in _id order, from the ObjectId a page continues after (if any)."""
+        start = 0
+        for part in query.get("$and", []):
+            branches = part.get("$or", [part])
+            bound = branches[0].get("_id", {}).get("$gt")
+            if isinstance(bound, ObjectId):
+                start = bisect.bisect_right(self.ids, bound)
+        return (self.by_id[_id] for _id in itertools.islice(self.ids, start, None))
 
 
 def _matches(document: dict, query: dict) -> bool:
