@@ -40,6 +40,10 @@ def prepare(root: Path, customers: int, files: int) -> tuple[dict, list[str]]:
     home = root / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)):  # create its storage now: two first runs would race to
+        pass
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO_", "DATA_", "DAGSTER_", "TRACOS_"))}
     env.update(MONGO_URI=f"embedded://{root / 'tracos.json'}", TRACOS_CUSTOMERS_FILE=str(root / "customers.yaml"),
                DAGSTER_HOME=str(home), INBOUND_SETTLE_SECONDS="0")
