@@ -35,7 +35,6 @@ from tracos_integration.client.writing import (
     blocked_names,
     remove_temp_files,
     require_folder,
-    json_bytes,
     sync_folder,
     write_atomically,
 )
@@ -230,10 +229,6 @@ class ClientFolder(dg.ConfigurableResource):
     def blocked(self, which: str, names: Iterable[str]) -> dict[str, str]:
         """Names in the folder that a file cannot take, with why (see writing.blocked_names)."""
         return blocked_names(self.require(which), names)
-
-    def write(self, which: str, documents: Iterable[tuple[str, Any]]) -> list[str]:
-        """Write JSON documents atomically into the inbound or outbound folder."""
-        return self.write_files(which, ((name, json_bytes(document)) for name, document in documents))
 
     def write_files(self, which: str, files: Iterable[tuple[str, bytes]]) -> list[str]:
         """Write files (already in the customer's format) atomically; then make the renames durable."""

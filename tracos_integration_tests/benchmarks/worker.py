@@ -116,7 +116,7 @@ def outbound(folder: Path, count: int, collection=None):
     exported = 0
     for documents in repository.iter_unsynced(OUTBOUND_BATCH):
         batch, _ = translate_page(documents)
-        client.write("outbound", batch.files.items())
+        client.write_files("outbound", (client.export_file(record) for record in batch.files.values()))
         exported += repository.mark_synced(batch.mark_conditions, to_utc_millis(datetime.now(UTC)))
     return exported, collection, time.perf_counter() - started
 
