@@ -8,7 +8,6 @@ Each check can also be run on demand from the asset's page.
 """
 
 
-import time
 from datetime import datetime, timedelta
 from typing import Any, Mapping, Optional
 
@@ -115,11 +114,6 @@ def overdue_unsynced(mongo: MongoResource, window_seconds: float, limit: int = 1
     return mongo.repository().count_unsynced(limit=limit, updated_before=cutoff)
 
 
-def oldest_wait_seconds(client_folder: ClientFolder) -> Optional[float]:
-    scan = client_folder.scan()
-    return None if scan.oldest_mtime_ns is None else time.time() - scan.oldest_mtime_ns / 1e9
-
-
 def _as_result(evaluation: dg.AssetCheckEvaluation) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=evaluation.passed, severity=evaluation.severity, description=evaluation.description,
@@ -155,7 +149,7 @@ def no_files_left_behind(context: dg.AssetCheckExecutionContext) -> dg.AssetChec
                 description="ERROR when a settled file has waited longer than FRESHNESS_WINDOW_SECONDS.")
 def inbound_fresh(context: dg.AssetCheckExecutionContext, client_folder: ClientFolder) -> dg.AssetCheckResult:
     window = client_folder.settings().freshness_window_seconds
-    return _as_result(inbound_freshness_check(oldest_wait_seconds(client_folder), window))
+    return _as_result(inbound_freshness_check(client_folder.scan().oldest_wait_seconds(), window))
 
 
 @dg.asset_check(asset=CLIENT_OUTBOUND, name=OUTBOUND_FRESH, blocking=False,

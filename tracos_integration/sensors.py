@@ -6,7 +6,6 @@ Automation page shows it in red. With a customers file, each tick looks at every
 customer and requests one run per customer with work (partition key = the customer)."""
 
 import json
-import time
 from typing import Optional
 
 import dagster as dg
@@ -53,10 +52,9 @@ def skip_while_busy(record: dg.RunRecord) -> str:
     return f"{run.job_name} run {run.run_id[:8]} is {run.status.value.lower()}; waiting for it to finish"
 
 
-def _customers() -> list[Optional[str]]:
+def _slugs(customers: dict) -> list[Optional[str]]:
     """The customers of the customers file, or [None]: the one customer of the environment."""
-    customers = customers_from_env()
-    return list(customers) if customers else [None]
+    return list(customers) or [None]
 
 
 def _label(customer: Optional[str], text: str) -> str:
@@ -73,13 +71,10 @@ def inbound_file_sensor(context: dg.SensorEvaluationContext, client_folder: Clie
     customers = customers_from_env() or {}
     reported = json.loads(context.cursor) if context.cursor else {}  # the freshness outcome last reported
     requests, skips, events = [], [], []
-    for slug in _customers():
+    for slug in _slugs(customers):
         folder = client_folder.for_customer(customers[slug]) if slug else client_folder
         scan = folder.scan()  # a missing folder or a bad setting raises: the tick fails
-        freshness = inbound_freshness_check(
-            None if scan.oldest_mtime_ns is None else time.time() - scan.oldest_mtime_ns / 1e9,
-            folder.settings().freshness_window_seconds, slug,
-        )
+        freshness = inbound_freshness_check(scan.oldest_wait_seconds(), folder.settings().freshness_window_seconds, slug)
         outcome = "passed" if freshness.passed else "failed"
         if reported.get(slug or "") != outcome:  # transitions only, not one entry a minute
             reported[slug or ""] = outcome
@@ -134,7 +129,7 @@ def outbound_requests(instance: dg.DagsterInstance, mongo: MongoResource) -> tup
     already skip; and why the others get none."""
     customers = customers_from_env() or {}
     requests, skips = [], []
-    for slug in _customers():
+    for slug in _slugs(customers):
         scoped = mongo.for_customer(customers[slug]) if slug else mongo
         request, skip = _outbound_request(instance, scoped, slug)
         requests += [request] if request else []

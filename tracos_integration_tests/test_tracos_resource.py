@@ -16,6 +16,7 @@ from tracos_integration.tracos.resource import MongoResource
 from tracos_integration.tracos.retry import Retrier, TracosUnavailable
 from tracos_integration.tracos.uris import redact
 from tracos_integration_tests.factories import tracos_document
+from tracos_integration_tests.reliability.harness import FakeTime
 
 UTC = timezone.utc
 
@@ -111,19 +112,6 @@ def test_unsupported_uri_is_a_clear_error_without_credentials():
 )
 def test_credentials_are_redacted(text, expected):
     assert redact(text) == expected
-
-
-class FakeTime:
-    def __init__(self):
-        self.now = 0.0
-        self.slept = []
-
-    def sleep(self, seconds):
-        self.slept.append(seconds)
-        self.now += seconds
-
-    def clock(self):
-        return self.now
 
 
 def test_retry_rides_out_a_transient_outage_without_real_waiting():

@@ -30,6 +30,7 @@ from tracos_integration.tracos.resource import MongoResource
 from tracos_integration.tracos.retry import Retrier, TracosTimedOut, TracosUnavailable, is_transient
 from tracos_integration.tracos.uris import KNOWN_SECRETS, redact
 from tracos_integration_tests.factories import client_order, drop
+from tracos_integration_tests.reliability.harness import FakeTime
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,19 +39,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def forget_secrets_afterwards():
     yield
     KNOWN_SECRETS.clear()
-
-
-class FakeTime:
-    def __init__(self):
-        self.now = 0.0
-        self.slept = []
-
-    def sleep(self, seconds):
-        self.slept.append(seconds)
-        self.now += seconds
-
-    def clock(self):
-        return self.now
 
 
 def failing(errors, fake=None, attempt_seconds=0.0, then="ok"):

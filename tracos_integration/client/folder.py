@@ -57,6 +57,12 @@ class FolderScan:
     changing: int = 0
     oldest_mtime_ns: Optional[int] = None  # of the settled files: how long the oldest has waited
 
+    def oldest_wait_seconds(self, now: Optional[float] = None) -> Optional[float]:
+        """How long the oldest settled file has waited; None when none waits."""
+        if self.oldest_mtime_ns is None:
+            return None
+        return (time.time() if now is None else now) - self.oldest_mtime_ns / 1e9
+
     @property
     def fingerprint(self) -> str:
         """The same settled files (names, sizes, modification times) give the same value.

@@ -68,7 +68,7 @@ def _existing_indexes(collection: Any, retrier: Retrier, report: IndexReport) ->
     except OperationFailure as error:
         if error.code != UNAUTHORIZED:
             raise
-        report.warnings.append(f"not allowed to list TracOS's indexes (code 13); assuming none: {_short(str(error))}")
+        report.warnings.append(f"not allowed to list TracOS's indexes (code 13); assuming none: {short(str(error))}")
         return {}
     return {name: ([tuple(part) for part in info["key"]], info) for name, info in information.items()}
 
@@ -92,7 +92,7 @@ def _create(collection: Any, retrier: Retrier, report: IndexReport, existing: di
         if error.code in INDEX_CONFLICTS:
             report.warnings.append(
                 f"TracOS already has an index on {_key_text(key)} with other options, so {name} was not created "
-                f"(code {error.code}: {_short(str(error))}); the existing index is used"
+                f"(code {error.code}: {short(str(error))}); the existing index is used"
             )
         elif error.code == UNAUTHORIZED:
             report.warnings.append(
@@ -124,6 +124,7 @@ def _key_text(key: list[tuple[str, Any]]) -> str:
     return "{" + ", ".join(f"{name}: {direction}" for name, direction in key) + "}"
 
 
-def _short(value: Any, limit: int = 200) -> str:
+def short(value: Any, limit: int = 200) -> str:
+    """A server message cut to one readable length (the queries use it too)."""
     text = str(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -17,7 +17,7 @@ from pymongo.errors import BulkWriteError, WriteConcernError
 from tracos_integration.core.tracos import MAPPED_FIELDS
 from tracos_integration.tracos import indexes
 from tracos_integration.tracos.bson_order import after_id
-from tracos_integration.tracos.indexes import DUPLICATE_KEY, IndexReport
+from tracos_integration.tracos.indexes import DUPLICATE_KEY, IndexReport, short as _short
 from tracos_integration.tracos.retry import Retrier
 
 # Unsynced = `isSynced` is not true. `$ne` cannot use the (isSynced, _id) index for a
@@ -284,8 +284,3 @@ def _refusal(error: Mapping[str, Any]) -> WriteRefusal:
         code=error.get("code"), message=str(error.get("errmsg", "")),
         key_pattern=error.get("keyPattern"), key_value=error.get("keyValue"),
     )
-
-
-def _short(value: Any, limit: int = 200) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
