@@ -46,7 +46,7 @@ def ensure_indexes(collection: Any, retrier: Retrier) -> IndexReport:
         return report
     try:
         _create(collection, retrier, report, existing, NUMBER_KEY, UNIQUE_NUMBER_INDEX, unique=True,
-                     partialFilterExpression=NUMERIC_NUMBER)
+                partialFilterExpression=NUMERIC_NUMBER)
     except (DuplicateKeyError, OperationFailure) as error:
         if error.code not in (DUPLICATE_KEY, 11001):
             raise
