@@ -44,7 +44,7 @@ class WriteRefusal:
     def lost_race_on_number(self) -> bool:
         """Someone inserted this number meanwhile: decide again. mongomock gives no key
         pattern; then the sync re-decides, and a write that still fails is rejected."""
-        return self.code == DUPLICATE_KEY and self.key_pattern in (None, {"number": 1})
+        return self.code == DUPLICATE_KEY and self.key_pattern in (None, {"number": 1}, {"number": -1})
 
     def describe(self) -> str:
         if self.code == DUPLICATE_KEY and self.key_pattern:

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, TypeVar
 
 import dagster as dg
-import pymongo
 from pymongo.errors import (
     BulkWriteError,
     ConfigurationError,
@@ -28,13 +27,15 @@ from tracos_integration.tracos.uris import redact
 T = TypeVar("T")
 
 # The retryable error codes of MongoDB's Retryable Writes specification ("Determining
-# Retryable Errors"), which the Retryable Reads specification reuses:
+# Retryable Errors") and Retryable Reads specification (which adds 134):
 # https://github.com/mongodb/specifications/blob/master/source/retryable-writes/retryable-writes.md
+# https://github.com/mongodb/specifications/blob/master/source/retryable-reads/retryable-reads.md
 RETRYABLE_CODES = {
     6: "HostUnreachable",
     7: "HostNotFound",
     89: "NetworkTimeout",
     91: "ShutdownInProgress",
+    134: "ReadConcernMajorityNotAvailableYet",
     189: "PrimarySteppedDown",
     262: "ExceededTimeLimit",
     9001: "SocketException",
@@ -71,13 +72,15 @@ def is_transient(error: BaseException) -> bool:
     if _is_authentication_failure(error):
         return False
     if isinstance(error, BulkWriteError):
-        # Unordered bulk: the write errors are final. Only a write-concern error with a
-        # retryable code, alone, leaves the (idempotent) bulk worth sending again.
+        # The bulks are idempotent, so one is sent again whole when any write error is
+        # transient (a write that keeps failing for good comes back as that error alone), or
+        # when a write-concern error with a retryable code is the only problem.
         details = error.details or {}
+        writes = details.get("writeErrors") or []
         concern = details.get("writeConcernErrors") or []
-        return not details.get("writeErrors") and bool(concern) and all(
-            e.get("code") in RETRYABLE_CODES or "RetryableWriteError" in (e.get("errorLabels") or []) for e in concern
-        )
+        if any(_retryable_entry(e) for e in writes):
+            return True
+        return not writes and bool(concern) and all(_retryable_entry(e) for e in concern)
     if isinstance(error, DuplicateKeyError) or getattr(error, "code", None) in NEVER_RETRIED_CODES:
         return False
     if isinstance(error, PyMongoError) and any(error.has_error_label(label) for label in RETRYABLE_LABELS):
@@ -89,6 +92,12 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, ConfigurationError):
         return _is_dns_timeout(error)
     return False
+
+
+def _retryable_entry(entry: dict) -> bool:
+    """One write error or write-concern error of a bulk's reply."""
+    labels = entry.get("errorLabels") or []
+    return entry.get("code") in RETRYABLE_CODES or any(label in labels for label in RETRYABLE_LABELS)
 
 
 def is_timeout(error: BaseException) -> bool:
@@ -126,6 +135,10 @@ def describe(error: BaseException) -> str:
     """The cause in one short line, without credentials:
     "NotWritablePrimary (code 10107): not primary"."""
     code = getattr(error, "code", None)
+    if isinstance(error, BulkWriteError) and (error.details or {}).get("writeErrors"):
+        first = error.details["writeErrors"][0]  # "batch op errors occurred" says nothing
+        error = OperationFailure(first.get("errmsg", ""), first.get("code"), first)
+        code = error.code
     if isinstance(error, OperationFailure) and code is not None:
         details = error.details if isinstance(error.details, dict) else {}
         known = RETRYABLE_CODES.get(code) or NEVER_RETRIED_CODES.get(code)
@@ -155,10 +168,10 @@ class Retrier:
     are injectable so tests can simulate long outages without waiting.
 
     `call(..., budget_seconds=...)` gives one long operation (an index build) its own
-    budget: every attempt then runs under `pymongo.timeout(<what is left>)`, so neither
-    socketTimeoutMS nor the ordinary budget cuts it short, and the server is told the
-    deadline (maxTimeMS). `long_operation_budget_seconds` is the budget the resource was
-    configured with for such operations."""
+    budget, `long_operation_budget_seconds` as configured. No deadline goes to the server
+    with it (pymongo.timeout would send maxTimeMS, and an interrupted createIndexes aborts
+    its build): each attempt waits at most the client's socket timeout, and a retry of an
+    index build joins the build already running."""
 
     budget_seconds: float = 60.0
     base_delay: float = 0.5
@@ -176,10 +189,7 @@ class Retrier:
         while True:
             attempt += 1
             try:
-                if budget_seconds is None:
-                    return operation()
-                with pymongo.timeout(max(budget - (self.clock() - started), 0.001)):
-                    return operation()
+                return operation()
             except Exception as error:
                 elapsed = self.clock() - started
                 if not is_transient(error):
