@@ -11,6 +11,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from bson.codec_options import DatetimeConversion
 from pymongo import _csot
 from pymongo.errors import (
@@ -28,7 +30,7 @@ from pymongo.errors import (
 from tracos_integration.settings import SettingError, load_time_settings
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration.tracos.retry import Retrier, TracosTimedOut, TracosUnavailable, is_transient
-from tracos_integration.tracos.uris import KNOWN_SECRETS, redact
+from tracos_integration.tracos.uris import KNOWN_SECRETS, display_uri, redact, remember_credentials
 from tracos_integration_tests.factories import client_order, drop
 from tracos_integration_tests.reliability.harness import FakeTime
 
@@ -107,6 +109,55 @@ def test_a_uri_pymongo_refuses_is_reported_without_its_credentials():
     assert "p/w0rd" not in str(caught.value) and "admin" not in str(caught.value)
     assert "mongodb://***@db.plant:27017" in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__  # no chained original
+
+
+def test_a_user_name_is_never_masked_inside_other_words():
+    uri = "mongodb://mongo:s3cret-pw@db.plant:27017/tractian?appName=mongo-prod"
+    remember_credentials(uri)
+    assert display_uri(uri) == "mongodb://***@db.plant:27017/tractian?appName=mongo-prod"
+    said = redact(f"no reply from {uri}; appName=mongo-prod, mongodb is down for mongo with s3cret-pw")
+    assert said == ("no reply from mongodb://***@db.plant:27017/tractian?appName=mongo-prod; "
+                    "appName=mongo-prod, mongodb is down for *** with ***")
+
+
+def test_a_user_named_like_the_server_leaves_the_server_named():
+    uri = "mongodb://mongo:s3cret-pw@mongo:27017/tractian"
+    remember_credentials(uri)
+    assert display_uri(uri) == "mongodb://***@mongo:27017/tractian"
+    assert redact(f"cannot reach {uri}") == "cannot reach mongodb://***@mongo:27017/tractian"
+
+
+_CREDENTIAL_CHARACTERS = st.characters(codec="ascii", exclude_categories=("Cc",))
+_LABEL = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=8)
+
+
+@st.composite
+def credentials_and_server(draw):
+    host = ".".join(draw(st.lists(_LABEL, min_size=1, max_size=3)))
+    port = draw(st.integers(1, 65535))
+    tricky = ["mongo", "mongodb", "db", host, host[: max(1, len(host) // 2)], f"{host}:{port}"]
+    user = draw(st.one_of(st.sampled_from(tricky), st.text(_CREDENTIAL_CHARACTERS, min_size=1, max_size=12)))
+    password = draw(st.text(_CREDENTIAL_CHARACTERS, min_size=1, max_size=16))
+    escape = draw(st.booleans())
+    return user, password, host, port, escape
+
+
+@settings(max_examples=300, deadline=None)
+@given(credentials_and_server())
+def test_redaction_hides_the_password_and_names_the_server_whatever_the_credentials(case):
+    from urllib.parse import quote
+
+    user, password, host, port, escape = case
+    written = (quote(user, safe=""), quote(password, safe="")) if escape else (user, password)
+    uri = f"mongodb://{written[0]}:{written[1]}@{host}:{port}/tractian"
+    shown_server = f"no reply from mongodb://***@{host}:{port}/tractian; retrying"
+    # A password the server's own name (or the message around it) contains cannot be hidden from it: not a leak.
+    assume(all(form not in shown_server for form in {password, written[1]}))
+    KNOWN_SECRETS.clear()
+    remember_credentials(uri)
+    for shown in (display_uri(uri), redact(uri), redact(f"no reply from {uri}; retrying")):
+        assert f"{host}:{port}" in shown
+        assert password not in shown and written[1] not in shown
 
 
 # --- URI options (section 2) --------------------------------------------------------------

@@ -1,12 +1,14 @@
 """TracOS store URIs: which store a URI names, and how to show it without credentials.
 
-Credentials are removed twice (CONTRACT section 8):
-- structurally: a URI is split the way pymongo's parser splits it, and what stands before
-  the `@` that introduces the hosts is replaced by `***`, whatever characters it holds;
-- by value: every user name, password and secret option of a URI the project was configured
-  with (raw and %-decoded) is remembered, and `redact()` and the log scrubber remove those
-  exact strings from any text, so a password that pymongo, Dagster or a traceback echoes in
-  pieces never reaches a log, an event or a file.
+Credentials are removed in two ways (CONTRACT section 8):
+- by structure: a URI is split the way pymongo's parser splits it, and what stands before
+  the `@` that introduces the hosts is replaced by `***`, whatever characters it holds; the
+  hosts and ports stay, so the server is still named;
+- by value, for text that is not a URI: the secrets of every URI the project was configured
+  with (passwords and secret options, raw and %-decoded) are removed wherever they stand as
+  a whole, and so are its user names, except inside URIs (a host may share the user's
+  name). Nothing is ever removed inside another word or name: user `mongo` leaves
+  `mongodb://` and `appName=mongo-prod` alone.
 """
 
 from __future__ import annotations
@@ -33,11 +35,14 @@ _AFTER_CREDENTIALS = re.compile(r"[\w.~%:\[\],-]+(?:/[^?@]*)?(?:\?.*)?", re.DOTA
 # tlsCertificateKeyFilePassword, and authMechanismProperties (AWS_SESSION_TOKEN:...).
 _SECRET_OPTION = re.compile(r"pass|secret|token|proxyuser|authmechanismproperties", re.IGNORECASE)
 _OPTION = re.compile(r"(?P<lead>[?&;])(?P<key>[^=&;]+)=(?P<value>[^&;]*)")
-# A secret this short would also match inside ordinary words: it is removed only where it
-# stands on its own (not between letters or digits). One or two characters are left to the
-# structural redaction alone: removing every "a" from every message would garble them all.
-_SHORT_SECRET = 4
+# One or two characters are left to the structural redaction alone: removing every "a"
+# that stands alone would garble messages.
 _TOO_SHORT_TO_SCRUB = 3
+# A value is removed only where it stands as a whole: letters, digits, `_` and `-` join a
+# word, and so does a `.` followed by a word character (a host name: `mongo.plant`).
+_NOT_JOINED_BEFORE = r"(?<![\w-])(?<!\w\.)"
+_NOT_JOINED_AFTER = r"(?![\w-])(?!\.\w)"
+_JOINING = re.compile(r"[\w.-]")
 
 
 def split_credentials(uri: str) -> tuple[str, str | None, str]:
@@ -67,28 +72,49 @@ def redact_uri(uri: str) -> str:
 
 
 def secrets_in(uri: str) -> set[str]:
-    """The exact strings of `uri` that must never be printed: user name and password as the
-    URI holds them, %-decoded both ways, and as pymongo's own parser reads them; and the
-    values of secret options."""
-    found: set[str] = set()
-    _, credentials, rest = split_credentials(uri)
-    pairs: list[tuple[str, str]] = []
-    if credentials is not None:
-        pairs.append(_user_and_password(credentials))
-        try:  # what pymongo will send, if it accepts these credentials at all
-            pairs.append(parse_userinfo(credentials))
-        except Exception:  # noqa: BLE001  (an invalid URI: pymongo reports it, without them)
-            pass
+    """The secrets of `uri`: its password as the URI holds it, %-decoded both ways, and as
+    pymongo's own parser reads it; and the values of secret options."""
+    return _values(_credential_pairs(uri, passwords=True) + _secret_options(uri))
+
+
+def user_names_in(uri: str) -> set[str]:
+    """The user name of `uri`, as written, %-decoded both ways and as pymongo reads it."""
+    return _values(_credential_pairs(uri, passwords=False))
+
+
+def userinfo_in(uri: str) -> set[str]:
+    """What stands between `://` and the hosts' `@`, as written and %-decoded: an echo of
+    the whole URI loses it by structure even when a space splits it."""
+    _, credentials, _ = split_credentials(uri)
+    return _values([credentials] if credentials is not None else [])
+
+
+def _credential_pairs(uri: str, passwords: bool) -> list[str]:
+    _, credentials, _ = split_credentials(uri)
+    if credentials is None:
+        return []
+    pairs = [_user_and_password(credentials)]
+    try:  # what pymongo will send, if it accepts these credentials at all
+        pairs.append(parse_userinfo(credentials))
+    except Exception:  # noqa: BLE001  (an invalid URI: pymongo reports it, without them)
+        pass
+    return [pair[1] if passwords else pair[0] for pair in pairs]
+
+
+def _secret_options(uri: str) -> list[str]:
+    _, _, rest = split_credentials(uri)
     query = rest.partition("?")[2]
+    found: list[str] = []
     for option in _OPTION.finditer("?" + query if query else ""):
         if _SECRET_OPTION.search(option["key"]):
             value = option["value"]
-            pairs.append(("", value))
-            pairs.extend(("", part.partition(":")[2]) for part in value.split(","))
-    for pair in pairs:
-        for text in pair:
-            found.update(variant for variant in (text, unquote(text), unquote_plus(text)) if variant.strip())
+            found.append(value)
+            found.extend(part.partition(":")[2] for part in value.split(","))
     return found
+
+
+def _values(texts: list[str]) -> set[str]:
+    return {variant for text in texts for variant in (text, unquote(text), unquote_plus(text)) if variant.strip()}
 
 
 def _user_and_password(credentials: str) -> tuple[str, str]:
@@ -111,37 +137,64 @@ def uri_option_names(uri: str) -> set[str]:
 
 
 class _KnownSecrets:
-    """Every secret of every URI this process was configured with, as one pattern."""
+    """Every secret, user name and userinfo of every URI this process was configured with."""
 
     def __init__(self) -> None:
-        self._secrets: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
+        self._values: dict[str, set[str]] = {"secrets": set(), "names": set(), "userinfo": set()}
+        self._patterns: dict[str, re.Pattern[str]] = {}
         self._lock = threading.Lock()
 
     def add(self, uri: str) -> None:
-        new = {secret for secret in secrets_in(uri) if len(secret) >= _TOO_SHORT_TO_SCRUB} - self._secrets
-        if not new:
+        found = {
+            "secrets": {value for value in secrets_in(uri) if len(value) >= _TOO_SHORT_TO_SCRUB},
+            "names": {value for value in user_names_in(uri) if len(value) >= _TOO_SHORT_TO_SCRUB},
+            "userinfo": userinfo_in(uri),
+        }
+        if all(values <= self._values[kind] for kind, values in found.items()):
             return
         with self._lock:
-            self._secrets |= new
-            ordered = sorted(self._secrets, key=len, reverse=True)  # longest first: no partial hits
-            self._pattern = re.compile("|".join(
-                re.escape(secret) if len(secret) >= _SHORT_SECRET
-                else rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])"
-                for secret in ordered
-            ))
+            for kind, values in found.items():
+                self._values[kind] |= values
+                if self._values[kind]:
+                    self._patterns[kind] = _pattern(kind, self._values[kind])
         install_log_scrubber()
 
     def clear(self) -> None:
         with self._lock:
-            self._secrets, self._pattern = set(), None
+            self._values = {kind: set() for kind in self._values}
+            self._patterns = {}
 
-    def scrub(self, text: str) -> str:
-        pattern = self._pattern
-        return pattern.sub(MASK, text) if pattern is not None else text
+    def scrub(self, text: str, names: bool = True) -> str:
+        """`text` without the known secrets (and user names, unless `names` is false)."""
+        patterns = self._patterns
+        for kind in ("secrets", "names") if names else ("secrets",):
+            if kind in patterns:
+                text = patterns[kind].sub(MASK, text)
+        return text
+
+    def scrub_userinfo(self, text: str) -> str:
+        pattern = self._patterns.get("userinfo")
+        return pattern.sub(f"://{MASK}@", text) if pattern is not None else text
 
     def __bool__(self) -> bool:
-        return self._pattern is not None
+        return bool(self._patterns)
+
+
+def _pattern(kind: str, values: set[str]) -> re.Pattern[str]:
+    ordered = sorted(values, key=len, reverse=True)  # longest first: no partial hits
+    if kind == "userinfo":
+        return re.compile("://(?:" + "|".join(re.escape(value) for value in ordered) + ")@")
+    return re.compile("|".join(_whole(value) for value in ordered))
+
+
+def _whole(value: str) -> str:
+    """`value` where it stands as a whole, never inside another word or name."""
+    pattern = re.escape(value)
+    if _JOINING.match(value[0]):
+        pattern = _NOT_JOINED_BEFORE + pattern
+    if _JOINING.match(value[-1]):
+        pattern += _NOT_JOINED_AFTER
+    return pattern
 
 
 KNOWN_SECRETS = _KnownSecrets()
@@ -155,14 +208,22 @@ def remember_credentials(uri: str) -> None:
 
 def display_uri(uri: str) -> str:
     """A configured URI as it may be shown: the server named, its credentials gone."""
-    return KNOWN_SECRETS.scrub(redact_uri(uri))
+    return KNOWN_SECRETS.scrub(redact_uri(uri), names=False)
 
 
 def redact(text: str) -> str:
-    """`text` without credentials: the remembered secrets are removed wherever they stand,
-    and every URI in it loses its credentials and secret options."""
-    text = KNOWN_SECRETS.scrub(str(text))
-    return _URI_IN_TEXT.sub(lambda match: redact_uri(match.group(0)), text)
+    """`text` without credentials: every URI in it loses its credentials and secret options
+    (by structure), then the remembered secrets are removed wherever they stand as a whole,
+    and the remembered user names too, outside URIs."""
+    text = KNOWN_SECRETS.scrub_userinfo(str(text))
+    text = _URI_IN_TEXT.sub(lambda match: redact_uri(match.group(0)), text)
+    pieces, last = [], 0
+    for match in _URI_IN_TEXT.finditer(text):
+        pieces.append(KNOWN_SECRETS.scrub(text[last:match.start()]))
+        pieces.append(KNOWN_SECRETS.scrub(match.group(0), names=False))
+        last = match.end()
+    pieces.append(KNOWN_SECRETS.scrub(text[last:]))
+    return "".join(pieces)
 
 
 _scrubber_installed = False
