@@ -12,6 +12,8 @@ import pytest
 
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration_tests.factories import client_order, drop, read_json, tracos_document
+from tracos_integration_tests.reliability.harness import use_collection
+from tracos_integration_tests.strict_server import StrictCollection
 
 SERVER_URI = os.environ.get("MONGO_URI", "")
 pytestmark = [
@@ -141,3 +143,54 @@ def test_mixed_id_types_all_go_out_in_one_run_on_a_real_server(server_workspace)
     result = workspace.run("outbound_job", {"ops": {"export_unsynced": {"config": {"page_size": 1}}}})
     assert result.success and len(workspace.outbound_files()) == len(ids)
     assert collection.count_documents({"isSynced": {"$ne": True}}) == 0
+
+
+# -- the planner: every query the sync makes by number, and its outbound pages, scan an index --
+
+def scanned_indexes(plan):
+    """The index names an explain() plan scans, and whether any stage scans the collection."""
+    found, collscan = [], False
+    stack = [plan.get("queryPlanner", plan).get("winningPlan", {})]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stage = str(node.get("stage", ""))
+            collscan |= stage == "COLLSCAN"
+            if "IXSCAN" in stage or "IDHACK" in stage:
+                found.append(node.get("indexName", "_id_"))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found, collscan
+
+
+def test_every_query_by_number_and_every_page_scans_an_index_on_a_real_server(server_workspace, monkeypatch):
+    workspace, collection = server_workspace
+    collection.insert_many([tracos_document(n) for n in range(100, 400)])
+    recorder = StrictCollection(collection)  # only to keep every filter the sync sends
+    use_collection(monkeypatch, recorder)
+    drop(workspace.inbound, "a.json", [client_order(1), client_order(150, summary="newer", lastUpdateDate="2030-01-01T00:00:00Z")])
+    assert workspace.run("sync_job", {"ops": {"export_unsynced": {"config": {"page_size": 50}}}}).success
+    lookups = [q for q in recorder.queries if "number" in q]
+    pages = [q for q in recorder.queries if "isSynced" in str(q) and "number" not in q and "_id" not in q]
+    assert lookups and pages
+    for query in lookups + pages:
+        indexes, collscan = scanned_indexes(collection.find(query).explain())
+        assert indexes and not collscan, (query, indexes)
+    upsert = {"update": collection.name, "updates": [{"q": {"number": 1}, "u": {"$setOnInsert": {"x": 1}}, "upsert": True}]}
+    indexes, collscan = scanned_indexes(collection.database.command("explain", upsert, verbosity="queryPlanner"))
+    assert indexes and not collscan
+
+
+def test_the_old_type_filtered_unique_index_is_replaced_on_a_real_server(server_workspace):
+    workspace, collection = server_workspace
+    collection.create_index([("number", 1)], unique=True, name="number_unique",
+                            partialFilterExpression={"number": {"$type": "number"}})
+    collection.insert_many([tracos_document(n) for n in range(100, 200)])
+    _, collscan = scanned_indexes(collection.find({"number": 150}).explain())
+    assert collscan  # what issue 15 found: the planner cannot use a $type partial index
+    drop(workspace.inbound, "a.json", [client_order(1)])
+    assert workspace.run("inbound_job").success
+    assert "number_unique" not in collection.index_information()
+    indexes, collscan = scanned_indexes(collection.find({"number": {"$in": [1, 150]}}).explain())
+    assert indexes == ["number_unique_v2"] and not collscan
