@@ -5,7 +5,7 @@ What it adds, each as the server documents it:
 - `createIndexes` refuses a key pattern that already exists under another name, and a
   name that exists with another key or options: code 85 (IndexOptionsConflict) or 86
   (IndexKeySpecsConflict). Indexes on one key pattern may coexist only when their partial
-  filters differ. Without the privilege: code 13 (Unauthorized).
+  filters differ (5.0+; before 5.0, `version=(4, 4)`, never). Without the privilege: code 13 (Unauthorized).
 - An E11000 write error names the unique index's `keyPattern` and the `keyValue` it
   clashed on (server 4.4+; mongomock gives neither).
 - A write-concern failure (e.g. wtimeout, code 64) still applies the writes and then
@@ -40,8 +40,9 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, ExecutionTimeout, 
 
 
 class StrictCollection:
-    def __init__(self, inner: Any, *, unauthorized: frozenset[str] = frozenset()) -> None:
+    def __init__(self, inner: Any, *, unauthorized: frozenset[str] = frozenset(), version: tuple[int, int] = (7, 0)) -> None:
         self._inner = inner
+        self._version = version
         self._unauthorized = unauthorized  # "createIndexes", "listIndexes"
         self._write_concern_failures: list[dict[str, Any]] = []
         self._write_failures: list[dict[str, Any]] = []
@@ -116,7 +117,7 @@ class StrictCollection:
                 if name in self.building and self._slow_builds:  # the same build: the request waits for it
                     raise NetworkTimeout(f"localhost:27017: timed out (building the index {name})")
                 return name
-            if existing_key == key and existing["partialFilterExpression"] == wanted["partialFilterExpression"]:
+            if existing_key == key and (self._version < (5, 0) or existing["partialFilterExpression"] == wanted["partialFilterExpression"]):
                 raise OperationFailure(f"Index already exists with a different name: {existing_name}", 85)
         if self._slow_builds:
             self._inner.create_index(keys, **options)

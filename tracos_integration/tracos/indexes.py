@@ -74,6 +74,13 @@ def ensure_indexes(collection: Any, retrier: Retrier) -> IndexReport:
         return report
     if built and ours_typed:  # ours, from an earlier version, which no query by number can use
         _drop(collection, retrier, report, UNIQUE_NUMBER_INDEX)
+    typed = [name for name, (key, info) in existing.items() if info.get("partialFilterExpression") == TYPED_NUMBER]
+    if not built and typed and not serving:
+        report.warnings.append(
+            f"no query by number can use the index {', '.join(typed)} (partial on $type): until an index on number "
+            f"without that filter is built, every lookup and upsert by number scans the collection (servers before "
+            f"5.0 refuse a second index on one key: drop it, and the next run builds {UNIQUE_NUMBER_INDEX})"
+        )
     return report
 
 

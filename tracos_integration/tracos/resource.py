@@ -45,7 +45,8 @@ class MongoResource(dg.ConfigurableResource):
     retry_budget_seconds: float = Field(default=60.0, description="How long to keep retrying a lost connection")
     server_selection_timeout_ms: int = Field(default=5000, description="How long one attempt waits for a server")
     index_build_budget_seconds: float = Field(
-        default=600.0, description="How long an index build (or another long operation) may take, retries included"
+        default=600.0, description="How long a run waits for an index build, retries included, before it goes on "
+        "without it (the server finishes the build)"
     )
 
     _retrier: Optional[Retrier] = PrivateAttr(default=None)

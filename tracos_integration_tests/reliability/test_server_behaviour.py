@@ -259,6 +259,20 @@ def test_the_unique_index_of_earlier_versions_is_replaced_by_one_queries_can_use
     figures(records_in=1, applied=1, rejected=0, lost=0, duplicated=0)
 
 
+def test_a_server_before_5_0_keeps_the_old_index_and_the_run_says_every_lookup_scans(workspace, monkeypatch, figures):
+    old_server = StrictCollection(MongoResource(uri=workspace.mongo_uri).get_collection(), version=(4, 4))
+    use_collection(monkeypatch, old_server)
+    old_server._inner.create_index([("number", 1)], unique=True, name=UNIQUE_NUMBER_INDEX,
+                                   partialFilterExpression={"number": {"$type": "number"}})
+    drop(workspace.inbound, "a.json", client_order(1))
+    result = workspace.run("inbound_job")
+    assert result.success and old_server.count_documents({"number": 1}) == 1
+    assert set(old_server.index_information()) == {"_id_", "isSynced_id", UNIQUE_NUMBER_INDEX}
+    warnings = [message for message in workspace.logged(result) if "no query by number can use" in message]
+    assert warnings and "drop it" in warnings[0]
+    figures(records_in=1, applied=1, rejected=0, lost=0, duplicated=0)
+
+
 def test_the_old_unique_index_stays_until_its_replacement_is_built(workspace, server, monkeypatch, figures):
     from tracos_integration_tests.reliability.harness import FakeTime, use_fake_time
 
