@@ -61,7 +61,10 @@ def ensure_indexes(collection: Any, retrier: Retrier) -> IndexReport:
     options = {"unique": True, "partialFilterExpression": NUMERIC_NUMBER}
     try:
         if serving:  # its replacement is listed: asked again, the server answers at once once it is built
-            built = _build(collection, retrier, report, NUMBER_KEY, serving[0], **options)
+            key, info = existing[serving[0]]
+            partial = info.get("partialFilterExpression")
+            built = _build(collection, retrier, report, key, serving[0], unique=True,
+                           **({"partialFilterExpression": partial} if partial else {}))
         else:
             name = REPLACEMENT_UNIQUE_NUMBER_INDEX if ours_typed else UNIQUE_NUMBER_INDEX
             built = _create(collection, retrier, report, existing, NUMBER_KEY, name, **options)

@@ -259,6 +259,17 @@ def test_the_unique_index_of_earlier_versions_is_replaced_by_one_queries_can_use
     figures(records_in=1, applied=1, rejected=0, lost=0, duplicated=0)
 
 
+def test_the_old_unique_index_goes_once_another_unique_index_on_number_serves_the_queries(workspace, server, figures):
+    server._inner.create_index([("number", 1)], unique=True, name=UNIQUE_NUMBER_INDEX,
+                               partialFilterExpression={"number": {"$type": "number"}})
+    server._inner.create_index([("number", -1)], unique=True, name="customers_number_index")
+    drop(workspace.inbound, "a.json", client_order(1))
+    result = workspace.run("inbound_job")
+    assert result.success and not workspace.logged(result)
+    assert set(server.index_information()) == {"_id_", "isSynced_id", "customers_number_index"}
+    figures(records_in=1, applied=1, rejected=0, lost=0, duplicated=0)
+
+
 def test_a_server_before_5_0_keeps_the_old_index_and_the_run_says_every_lookup_scans(workspace, monkeypatch, figures):
     old_server = StrictCollection(MongoResource(uri=workspace.mongo_uri).get_collection(), version=(4, 4))
     use_collection(monkeypatch, old_server)
