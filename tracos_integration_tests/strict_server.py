@@ -40,7 +40,9 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, ExecutionTimeout, 
 
 
 class StrictCollection:
-    def __init__(self, inner: Any, *, unauthorized: frozenset[str] = frozenset(), version: tuple[int, int] = (7, 0)) -> None:
+    def __init__(
+        self, inner: Any, *, unauthorized: frozenset[str] = frozenset(), version: tuple[int, int] = (7, 0)
+    ) -> None:
         self._inner = inner
         self._version = version
         self._unauthorized = unauthorized  # "createIndexes", "listIndexes"
@@ -117,7 +119,8 @@ class StrictCollection:
                 if name in self.building and self._slow_builds:  # the same build: the request waits for it
                     raise NetworkTimeout(f"localhost:27017: timed out (building the index {name})")
                 return name
-            if existing_key == key and (self._version < (5, 0) or existing["partialFilterExpression"] == wanted["partialFilterExpression"]):
+            same_filter = existing["partialFilterExpression"] == wanted["partialFilterExpression"]
+            if existing_key == key and (self._version < (5, 0) or same_filter):
                 raise OperationFailure(f"Index already exists with a different name: {existing_name}", 85)
         if self._slow_builds:
             self._inner.create_index(keys, **options)
@@ -138,13 +141,15 @@ class StrictCollection:
         self.queries.extend(dict(operation._filter) for operation in operations)
         if self._write_failures and operations:
             failure = self._write_failures.pop(0)
-            applied = self._inner.bulk_write(operations[1:], ordered=False) if operations[1:] else None
+            rest = operations[1:]
+            applied = self._inner.bulk_write(rest, ordered=False) if rest else None
+            upserted = applied.upserted_ids if applied else {}
             raise BulkWriteError({
                 "writeErrors": [{"index": 0, **failure}], "writeConcernErrors": [],
-                "nInserted": 0, "nUpserted": applied.upserted_count if applied else 0,
+                "nInserted": 0, "nUpserted": len(upserted),
                 "nMatched": applied.matched_count if applied else 0,
                 "nModified": applied.modified_count if applied else 0, "nRemoved": 0,
-                "upserted": [{"index": index + 1, "_id": _id} for index, _id in (applied.upserted_ids if applied else {}).items()],
+                "upserted": [{"index": index + 1, "_id": _id} for index, _id in upserted.items()],
             })
         try:
             result = self._inner.bulk_write(operations, ordered=ordered, **kwargs)
@@ -246,7 +251,8 @@ def _comparison_implies(operator: str, value: Any, wanted_operator: str, wanted_
     if bracket != _bracket(wanted_value) or bracket in ("array", "object", "other"):
         return False
     if bracket == "number" and (_is_nan(value) or _is_nan(wanted_value)):
-        return operator in ("$eq", "$lte", "$gte") and wanted_operator in ("$eq", "$lte", "$gte") and _is_nan(value) and _is_nan(wanted_value)
+        with_equality = ("$eq", "$lte", "$gte")  # NaN equals only NaN
+        return operator in with_equality and wanted_operator in with_equality and _is_nan(value) and _is_nan(wanted_value)
     left, right = _comparable(value), _comparable(wanted_value)
     cmp = (left > right) - (left < right)
     if operator == wanted_operator and cmp == 0:

@@ -55,7 +55,8 @@ def ensure_indexes(collection: Any, retrier: Retrier) -> IndexReport:
     _create(collection, retrier, report, existing, UNSYNCED_KEY, UNSYNCED_INDEX)
     serving = [name for name, (key, info) in existing.items()
                if _rules_out_duplicate_numbers(key, info) and _serves_queries_by_number(key, info)]
-    ours_typed = UNIQUE_NUMBER_INDEX in existing and existing[UNIQUE_NUMBER_INDEX][1].get("partialFilterExpression") == TYPED_NUMBER
+    ours = existing.get(UNIQUE_NUMBER_INDEX)
+    ours_typed = ours is not None and ours[1].get("partialFilterExpression") == TYPED_NUMBER
     if serving and not ours_typed:
         return report
     options = {"unique": True, "partialFilterExpression": NUMERIC_NUMBER}
@@ -118,7 +119,9 @@ def _create(collection: Any, retrier: Retrier, report: IndexReport, existing: di
     return _build(collection, retrier, report, key, name, **options)
 
 
-def _build(collection: Any, retrier: Retrier, report: IndexReport, key: list[tuple[str, Any]], name: str, **options: Any) -> bool:
+def _build(
+    collection: Any, retrier: Retrier, report: IndexReport, key: list[tuple[str, Any]], name: str, **options: Any
+) -> bool:
     budget = retrier.long_operation_budget_seconds
     try:
         retrier.call(lambda: collection.create_index(key, name=name, **options), f"create the index {name}",
