@@ -116,7 +116,7 @@ class EmbeddedStore:
         inner = client[database][collection]
         if (database, collection) not in self._clients.opened:
             with self.named_errors(database, collection):
-                inner.estimated_document_count()  # opens the SQLite file: a damaged one fails here, named
+                inner._store  # noqa: B018 (opens the SQLite file, as embedded_pages does: a damaged one fails here)
             self._clients.opened.add((database, collection))
         return inner
 
