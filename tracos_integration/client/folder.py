@@ -212,10 +212,10 @@ class ClientFolder(dg.ConfigurableResource):
         """The top-level files of another client format (a `.json` in a CSV customer's
         folder): never read, reported by the run and the sensor, left in place."""
         folder = require_folder(self.hold("inbound"), "inbound", "DATA_INBOUND_DIR")
-        others = [other for other in FORMATS.values() if other.suffix != self.format.suffix]
-        with os.scandir(folder) as entries:
-            return sorted(entry.name for entry in entries
-                          if any(other.is_candidate(entry.name) for other in others) and not entry.is_dir(follow_symlinks=False))
+        others = self.other_suffixes()
+        with os.scandir(folder) as entries:  # as `scan` sees them: not hidden, not a folder
+            return sorted(entry.name for entry in entries if entry.name[0] != "." and entry.name.endswith(others)
+                          and not entry.is_dir(follow_symlinks=False))
 
     def read(self, names: list[str], files_per_page: int, now: Optional[float] = None) -> Iterator[Page]:
         """The files, read a page at a time: at most `files_per_page` files and (past the
