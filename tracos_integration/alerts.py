@@ -10,23 +10,32 @@ a side effect), so the alert for that run is not retried; the red tick names the
 
 Nothing here may print a credential: every text sent goes through `uris.redact`, after the
 secrets of the MONGO_URI in the environment and in the run's config are remembered, and the
-webhook URL (whose path is its secret) is shown by its host only.
+webhook URL (whose path is its secret) is shown by its scheme and host only. A webhook URL's
+`user:password@` is sent as HTTP Basic auth. One post has one deadline, WEBHOOK_TIMEOUT_SECONDS.
+
+The alert settings (ALERT_WEBHOOK_URL, DAGSTER_UI_URL) are read only here: a broken one fails
+these sensors' ticks, visibly, and never a sync run or the sync sensors (CONTRACT 10).
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import http.client
 import json
+import socket
+import threading
 import urllib.error
 import urllib.request
 from typing import Any, Iterable, Optional, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import dagster as dg
 
-from tracos_integration.settings import Settings
+from tracos_integration.settings import SettingError, Settings, ambiguous_credentials, http_url
 from tracos_integration.tracos.uris import redact, remember_credentials
 
-WEBHOOK_TIMEOUT_SECONDS = 5.0  # one attempt; a sensor tick must stay short
+WEBHOOK_TIMEOUT_SECONDS = 5.0  # one attempt, one deadline for all of it; a sensor tick must stay short
 MAX_REASON_CHARS = 500
 MAX_CHECKS_LISTED = 20
 CHECK_ALERT_INTERVAL_SECONDS = 15
@@ -41,34 +50,140 @@ def alert_settings() -> Settings:
 
 
 def webhook_display(url: str) -> str:
-    """The webhook as it may be shown: scheme and host, never the path that holds its token."""
+    """The webhook as it may be shown: scheme and host, never its user, password or the path
+    that holds its token."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}/…"
+    if ambiguous_credentials(url):  # its "host" may be part of a password
+        return f"{parts.scheme}://(host not shown)/…"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # not a number: perhaps part of a password; never shown
+        port = ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}/…"
+
+
+def split_credentials(url: str) -> tuple[str, Optional[str]]:
+    """The URL without `user:password@`, and the HTTP Basic `Authorization` value they make
+    (None without them). urllib would look `user:password@host` up as one host name."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.netloc.rpartition("@")[2]
+    pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+    return urlunsplit(parts._replace(netloc=host)), "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
 
 
 def post_alert(text: str, *, webhook_url: Optional[str] = None, timeout: Optional[float] = None) -> bool:
     """POST `{"text": text}` to the webhook (default: ALERT_WEBHOOK_URL). False when no
     webhook is configured (nothing sent); True when it answered 2xx. Raises AlertNotSent
-    when it could not be reached, timed out or answered anything else."""
+    when it could not be reached, did not answer whole within `timeout` or answered
+    anything else. `timeout` is one deadline for the whole post (DNS, connect, send, read),
+    not per socket operation: a webhook trickling a byte a second cannot hold the sensor."""
     url = alert_settings().alert_webhook_url if webhook_url is None else webhook_url
     if not url:
         return False
-    body = json.dumps({"text": redact(text)}).encode("utf-8")
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
-    )
     where = webhook_display(url)
-    timeout = WEBHOOK_TIMEOUT_SECONDS if timeout is None else timeout
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only: settings)
-            response.read(1024)
-    except urllib.error.HTTPError as error:  # a subclass of URLError: first
-        raise AlertNotSent(f"webhook {where} answered HTTP {error.code} {error.reason}") from None
-    except urllib.error.URLError as error:
-        raise AlertNotSent(f"webhook {where} unreachable: {_reason(error.reason, timeout)}") from None
-    except (TimeoutError, OSError) as error:  # a timeout while reading the answer
-        raise AlertNotSent(f"webhook {where} unreachable: {_reason(error, timeout)}") from None
+        http_url("the webhook URL", url)
+    except SettingError as error:
+        raise AlertNotSent(f"webhook {where} not posted to: {error}") from None
+    target, authorization = split_credentials(url)
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    if authorization:
+        headers["Authorization"] = authorization
+    body = json.dumps({"text": redact(text)}).encode("utf-8")
+    request = urllib.request.Request(target, data=body, method="POST", headers=headers)
+    timeout = WEBHOOK_TIMEOUT_SECONDS if timeout is None else timeout
+    sockets = _Sockets()
+    opener = urllib.request.build_opener(_HttpHandler(sockets), _HttpsHandler(sockets))  # proxies still apply
+    outcome: list[Optional[BaseException]] = []
+
+    def post() -> None:
+        try:
+            with opener.open(request, timeout=timeout) as response:
+                response.read(1024)
+            outcome.append(None)
+        except BaseException as error:  # handed to the caller's thread
+            outcome.append(error)
+
+    worker = threading.Thread(target=post, name="alert-webhook-post", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    late = worker.is_alive()
+    sockets.close()  # past the deadline, this cuts a post still sending or reading
+    if late or not outcome:
+        raise AlertNotSent(f"webhook {where} unreachable: no answer within {timeout:g} s")
+    error = outcome[0]
+    if isinstance(error, urllib.error.HTTPError):  # a subclass of URLError: first
+        raise AlertNotSent(f"webhook {where} answered HTTP {error.code} {error.reason}")
+    if isinstance(error, urllib.error.URLError):
+        raise AlertNotSent(f"webhook {where} unreachable: {_reason(error.reason, timeout)}")
+    if isinstance(error, (TimeoutError, OSError, http.client.HTTPException)):
+        raise AlertNotSent(f"webhook {where} unreachable: {_reason(error, timeout)}")
+    if error is not None:
+        raise AlertNotSent(f"webhook {where} could not be posted to: {type(error).__name__}")
     return True
+
+
+class _Sockets:
+    """The sockets one post opens, so its deadline can cut them from the caller's thread.
+    Each is kept as a duplicate descriptor: TLS wraps (and detaches) the original, and a
+    shutdown of the duplicate ends the one connection both name."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: list[socket.socket] = []
+        self._closed = False
+
+    def opened(self, sock: socket.socket) -> socket.socket:
+        with self._lock:
+            held = sock.dup()
+            if self._closed:  # opened after the deadline (a slow DNS answer): cut at once
+                _cut(held)
+            else:
+                self._held.append(held)
+        return sock
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for held in self._held:
+                _cut(held)
+            self._held.clear()
+
+
+def _cut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+
+
+def _tracked(base: type, sockets: _Sockets) -> type:
+    class Tracked(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            create = self._create_connection
+            self._create_connection = lambda *a, **k: sockets.opened(create(*a, **k))
+
+    return Tracked
+
+
+class _HttpHandler(urllib.request.HTTPHandler):
+    def __init__(self, sockets: _Sockets) -> None:
+        super().__init__()
+        self.connection = _tracked(http.client.HTTPConnection, sockets)
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(self.connection, req)
+
+
+class _HttpsHandler(urllib.request.HTTPSHandler):
+    def __init__(self, sockets: _Sockets) -> None:
+        super().__init__()
+        self.connection = _tracked(http.client.HTTPSConnection, sockets)
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(self.connection, req, context=self._context)
 
 
 def _reason(error: Any, timeout: float) -> str:

@@ -94,7 +94,8 @@ def _inbound_request(instance: dg.DagsterInstance, customer: Optional[str], fold
         return None, _label(customer, skip_while_busy(busy))
     if not scan.ready:
         still = f" ({scan.changing} still settling)" if scan.changing else ""
-        return None, _label(customer, f"no settled *{folder.format.suffix} files in {folder.inbound_path}{still}")
+        others = scan.other_format_note(folder.format)
+        return None, _label(customer, f"no settled *{folder.format.suffix} files in {folder.inbound_path}{still}{others}")
     fingerprint = scan.fingerprint
     finished = instance.get_run_records(
         filters=dg.RunsFilter(tags={FILES_TAG: fingerprint}, statuses=FINISHED), limit=MAX_RUNS_PER_FILES

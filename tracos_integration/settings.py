@@ -64,11 +64,39 @@ def _time_zone(variable: str, raw: str) -> str:
     return raw
 
 
+def ambiguous_credentials(url: str) -> bool:
+    """A `user:password@` holding an unescaped '/', '?' or '#' ends the host early: urlsplit
+    then takes part of the password for the host (a DNS query holding it, the credentials
+    sent elsewhere). Seen as an '@' after the host when the host part already held one, or
+    when the "host" has no dot (a user name). An '@' in a path (Teams webhooks) is fine."""
+    parts = urlsplit(url)
+    after_host = url.split("://", 1)[-1][len(parts.netloc):]
+    if "@" not in after_host:
+        return False
+    return "@" in parts.netloc or "." not in (parts.hostname or "")
+
+
+def http_url(variable: str, raw: str) -> str:
+    """An http(s) URL with a host (and a numeric port, if any); SettingError, never echoing it."""
+    return _http_url(variable, raw)
+
+
 def _http_url(variable: str, raw: str) -> str:
-    # The value is not echoed: a webhook URL carries its secret in the path.
+    # The value is never echoed: a webhook URL carries its secret in the path or its user:password@.
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SettingError(f"{variable} must be an http:// or https:// URL")
+    if ambiguous_credentials(raw):
+        raise SettingError(
+            f"{variable} looks like a user name or password holding an unescaped '/', '?', '#' or '@': "
+            "%-escape them (%2F, %3F, %23, %40)"
+        )
+    try:
+        parts.port  # noqa: B018 (raises on a port that is no number)
+    except ValueError:
+        raise SettingError(f"{variable} has a port that is not a number between 0 and 65535") from None
+    if not parts.hostname:
+        raise SettingError(f"{variable} names no host")
     return raw.rstrip("/")
 
 
@@ -96,6 +124,12 @@ VARIABLES: dict[str, Variable] = {
 }
 
 
+# Read only by the alert sensors (alerts.py): a broken alert setting fails the alerts, never a
+# sync run or its sensors (CONTRACT 10).
+ALERT_FIELDS = ("alert_webhook_url", "dagster_ui_url")
+RUN_FIELDS = tuple(name for name in VARIABLES if name not in ALERT_FIELDS)
+
+
 class Settings(BaseModel):
     """What the environment says, parsed. Fields are the keys of VARIABLES."""
 
@@ -117,11 +151,12 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, *fields: str, environ: Optional[Mapping[str, str]] = None) -> "Settings":
-        """The settings from the environment: all of them, or only `fields` (the others
-        keep their defaults, so a load-time read never trips over a run-time variable)."""
+        """The settings from the environment: all but the alert settings (ALERT_FIELDS), or
+        only `fields` (the others keep their defaults, so a load-time read never trips over a
+        run-time variable, and a sync never trips over an alert setting)."""
         environ = os.environ if environ is None else environ
         values = {}
-        for field in fields or VARIABLES:
+        for field in fields or RUN_FIELDS:
             variable = VARIABLES[field]
             raw = environ.get(variable.name, "").strip()
             if raw:

@@ -22,7 +22,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from tracos_integration.client.archive import Archived, archive_files
-from tracos_integration.client.formats import ClientFormat, format_for
+from tracos_integration.client.formats import FORMATS, ClientFormat, format_for
 from tracos_integration.client.reading import (
     FileErrors,
     NotReadable,
@@ -56,6 +56,15 @@ class FolderScan:
     ready: list[str] = field(default_factory=list)
     changing: int = 0
     oldest_mtime_ns: Optional[int] = None  # of the settled files: how long the oldest has waited
+    other_format: list[str] = field(default_factory=list)  # the suffixes of files of another format, one per file
+
+    def other_format_note(self, client_format: ClientFormat) -> str:
+        """What the skip reason adds about files of another format, never read ("" when none)."""
+        if not self.other_format:
+            return ""
+        suffixes = ", ".join(f"*{suffix}" for suffix in sorted(set(self.other_format)))
+        return (f"; {len(self.other_format)} file(s) of another format ({suffixes}) are not read: this customer's "
+                f"format is {client_format.name}; convert them or move them to the right customer's folder")
 
     def oldest_wait_seconds(self, now: Optional[float] = None) -> Optional[float]:
         """How long the oldest settled file has waited; None when none waits."""
@@ -157,12 +166,14 @@ class ClientFolder(dg.ConfigurableResource):
         folder = require_folder(Path(settings.inbound_dir), "inbound", "DATA_INBOUND_DIR")
         now_ns = int((time.time() if now is None else now) * 1e9)
         settled_before = now_ns - int(settings.inbound_settle_seconds * 1e9)
-        suffix = self.format.suffix
+        suffix, others = self.format.suffix, self.other_suffixes()
         scan, oldest = FolderScan(), None
         with os.scandir(folder) as entries:
             for entry in entries:
                 name = entry.name
                 if name[0] == "." or not name.endswith(suffix):  # format.is_candidate, inlined: the hot loop
+                    if name[0] != "." and name.endswith(others):
+                        scan.other_format.append(os.path.splitext(name)[1])
                     continue
                 try:
                     info = entry.stat(follow_symlinks=False)
@@ -193,10 +204,23 @@ class ClientFolder(dg.ConfigurableResource):
                     names.append(entry.name)
         return sorted(names), sorted(symlinks)
 
+    def other_suffixes(self) -> tuple[str, ...]:
+        """The suffixes of the other client formats: such files are reported, never read."""
+        return tuple(other.suffix for other in FORMATS.values() if other.suffix != self.format.suffix)
+
+    def list_other_formats(self) -> list[str]:
+        """The top-level files of another client format (a `.json` in a CSV customer's
+        folder): never read, reported by the run and the sensor, left in place."""
+        folder = require_folder(self.hold("inbound"), "inbound", "DATA_INBOUND_DIR")
+        others = self.other_suffixes()
+        with os.scandir(folder) as entries:  # as `scan` sees them: not hidden, not a folder
+            return sorted(entry.name for entry in entries if entry.name[0] != "." and entry.name.endswith(others)
+                          and not entry.is_dir(follow_symlinks=False))
+
     def read(self, names: list[str], files_per_page: int, now: Optional[float] = None) -> Iterator[Page]:
         """The files, read a page at a time: at most `files_per_page` files and (past the
         first file) PAGE_BYTES, so memory is bounded by bytes, not by the number of files."""
-        settings, folder, parse = self.settings(), str(self.hold("inbound")), self.format.parse
+        settings, folder, client_format = self.settings(), str(self.hold("inbound")), self.format
         settled_before = int(((time.time() if now is None else now) - settings.inbound_settle_seconds) * 1e9)
         page, held = Page(), 0
         for name in names:
@@ -204,7 +228,7 @@ class ClientFolder(dg.ConfigurableResource):
                 yield page
                 page, held = Page(), 0
             try:
-                read = read_file(folder, name, settings.inbound_max_file_bytes, settled_before, parse)
+                read = read_file(folder, name, settings.inbound_max_file_bytes, settled_before, client_format)
             except StillBeingWritten:
                 page.deferred.append(name)
                 continue
@@ -244,10 +268,11 @@ class ClientFolder(dg.ConfigurableResource):
             sync_folder(folder)
         return written
 
-    def export_file(self, record: dict[str, Any]) -> tuple[str, bytes]:
-        """The outbound file for a client record, in the customer's format and time zone."""
-        client_format = self.format
-        return client_format.file_name(record["orderNo"]), client_format.render(record, self.settings().client_timezone)
+    def export_file(self, record: dict[str, Any], timezone: Optional[str] = None) -> tuple[str, bytes]:
+        """The outbound file for a client record, in the customer's format and time zone (read
+        from the settings unless given). ValueError when the format cannot write the record."""
+        client_format, timezone = self.format, timezone or self.settings().client_timezone
+        return client_format.file_name(record["orderNo"]), client_format.render(record, timezone)
 
 
 @contextlib.contextmanager

@@ -7,7 +7,10 @@ import errno
 import os
 import stat
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
+
+if TYPE_CHECKING:
+    from tracos_integration.client.formats import ClientFormat
 
 
 MAX_ERRORS_LISTED = 1000  # per file, in its report and wherever a run holds its errors (CONTRACT 5.5)
@@ -75,7 +78,7 @@ class ReadFile:
 
     name: str
     identity: FileIdentity
-    records: list[Any] = field(default_factory=list)
+    records: Iterable[Any] = field(default_factory=list)  # a format may make them as iterated
     error: Optional[str] = None
 
 
@@ -88,16 +91,17 @@ class NotReadable(Exception):
 
 
 def read_file(folder: str, name: str, max_file_bytes: int, settled_before_ns: int,
-              parse: Callable[[bytes], list[Any]]) -> ReadFile:
-    """Read one file and parse it with its customer's format (client/formats). Raises
+              client_format: "ClientFormat") -> ReadFile:
+    """Read one file and check it with its customer's format (client/formats). Raises
     StillBeingWritten, NotReadable or FileNotFoundError."""
     data, identity, too_big = _read_limited(os.path.join(folder, name), max_file_bytes)
     if too_big:
         return ReadFile(name, identity, error=too_big)
+    settling = identity.mtime_ns > settled_before_ns
     try:
-        return ReadFile(name, identity, records=parse(data))
+        return ReadFile(name, identity, records=client_format.records(data, may_be_cut_off=settling))
     except ValueError as error:
-        if identity.mtime_ns > settled_before_ns:
+        if settling:
             raise StillBeingWritten from None
         return ReadFile(name, identity, error=str(error))
 

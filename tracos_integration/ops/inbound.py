@@ -21,7 +21,8 @@ from tracos_integration.tracos.resource import MongoResource, tracos_failure
 
 NOT_MOVED = "No inbound file was moved."
 LEFT_WORDS = {"files_deferred": "still settling", "files_unreadable": "unreadable",
-              "files_not_moved": "changed while read", "symlinks_skipped": "symbolic links"}
+              "files_not_moved": "changed while read", "symlinks_skipped": "symbolic links",
+              "files_other_format": "of another format"}
 
 
 class InboundConfig(dg.Config):
@@ -38,14 +39,15 @@ def apply_inbound_files(
     with clear_failure(f"No inbound file was read. {NOT_MOVED}"), tracos_failure(NOT_MOVED):
         settings = client_folder.settings()
         names, symlinks = client_folder.list_inbound()
+        other_format = client_folder.list_other_formats()
         context.log.info(f"{len(names)} inbound file(s) to read in {settings.inbound_dir}")
         run = InboundSync(mongo.repository(), now=to_utc_millis(datetime.now(UTC)), client_timezone=settings.client_timezone,
                           dry_run=config.dry_run, client_format=client_folder.format)
         for page in client_folder.read(names, files_per_page=config.page_size):
             run.apply(page)
     report = run.report
-    report.symlinks = symlinks
-    _log(context, report, run.indexes.warnings, settings.inbound_settle_seconds)
+    report.symlinks, report.other_format = symlinks, other_format
+    _log(context, report, run.indexes.warnings, settings.inbound_settle_seconds, client_folder.format.name)
     counts = {name: report.counts[name] for name in COUNTS}
     tag_run(context, REJECTED_TAG, counts["rejected"])
     if not config.dry_run:
@@ -61,6 +63,7 @@ def apply_inbound_files(
              for r in report.rejections),
         ),
         "symlinks": dg.MetadataValue.json([display_name(name) for name in symlinks[:200]]),
+        "other_format_files": dg.MetadataValue.json([display_name(name) for name in other_format[:200]]),
         "unreadable_files": dg.MetadataValue.json(
             {display_name(name): reason for name, reason in list(report.unreadable.items())[:200]}
         ),
@@ -86,6 +89,7 @@ def archive_inbound_files(context: dg.OpExecutionContext, client_folder: ClientF
     left = {  # why files stayed in the inbound folder: metadata name -> count
         "files_deferred": len(report.deferred), "files_unreadable": len(report.unreadable),
         "files_not_moved": len(stayed), "symlinks_skipped": len(report.symlinks),
+        "files_other_format": len(report.other_format),
     }
     files = {
         "files_read": len(report.files), "files_processed": archived.processed, "files_failed": len(archived.failed),
@@ -126,9 +130,15 @@ def _summary(counts: dict[str, int], files: dict[str, int], left: dict[str, int]
     return "\n".join(line for line in lines if line is not None).strip()
 
 
-def _log(context: dg.OpExecutionContext, report: InboundReport, warnings: list[str], settle_seconds: float) -> None:
+def _log(context: dg.OpExecutionContext, report: InboundReport, warnings: list[str], settle_seconds: float,
+         format_name: str) -> None:
     for warning in warnings:
         context.log.warning(warning)
+    for name in report.other_format[:20]:
+        context.log.warning(
+            f"inbound/{display_name(name)} is not a {format_name} file, this customer's format: it was not read and "
+            "stays in place; convert it or move it to the right customer's folder"
+        )
     for name in report.symlinks:
         context.log.warning(f"inbound/{display_name(name)} is a symbolic link; links are not read, so it was left in place")
     for name, reason in report.unreadable.items():

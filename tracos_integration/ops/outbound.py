@@ -51,6 +51,8 @@ def export_unsynced(
                 same_number = repository.find_unsynced_by_numbers(numbers)
             page, page_skipped = translate_page(documents, same_number, duplicated_numbers, client_folder.format.file_name)
             page_skipped += _blocked(client_folder, page) if not config.dry_run else []
+            files, unwritable = _render(client_folder, page)
+            page_skipped += unwritable
             skipped_total += len(page_skipped)
             skipped.extend(page_skipped[: max(0, MAX_TABLE_ROWS - len(skipped))])
             to_export += len(page.exports)
@@ -58,7 +60,7 @@ def export_unsynced(
             if config.dry_run or not page.exports:
                 continue
             exports = [export for export in page.exports if export.blocked is None]
-            client_folder.write_files("outbound", (client_folder.export_file(export.record) for export in exports))
+            client_folder.write_files("outbound", files)
             marked = repository.mark_synced([export.mark_condition for export in exports], to_utc_millis(datetime.now(UTC)))
             counts["exported"] += len(exports)
             counts["marked_synced"] += marked
@@ -108,6 +110,23 @@ def _blocked(client_folder: ClientFolder, page: ExportPage) -> list[Skipped]:
             page.exports[index] = export = replace(export, blocked=blocked[export.file_name])
             skipped.append(Skipped(export.record["orderNo"], str(export.mark_condition["_id"]), export.blocked))
     return skipped
+
+
+def _render(client_folder: ClientFolder, page: ExportPage) -> tuple[list[tuple[str, bytes]], list[Skipped]]:
+    """Each export's file in the customer's format. One the format cannot write (a CSV local
+    time outside years 1-9999 in the customer's zone) is skipped with the reason; its document
+    stays unsynced and the others go out (CONTRACT 6.4)."""
+    files, skipped = [], []
+    timezone = client_folder.settings().client_timezone  # a bad setting fails the step, never a skip
+    for index, export in enumerate(page.exports):
+        if export.blocked is not None:
+            continue
+        try:
+            files.append(client_folder.export_file(export.record, timezone))
+        except ValueError as error:
+            page.exports[index] = export = replace(export, blocked=str(error))
+            skipped.append(Skipped(export.record["orderNo"], str(export.mark_condition["_id"]), export.blocked))
+    return files, skipped
 
 
 def _summary(summary: dict[str, int], backlog: int, dry_run: bool, to_export: int) -> str:

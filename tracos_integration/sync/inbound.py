@@ -47,6 +47,7 @@ class InboundReport:
     deferred: list[str] = field(default_factory=list)  # do not parse yet, still settling: left in place
     unreadable: dict[str, str] = field(default_factory=dict)  # left in place, with why
     symlinks: list[str] = field(default_factory=list)
+    other_format: list[str] = field(default_factory=list)  # files of another client format: never read
     duplicate_numbers: list[Any] = field(default_factory=list)
     dry_run: bool = False
 

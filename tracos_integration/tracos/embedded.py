@@ -24,6 +24,7 @@ import fcntl
 import json
 import os
 import shutil
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -43,6 +44,19 @@ WRITE_METHODS = frozenset({
     "delete_many", "bulk_write", "find_one_and_update", "find_one_and_replace",
     "find_one_and_delete", "create_index", "create_indexes", "drop_index", "drop_indexes", "drop",
 })
+
+
+class DamagedStore(RuntimeError):
+    """A file of the embedded store is not a readable SQLite database (damaged, truncated, or
+    replaced by another file). The message names the file and what to do; no traceback."""
+
+
+def damaged(file: Path, error: sqlite3.DatabaseError) -> DamagedStore:
+    return DamagedStore(
+        f"the embedded TracOS store file {file} cannot be read ({error}): it is damaged or not a store file. "
+        "Stop the runs using it, move it aside with its -wal and -shm files (e.g. rename to *.damaged), then "
+        "restore it from a backup; without one, the collection starts empty and its work orders must be sent again"
+    )
 
 
 def data_directory(path: Path) -> Path:
@@ -92,13 +106,29 @@ class EmbeddedStore:
                     held[1] = None
 
     def inner(self, database: str, collection: str) -> Any:
-        """This thread's litemongo collection."""
+        """This thread's litemongo collection; DamagedStore when its file is not a database."""
         client = getattr(self._clients, "client", None)
         if client is None:
             self._import_legacy_file()
             client = _client(self.directory)
             self._clients.client = client
-        return client[database][collection]
+            self._clients.opened = set()
+        inner = client[database][collection]
+        if (database, collection) not in self._clients.opened:
+            with self.named_errors(database, collection):
+                inner._store  # noqa: B018 (opens the SQLite file, as embedded_pages does: a damaged one fails here)
+            self._clients.opened.add((database, collection))
+        return inner
+
+    @contextlib.contextmanager
+    def named_errors(self, database: str, collection: str) -> Iterator[None]:
+        """SQLite's "file is not a database" (or "malformed") names no file: this names it."""
+        try:
+            yield
+        except sqlite3.DatabaseError as error:
+            if type(error) is not sqlite3.DatabaseError:  # locked, constraint, ...: not damage
+                raise
+            raise damaged(self.directory / database / collection, error) from None
 
     def _import_legacy_file(self) -> None:
         """The earlier format (one Extended JSON file) stays readable: imported once, the

@@ -12,6 +12,7 @@ from pymongo.errors import InvalidName
 from tracos_integration.customers import Customer, customer_named
 from tracos_integration.settings import VARIABLES, Settings
 from tracos_integration.tracos.queries import WorkOrderRepository, WritesNotConfirmed
+from tracos_integration.tracos.embedded import DamagedStore
 from tracos_integration.tracos.retry import Retrier, TracosUnavailable
 from tracos_integration.tracos.stores import embedded_store_for, open_collection
 from tracos_integration.tracos.uris import display_uri, redact, remember_credentials
@@ -29,7 +30,7 @@ def tracos_failure(consequence: str) -> Iterator[None]:
     one readable line (no stack trace, no credentials) saying what that means for the data."""
     try:
         yield
-    except (TracosUnavailable, WritesNotConfirmed, UnusableMongoUri) as error:
+    except (TracosUnavailable, WritesNotConfirmed, UnusableMongoUri, DamagedStore) as error:
         raise dg.Failure(description=f"{error}. {consequence}") from None
 
 

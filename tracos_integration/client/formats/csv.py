@@ -27,7 +27,14 @@ so a caller that skipped the check would still not apply the row.
 Outbound, `<order_no>.csv` holds the header and one row, times in the customer's zone at
 minute precision (seconds and milliseconds are dropped; a TracOS `deletedAt` that differs
 from `updatedAt` has no column and is not written). A local time in the hour a clock
-turns back is ambiguous without an offset: it is read as the first of the two.
+turns back is ambiguous without an offset: it is read as the first of the two. A time the
+zone cannot hold (year 10000 in Berlin) skips that order with the reason (CONTRACT 6.4).
+
+Hostile input (README, "CSV safety"): a cell may be as long as the file (the csv module's
+field limit is raised to the file's length); a file still settling whose last row looks cut
+off is left for the next run; rows become records one at a time, so memory follows bytes;
+cells a spreadsheet would run as formulas are written with a leading `'`, and read back
+without it.
 """
 
 from __future__ import annotations
@@ -36,8 +43,9 @@ import csv
 import io
 import random
 import re
+import threading
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 from zoneinfo import ZoneInfo
 
 from tracos_integration.client.formats import ClientFormat, decode_text
@@ -56,6 +64,7 @@ FLAG_BY_CSV_STATUS: dict[str, str] = {
 CSV_STATUS_BY_FLAG: dict[str, str] = {flag: status for status, flag in FLAG_BY_CSV_STATUS.items()}
 TIME_FORMAT = "%d/%m/%Y %H:%M"
 _TIME_SHAPE = re.compile(r"[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9]{2}:[0-9]{2}")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as a formula (OWASP)
 _ORDER_NO_DIGITS = re.compile(r"[0-9]{1,30}")  # longer is no int64; the core says so for the text
 
 
@@ -75,24 +84,35 @@ class CsvFormat(ClientFormat):
     suffix = ".csv"
 
     def parse(self, data: bytes) -> list[Any]:
+        return list(self.records(data))
+
+    def records(self, data: bytes, *, may_be_cut_off: bool = False) -> "CsvRecords":
+        """The whole file is checked here, one row at a time, and only its text is kept: rows
+        become records when iterated, so memory follows the file's bytes, not its row count
+        (CONTRACT 5.8: 2 MiB of blank rows once took 1.4 GB as a list of records)."""
         text = decode_text(data)
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=DELIMITER, strict=True)
+        allow_cells_of(len(text))
+        rows = _rows(text)
         try:
-            rows = list(reader)
+            header = next(rows, None)
+            if header is None:
+                raise ValueError(f"the file is empty; expected the header row {DELIMITER.join(COLUMNS)}")
+            if [name.strip() for name in header] != list(COLUMNS):
+                raise ValueError(
+                    f"the header row is {_shorten(DELIMITER.join(header))}; expected the columns "
+                    f"{DELIMITER.join(COLUMNS)}, separated by semicolons"
+                )
+            count = seen = 0
+            last: list[str] = header
+            for row in rows:
+                seen += 1
+                if row:  # blank lines at the end are not rows
+                    count, last = seen, row
         except csv.Error as error:
-            raise ValueError(f"not valid CSV: {error} at line {reader.line_num}") from None
-        if not rows:
-            raise ValueError(f"the file is empty; expected the header row {DELIMITER.join(COLUMNS)}")
-        header = [name.strip() for name in rows[0]]
-        if header != list(COLUMNS):
-            raise ValueError(
-                f"the header row is {_shorten(DELIMITER.join(rows[0]))}; expected the columns "
-                f"{DELIMITER.join(COLUMNS)}, separated by semicolons"
-            )
-        body = rows[1:]
-        while body and not body[-1]:  # blank lines at the end are not rows
-            body.pop()
-        return [_record(row) for row in body]
+            raise ValueError(f"not valid CSV: {error} at line {rows.line_num}") from None
+        if may_be_cut_off:
+            _refuse_cut_off(text, last)
+        return CsvRecords(text, count)
 
     def record_problem(self, raw: Any) -> Optional[str]:
         problems = getattr(raw, "problems", ())
@@ -113,14 +133,14 @@ class CsvFormat(ClientFormat):
             str(record["orderNo"]),
             record["summary"],
             CSV_STATUS_BY_FLAG[raised[0]],
-            _local_time(record["creationDate"], zone),
-            _local_time(record["lastUpdateDate"], zone),
+            _local_time("creationDate", record["creationDate"], zone),
+            _local_time("lastUpdateDate", record["lastUpdateDate"], zone),
             "Y" if record.get("isDeleted") else "N",
         ]
         buffer = io.StringIO(newline="")
         writer = csv.writer(buffer, delimiter=DELIMITER, lineterminator="\r\n")
         writer.writerow(COLUMNS)
-        writer.writerow(row)
+        writer.writerow([as_data(cell) for cell in row])
         return buffer.getvalue().encode("utf-8", "backslashreplace")
 
 
@@ -156,6 +176,51 @@ def sample_csv_files(count: int, timezone: str, seed: int = 42) -> dict[str, byt
     return files
 
 
+class CsvRecords:
+    """A checked CSV file's rows as raw records, made one at a time when iterated."""
+
+    def __init__(self, text: str, count: int) -> None:
+        self.text, self.count = text, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[CsvRow]:
+        rows = _rows(self.text)
+        next(rows)  # the header, checked already
+        for _, row in zip(range(self.count), rows):
+            yield _record(row)
+
+
+def _rows(text: str) -> Any:
+    return csv.reader(io.StringIO(text, newline=""), delimiter=DELIMITER, strict=True)
+
+
+_FIELD_LIMIT_GUARD = threading.Lock()
+
+
+def allow_cells_of(length: int) -> None:
+    """Let the csv module read a cell as long as `length` characters. Its limit (131,072 by
+    default) guards memory against one endless cell; a cell is never longer than the file's
+    text, and the file is within INBOUND_MAX_FILE_BYTES, so the file's length is the right
+    limit. The limit is one setting for the whole process, so it is only ever raised: a
+    reader in another thread never sees it drop mid-file, and other csv readers in this
+    process accept cells at most as long as the largest file this process has read."""
+    with _FIELD_LIMIT_GUARD:
+        if csv.field_size_limit() <= length:
+            csv.field_size_limit(length + 1)
+
+
+def _refuse_cut_off(text: str, last: list[str]) -> None:
+    """A file still settling whose end looks like a writer stopped mid-row does not parse yet
+    (CONTRACT 5.6): the caller leaves it in place for the next run. A settled file is read as
+    it is (a last row without a line end is a row)."""
+    if not text.endswith(("\n", "\r")):
+        raise ValueError("the last line has no line end: the file may still be being written")
+    if len(last) < len(COLUMNS):
+        raise ValueError(f"the last row has {len(last)} of {len(COLUMNS)} columns: the file may still be being written")
+
+
 def _record(row: list[str]) -> CsvRow:
     record, problems = CsvRow(), []
     if not row:
@@ -172,7 +237,7 @@ def _record(row: list[str]) -> CsvRow:
         return record
     order_no, description, status, opened_at, changed_at, deleted = row
     record["orderNo"] = _order_no(order_no)
-    record["summary"] = description
+    record["summary"] = from_data(description)
     status_text = status.strip()
     flag = FLAG_BY_CSV_STATUS.get(status_text)
     if flag:
@@ -214,11 +279,31 @@ def _naive_iso(column: str, text: str) -> tuple[Any, Optional[str]]:
     return None, f"{column}: {_quoted(stripped)} is not a date and time written DD/MM/YYYY HH:MM"
 
 
-def _local_time(iso: str, zone: ZoneInfo) -> str:
+def _local_time(field: str, iso: str, zone: ZoneInfo) -> str:
     moment = datetime.fromisoformat(iso)
     if moment.tzinfo is None:  # to_client_record always writes an offset; a bare time is UTC there
         moment = moment.replace(tzinfo=ZoneInfo("UTC"))
-    return moment.astimezone(zone).strftime(TIME_FORMAT)
+    try:
+        return moment.astimezone(zone).strftime(TIME_FORMAT)
+    except (OverflowError, ValueError):  # e.g. 9999-12-31T23:30Z is year 10000 in Berlin
+        raise ValueError(
+            f"{field}: {iso} is outside years 1-9999 in the customer's time zone {zone.key}, "
+            "which a CSV date cannot hold; correct the date in TracOS"
+        ) from None
+
+
+def as_data(cell: str) -> str:
+    """A cell a spreadsheet would run as a formula, written as data (OWASP's CSV-injection rule,
+    CONTRACT 6.6): with a leading `'`. A cell that already begins with quotes before such a
+    character gets one more, so `from_data` can undo exactly what was added. No column holds
+    a number that may be negative (order_no >= 1, dates, fixed words): no number is altered."""
+    return "'" + cell if cell.lstrip("'").startswith(FORMULA_STARTS) else cell
+
+
+def from_data(cell: str) -> str:
+    """`as_data` undone: our own files read back give the text they were written from. A
+    customer's own `'=...` also loses one quote; outbound then writes `'=...` again, the same cell."""
+    return cell[1:] if cell[:1] == "'" and cell.lstrip("'").startswith(FORMULA_STARTS) else cell
 
 
 def _quoted(text: str) -> str:
