@@ -262,16 +262,3 @@ def _show(value: Any) -> str:
 
 def _kind(value: Any) -> str:
     return {list: "a list", str: "text", int: "a number", float: "a number", bool: "true/false"}.get(type(value), type(value).__name__)
-
-
-def customer_named(partition_key: Optional[str]) -> Optional[Customer]:
-    """The customer a partition key names; None for a run without a partition."""
-    if partition_key is None:
-        return None
-    customers = customers_from_env() or {}
-    if partition_key not in customers:
-        raise CustomersFileError(
-            f"customer {partition_key!r} is not in the customers file (TRACOS_CUSTOMERS_FILE) any more; "
-            "reload the definitions"
-        )
-    return customers[partition_key]

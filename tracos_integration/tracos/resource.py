@@ -9,7 +9,8 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 from pymongo.errors import InvalidName
 
-from tracos_integration.customers import Customer, customer_named
+from tracos_integration.customers import Customer
+from tracos_integration.ops.scope import run_customer
 from tracos_integration.settings import VARIABLES, Settings
 from tracos_integration.tracos.queries import WorkOrderRepository, WritesNotConfirmed
 from tracos_integration.tracos.retry import Retrier, TracosUnavailable
@@ -127,5 +128,8 @@ class MongoResource(dg.ConfigurableResource):
         if context.dagster_run is None:
             yield self
             return
-        with self.exclusive(customer_named(context.dagster_run.tags.get("dagster/partition"))):
+        # Resolved before any step: a run that names no customer on a customers deployment
+        # is refused here, before it touches a folder or TracOS; and the run's snapshot of
+        # its customer is taken here.
+        with self.exclusive(run_customer(context.instance, context.dagster_run.run_id)):
             yield self
