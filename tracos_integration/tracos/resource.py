@@ -128,8 +128,15 @@ class MongoResource(dg.ConfigurableResource):
         if context.dagster_run is None:
             yield self
             return
-        # Resolved before any step: a run that names no customer on a customers deployment
-        # is refused here, before it touches a folder or TracOS; and the run's snapshot of
-        # its customer is taken here.
-        with self.exclusive(run_customer(context.instance, context.dagster_run.run_id)):
+        # The run's snapshot of its customer is taken here, before any step. A run that cannot
+        # have one (it names no customer on a customers deployment) takes no lock: its first
+        # step refuses it with the reason, before it touches a folder or TracOS.
+        try:
+            customer, refused = run_customer(context.instance, context.dagster_run.run_id), False
+        except dg.Failure:
+            customer, refused = None, True
+        if refused:
+            yield self
+            return
+        with self.exclusive(customer):
             yield self
