@@ -158,7 +158,7 @@ def _refuse_sharing(customers: dict[str, Customer], refuse: Any) -> None:
             try:
                 folders.append((folder.resolve(), slug, key))  # links and `..` compared as the same folder
             except (OSError, RuntimeError) as error:  # a symbolic link loop, mostly
-                raise refuse(f"customer {slug!r}: {key} {folder} cannot be resolved ({error}); point it at a real folder")
+                raise refuse(f"customer {slug!r}: {key} {_path(folder)} cannot be resolved ({error}); point it at a real folder")
     # Sorted by their parts, a folder comes right before the folders inside it: neighbours suffice.
     folders.sort(key=lambda item: item[0].parts)
     for (outer, slug, key), (inner, other, other_key) in zip(folders, folders[1:]):
@@ -166,13 +166,13 @@ def _refuse_sharing(customers: dict[str, Customer], refuse: Any) -> None:
             continue
         if slug == other:
             how = "are the same folder" if outer == inner else "are nested"
-            raise refuse(f"customer {slug!r}: inbound_dir and outbound_dir {how} ({outer}, {inner}); "
+            raise refuse(f"customer {slug!r}: inbound_dir and outbound_dir {how} ({_path(outer)}, {_path(inner)}); "
                          "give each its own folder, side by side")
         if outer == inner:
-            raise refuse(f"customers {slug!r} ({key}) and {other!r} ({other_key}) share the folder {outer}; "
+            raise refuse(f"customers {slug!r} ({key}) and {other!r} ({other_key}) share the folder {_path(outer)}; "
                          "give each customer its own folders")
-        raise refuse(f"customers {slug!r} and {other!r} overlap: {other!r}'s {other_key} {inner} is inside {slug!r}'s "
-                     f"{key} {outer}; give each customer its own folders, side by side")
+        raise refuse(f"customers {slug!r} and {other!r} overlap: {other!r}'s {other_key} {_path(inner)} is inside {slug!r}'s "
+                     f"{key} {_path(outer)}; give each customer its own folders, side by side")
     collections: dict[tuple[str, str], str] = {}
     databases: dict[str, tuple[str, str]] = {}
     for slug, customer in customers.items():
@@ -239,6 +239,9 @@ def _read_yaml(where: str) -> Any:
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         at = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
         raise CustomersFileError(f"customers file {where}: not valid YAML: {problem}{at}") from None
+    except RecursionError:  # PyYAML recurses once per nesting level
+        raise CustomersFileError(f"customers file {where}: not valid YAML: nested too deeply; "
+                                 "write one level per customer and its settings") from None
 
 
 def _first_problem(error: ValidationError) -> str:
@@ -253,6 +256,12 @@ def _first_problem(error: ValidationError) -> str:
     if item["type"] == "string_type":
         message = f"must be text, got {_show(item.get('input'))}"
     return f"{key}: {message}"
+
+
+def _path(folder: Path) -> str:
+    """A folder for a one-line message: as it is, or quoted when it holds a newline or another control character."""
+    text = str(folder)
+    return text if text.isprintable() else repr(text)
 
 
 def _show(value: Any) -> str:

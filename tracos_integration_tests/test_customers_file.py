@@ -320,3 +320,16 @@ def test_environment_names_mongodb_refuses_fail_naming_the_variable(monkeypatch,
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingError, match=f"^{variable}="):
         Settings.from_env()
+
+
+def test_deeply_nested_yaml_is_refused_in_one_line(tmp_path):
+    assert "nested too deeply" in refusal(write(tmp_path, "customers: " + "[" * 5000))
+
+
+def test_a_refusal_stays_one_line_whatever_the_folder_and_names_hold(tmp_path):
+    """Found by the customers file property: names and folders are quoted, never written raw."""
+    assert "overlap" in refusal(write(tmp_path, {"customers": {
+        "acme": customer("acme", inbound_dir=str(tmp_path / "in\nbox")),
+        "globex": customer("globex", inbound_dir=str(tmp_path / "in\nbox" / "x")),
+    }}))
+    assert "at most 255" in refusal(write(tmp_path, {"customers": {"acme": customer("acme", database="d\n" * 30, collection="c" * 200)}}))

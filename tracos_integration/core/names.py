@@ -53,7 +53,7 @@ def namespace_problem(database: str, collection: str) -> Optional[str]:
     """Why database.collection is too long; None when it fits."""
     size = len(_bytes(database)) + 1 + len(_bytes(collection))
     if size > NAMESPACE_MAX_BYTES:
-        return f"{database}.{collection[:20]}... is {size} bytes; database.collection has at most {NAMESPACE_MAX_BYTES}"
+        return f"database.collection is {size} bytes; it has at most {NAMESPACE_MAX_BYTES}"
     return None
 
 
