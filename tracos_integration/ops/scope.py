@@ -3,9 +3,9 @@ the environment; with one, the run's partition key names it, and the resources a
 narrowed to its folders, format, time zone and collection.
 
 One snapshot per run (CONTRACT 9): the customer's entry is written into the run's tag
-`tracos/customer` when the run is created (by the sensors and the schedule), or by the
-first step that needs it (a run launched from the UI or the CLI); every later step reads
-that tag, never the file, so an edit of the file never splits one run between two
+`tracos/customer` when the run is created (by the sensors and the schedule), or when the
+run starts (MongoResource's setup, for a run launched from the UI or the CLI); every step
+reads that tag, never the file, so an edit of the file never splits one run between two
 versions of a customer. The tag shows on the run's page."""
 
 from __future__ import annotations
