@@ -158,7 +158,8 @@ def _refuse_sharing(customers: dict[str, Customer], refuse: Any) -> None:
             try:
                 folders.append((folder.resolve(), slug, key))  # links and `..` compared as the same folder
             except (OSError, RuntimeError) as error:  # a symbolic link loop, mostly
-                raise refuse(f"customer {slug!r}: {key} {_path(folder)} cannot be resolved ({error}); point it at a real folder")
+                raise refuse(f"customer {slug!r}: {key} {_path(folder)} cannot be resolved ({error}); "
+                             "point it at a real folder")
     # Sorted by their parts, a folder comes right before the folders inside it: neighbours suffice.
     folders.sort(key=lambda item: item[0].parts)
     for (outer, slug, key), (inner, other, other_key) in zip(folders, folders[1:]):
@@ -171,8 +172,8 @@ def _refuse_sharing(customers: dict[str, Customer], refuse: Any) -> None:
         if outer == inner:
             raise refuse(f"customers {slug!r} ({key}) and {other!r} ({other_key}) share the folder {_path(outer)}; "
                          "give each customer its own folders")
-        raise refuse(f"customers {slug!r} and {other!r} overlap: {other!r}'s {other_key} {_path(inner)} is inside {slug!r}'s "
-                     f"{key} {_path(outer)}; give each customer its own folders, side by side")
+        raise refuse(f"customers {slug!r} and {other!r} overlap: {other!r}'s {other_key} {_path(inner)} is inside "
+                     f"{slug!r}'s {key} {_path(outer)}; give each customer its own folders, side by side")
     collections: dict[tuple[str, str], str] = {}
     databases: dict[str, tuple[str, str]] = {}
     for slug, customer in customers.items():

@@ -189,13 +189,15 @@ def test_from_the_cli_a_run_names_its_customer_with_the_partition_tag(tmp_path):
     write_customers(tmp_path / "customers.yaml", {slug: entry(tmp_path, slug) for slug in SLUGS})
     (tmp_path / "home").mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO_", "DATA_", "DAGSTER_"))}
-    env.update(MONGO_URI=f"embedded://{tmp_path / 'tracos.json'}", TRACOS_CUSTOMERS_FILE=str(tmp_path / "customers.yaml"),
+    env.update(MONGO_URI=f"embedded://{tmp_path / 'tracos.json'}",
+               TRACOS_CUSTOMERS_FILE=str(tmp_path / "customers.yaml"),
                DATA_INBOUND_DIR=str(tmp_path / "env-inbound"), DATA_OUTBOUND_DIR=str(tmp_path / "env-outbound"),
                INBOUND_SETTLE_SECONDS="0", DAGSTER_HOME=str(tmp_path / "home"))
     drop(tmp_path / "acme" / "inbound", "a.json", [client_order(1)])
     acme = MongoResource(uri=env["MONGO_URI"], collection="workorders_acme").get_collection()
     acme.insert_one(tracos_document(50))
-    dagster = [str(Path(sys.executable).with_name("dagster")), "job", "execute", "-m", "tracos_integration", "-j", "sync_job"]
+    dagster = [str(Path(sys.executable).with_name("dagster")), "job", "execute",
+               "-m", "tracos_integration", "-j", "sync_job"]
 
     refused = subprocess.run(dagster, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert refused.returncode != 0 and "this run names no customer" in refused.stderr

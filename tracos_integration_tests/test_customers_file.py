@@ -332,4 +332,5 @@ def test_a_refusal_stays_one_line_whatever_the_folder_and_names_hold(tmp_path):
         "acme": customer("acme", inbound_dir=str(tmp_path / "in\nbox")),
         "globex": customer("globex", inbound_dir=str(tmp_path / "in\nbox" / "x")),
     }}))
-    assert "at most 255" in refusal(write(tmp_path, {"customers": {"acme": customer("acme", database="d\n" * 30, collection="c" * 200)}}))
+    long_names = customer("acme", database="d\n" * 30, collection="c" * 200)
+    assert "at most 255" in refusal(write(tmp_path, {"customers": {"acme": long_names}}))

@@ -87,11 +87,14 @@ def _names_no_customer() -> str:
         slugs = list(customers_from_env() or {})
     except CustomersFileError as error:
         return f"this run names no customer, and {error}. Nothing was read or written."
-    shown = ", ".join(slugs[:SHOWN_CUSTOMERS]) + (f", ... ({len(slugs)} in all)" if len(slugs) > SHOWN_CUSTOMERS else "")
+    shown = ", ".join(slugs[:SHOWN_CUSTOMERS])
+    if len(slugs) > SHOWN_CUSTOMERS:
+        shown += f", ... ({len(slugs)} in all)"
+    example = json.dumps({PARTITION_TAG: slugs[0] if slugs else "acme"})
     return (
         f"this run names no customer: with a customers file ({CUSTOMERS_FILE_VARIABLE}) every run is for one "
         f"customer, its partition ({shown}). Nothing was read or written. Launch it for one customer: pick the "
-        f"partition in the launchpad, or from the CLI add --tags '{{\"{PARTITION_TAG}\": \"{slugs[0] if slugs else 'acme'}\"}}'."
+        f"partition in the launchpad, or from the CLI add --tags '{example}'."
     )
 
 
