@@ -111,6 +111,19 @@ def test_a_run_uses_one_snapshot_of_its_customer_even_if_the_file_changes_betwee
     assert snapshot["slug"] == "acme" and snapshot["inbound_dir"] == str(root / "acme" / "inbound")
 
 
+@pytest.mark.parametrize("tag", ["{", '{"slug": "acme"}', "SNAPSHOT_OF_GLOBEX"])
+def test_a_run_whose_snapshot_tag_is_not_its_customers_entry_is_refused(deployment, tag):
+    defs, root, _, _, _ = deployment
+    if tag == "SNAPSHOT_OF_GLOBEX":
+        tag = json.dumps({"slug": "globex", **entry(root, "globex")})
+    drop(root / "acme" / "inbound", "a.json", [client_order(1)])
+    result = defs.get_job_def("inbound_job").execute_in_process(
+        partition_key="acme", tags={"tracos/customer": tag}, raise_on_error=False)
+    assert not result.success
+    assert "launch it again without that tag. Nothing was read or written." in failure_messages(result)
+    assert os.listdir(root / "acme" / "inbound") == ["a.json"]
+
+
 def test_the_sensors_put_the_customers_entry_into_the_runs_they_request(deployment):
     defs, root, _, collections, _ = deployment
     drop(root / "acme" / "inbound", "a.json", [client_order(1)])
