@@ -13,7 +13,8 @@ from a slug (the partition key) to that customer's settings:
         collection: workorders_acme
 
 A file that cannot be used raises CustomersFileError: one line naming the file and what
-to fix. Two customers never share a folder or a (database, collection) pair.
+to fix. Two customers never share or nest folders (after resolving links) and never share
+a collection; database and collection names follow MongoDB's naming rules (core/names.py).
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ import yaml  # PyYAML: already installed, dagster depends on it
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tracos_integration.client.formats import FORMATS, ClientFormat, format_for
+from tracos_integration.core.names import collection_problem, database_problem, namespace_problem
 
 CUSTOMERS_FILE_VARIABLE = "TRACOS_CUSTOMERS_FILE"
 SLUG = re.compile(r"[a-z0-9_-]{1,40}")
-_MONGO_DATABASE_FORBIDDEN = set('/\\. "$\x00')  # MongoDB's naming restrictions (server docs)
 
 
 class CustomersFileError(ValueError):
@@ -60,6 +61,8 @@ class Customer(BaseModel):
     def _folder_is_text(cls, value: Any) -> Any:
         if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
             raise ValueError(f"must be a folder path, got {_show(value)}")
+        if "\x00" in str(value):
+            raise ValueError(f"must be a folder path without NUL characters, got {_show(value)}")
         return Path(os.path.abspath(os.path.expanduser(value)))
 
     @field_validator("timezone")
@@ -81,15 +84,17 @@ class Customer(BaseModel):
     @field_validator("database")
     @classmethod
     def _database_name(cls, value: str) -> str:
-        if not value or len(value.encode("utf-8")) >= 64 or _MONGO_DATABASE_FORBIDDEN & set(value):
-            raise ValueError(f"{value!r} is not a MongoDB database name (1-63 bytes, none of / \\ . space \" $)")
+        problem = database_problem(value)
+        if problem:
+            raise ValueError(f"{_show(value)} is not a MongoDB database name: it {problem}")
         return value
 
     @field_validator("collection")
     @classmethod
     def _collection_name(cls, value: str) -> str:
-        if not value or "$" in value or "\x00" in value or value.startswith("system."):
-            raise ValueError(f"{value!r} is not a MongoDB collection name (not empty, no $, not system.*)")
+        problem = collection_problem(value)
+        if problem:
+            raise ValueError(f"{_show(value)} is not a MongoDB collection name: it {problem}")
         return value
 
 
@@ -135,25 +140,43 @@ def load_customers(path: str | os.PathLike[str]) -> dict[str, Customer]:
             customers[slug] = Customer.model_validate(settings)
         except ValidationError as error:
             raise refuse(f"customer {slug!r}: {_first_problem(error)}") from None
+        problem = namespace_problem(customers[slug].database, customers[slug].collection)
+        if problem:
+            raise refuse(f"customer {slug!r}: collection: {problem}; choose shorter names")
     _refuse_sharing(customers, refuse)
     return customers
 
 
 def _refuse_sharing(customers: dict[str, Customer], refuse: Any) -> None:
-    folders: dict[Path, tuple[str, str]] = {}
-    collections: dict[tuple[str, str], str] = {}
+    """No two folders equal or nested (the sync makes processed/ and failed/ inside the
+    inbound folder, so nesting would let one folder's files reach another's run); no
+    collection shared."""
+    folders = []
     for slug, customer in customers.items():
         for key in ("inbound_dir", "outbound_dir"):
-            folder = getattr(customer, key).resolve()  # links and `..` compared as the same folder
-            if folder in folders:
-                other, other_key = folders[folder]
-                if other == slug:
-                    raise refuse(f"customer {slug!r}: inbound_dir and outbound_dir are the same folder {folder}; give each its own")
-                raise refuse(
-                    f"customers {other!r} ({other_key}) and {slug!r} ({key}) share the folder {folder}; "
-                    "give each customer its own folders"
-                )
-            folders[folder] = (slug, key)
+            folder = getattr(customer, key)
+            try:
+                folders.append((folder.resolve(), slug, key))  # links and `..` compared as the same folder
+            except (OSError, RuntimeError) as error:  # a symbolic link loop, mostly
+                raise refuse(f"customer {slug!r}: {key} {_path(folder)} cannot be resolved ({error}); "
+                             "point it at a real folder")
+    # Sorted by their parts, a folder comes right before the folders inside it: neighbours suffice.
+    folders.sort(key=lambda item: item[0].parts)
+    for (outer, slug, key), (inner, other, other_key) in zip(folders, folders[1:]):
+        if outer != inner and outer not in inner.parents:
+            continue
+        if slug == other:
+            how = "are the same folder" if outer == inner else "are nested"
+            raise refuse(f"customer {slug!r}: inbound_dir and outbound_dir {how} ({_path(outer)}, {_path(inner)}); "
+                         "give each its own folder, side by side")
+        if outer == inner:
+            raise refuse(f"customers {slug!r} ({key}) and {other!r} ({other_key}) share the folder {_path(outer)}; "
+                         "give each customer its own folders")
+        raise refuse(f"customers {slug!r} and {other!r} overlap: {other!r}'s {other_key} {_path(inner)} is inside "
+                     f"{slug!r}'s {key} {_path(outer)}; give each customer its own folders, side by side")
+    collections: dict[tuple[str, str], str] = {}
+    databases: dict[str, tuple[str, str]] = {}
+    for slug, customer in customers.items():
         pair = (customer.database, customer.collection)
         if pair in collections:
             raise refuse(
@@ -161,6 +184,11 @@ def _refuse_sharing(customers: dict[str, Customer], refuse: Any) -> None:
                 "give each customer its own collection"
             )
         collections[pair] = slug
+        # MongoDB refuses a second database whose name differs only in case.
+        other, spelling = databases.setdefault(customer.database.casefold(), (slug, customer.database))
+        if spelling != customer.database:
+            raise refuse(f"customers {other!r} and {slug!r} name the databases {spelling!r} and {customer.database!r}, "
+                         "which differ only in case (MongoDB refuses that); spell them the same")
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -212,6 +240,9 @@ def _read_yaml(where: str) -> Any:
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         at = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
         raise CustomersFileError(f"customers file {where}: not valid YAML: {problem}{at}") from None
+    except RecursionError:  # PyYAML recurses once per nesting level
+        raise CustomersFileError(f"customers file {where}: not valid YAML: nested too deeply; "
+                                 "write one level per customer and its settings") from None
 
 
 def _first_problem(error: ValidationError) -> str:
@@ -228,6 +259,12 @@ def _first_problem(error: ValidationError) -> str:
     return f"{key}: {message}"
 
 
+def _path(folder: Path) -> str:
+    """A folder for a one-line message: as it is, or quoted when it holds a newline or another control character."""
+    text = str(folder)
+    return text if text.isprintable() else repr(text)
+
+
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -235,16 +272,3 @@ def _show(value: Any) -> str:
 
 def _kind(value: Any) -> str:
     return {list: "a list", str: "text", int: "a number", float: "a number", bool: "true/false"}.get(type(value), type(value).__name__)
-
-
-def customer_named(partition_key: Optional[str]) -> Optional[Customer]:
-    """The customer a partition key names; None for a run without a partition."""
-    if partition_key is None:
-        return None
-    customers = customers_from_env() or {}
-    if partition_key not in customers:
-        raise CustomersFileError(
-            f"customer {partition_key!r} is not in the customers file (TRACOS_CUSTOMERS_FILE) any more; "
-            "reload the definitions"
-        )
-    return customers[partition_key]

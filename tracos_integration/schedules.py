@@ -1,6 +1,8 @@
 """outbound_schedule (CONTRACT section 7): on OUTBOUND_CRON, a run only when work waits
 (one per customer with work, with a customers file)."""
 
+from datetime import datetime, timezone
+
 import dagster as dg
 
 from tracos_integration.sensors import outbound_requests
@@ -16,5 +18,11 @@ from tracos_integration.tracos.resource import MongoResource
     description="Pushes TracOS changes to the client on OUTBOUND_CRON (default every minute), when any wait.",
 )
 def outbound_schedule(context: dg.ScheduleEvaluationContext, mongo: MongoResource):
-    requests, skips = outbound_requests(context.instance, mongo)
+    # One run key per customer and tick: Dagster requires one when a tick requests several runs.
+    try:
+        tick = context.scheduled_execution_time
+    except Exception:  # evaluated by hand (build_schedule_context) without a tick time
+        tick = None
+    tick = tick or datetime.now(timezone.utc)
+    requests, skips = outbound_requests(context, mongo, run_key_suffix=tick.strftime("%Y%m%dT%H%M%S"))
     return requests or dg.SkipReason("; ".join(skips))

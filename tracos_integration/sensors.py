@@ -12,9 +12,10 @@ import dagster as dg
 
 from tracos_integration.assets import inbound_freshness_check
 from tracos_integration.client.folder import ClientFolder
-from tracos_integration.customers import customers_from_env
+from tracos_integration.customers import Customer, customers_from_env
 from tracos_integration.jobs import INBOUND_TAG, OUTBOUND_TAG
 from tracos_integration.ops.metadata import SKIPPED_TAG
+from tracos_integration.ops.scope import PARTITION_TAG, customer_tags
 from tracos_integration.settings import load_time_settings
 from tracos_integration.tracos.queries import WorkOrderRepository
 from tracos_integration.tracos.resource import MongoResource
@@ -34,7 +35,6 @@ FILES_TAG = "tracos/inbound_files"  # the fingerprint of the settled files a run
 # outbound run per customer at a time, customers side by side.
 INBOUND_CUSTOMER_TAG = "tracos/inbound_customer"
 OUTBOUND_CUSTOMER_TAG = "tracos/outbound_customer"
-PARTITION_TAG = "dagster/partition"
 # Files a finished run left in place (still being written, unreadable, or the run failed)
 # get this many more runs; then the sensor says so and waits for the folder to change.
 MAX_RUNS_PER_FILES = 5
@@ -52,9 +52,37 @@ def skip_while_busy(record: dg.RunRecord) -> str:
     return f"{run.job_name} run {run.run_id[:8]} is {run.status.value.lower()}; waiting for it to finish"
 
 
-def _slugs(customers: dict) -> list[Optional[str]]:
-    """The customers of the customers file, or [None]: the one customer of the environment."""
-    return list(customers) or [None]
+def served_customers(context: dg.SensorEvaluationContext | dg.ScheduleEvaluationContext,
+                     job_name: str) -> tuple[list[tuple[Optional[str], Optional[Customer]]], list[str]]:
+    """The customers a tick serves, each with its entry as the file has it now ([(None, None)]:
+    the one customer of the environment); and a note for each customer added to or removed
+    from the file since the definitions were loaded. Only the loaded partitions can have
+    runs: a new customer waits for "Reload definitions", and never stops the others."""
+    customers = customers_from_env()  # a broken file fails the tick, naming the file
+    if customers is None:
+        return [(None, None)], []
+    loaded = _loaded_partitions(context, job_name)
+    if loaded is None:  # evaluated outside its definitions (a test): the file is all there is
+        return list(customers.items()), []
+    notes = [f"{slug}: added to the customers file since the definitions were loaded; reload the definitions "
+             "to serve it" for slug in customers if slug not in loaded]
+    notes += [f"{slug}: removed from the customers file; no longer served (reload the definitions to drop it)"
+              for slug in loaded if slug not in customers]
+    for note in notes:
+        context.log.warning(note)
+    return [(slug, customer) for slug, customer in customers.items() if slug in loaded], notes
+
+
+def _loaded_partitions(context: dg.SensorEvaluationContext | dg.ScheduleEvaluationContext,
+                       job_name: str) -> Optional[list[str]]:
+    try:
+        repository = context.repository_def
+    except dg.DagsterInvariantViolationError:  # a schedule context built without definitions
+        repository = None
+    if repository is None:
+        return None
+    partitions = repository.get_job(job_name).partitions_def
+    return list(partitions.get_partition_keys()) if partitions is not None else []
 
 
 def _label(customer: Optional[str], text: str) -> str:
@@ -68,27 +96,28 @@ def _label(customer: Optional[str], text: str) -> str:
     description="Launches inbound_job when settled files wait in the inbound folder (per customer); never two at once.",
 )
 def inbound_file_sensor(context: dg.SensorEvaluationContext, client_folder: ClientFolder):
-    customers = customers_from_env() or {}
+    served, notes = served_customers(context, "inbound_job")
     reported = json.loads(context.cursor) if context.cursor else {}  # the freshness outcome last reported
     requests, skips, events = [], [], []
-    for slug in _slugs(customers):
-        folder = client_folder.for_customer(customers[slug]) if slug else client_folder
+    for slug, customer in served:
+        folder = client_folder.for_customer(customer) if customer else client_folder
         scan = folder.scan()  # a missing folder or a bad setting raises: the tick fails
         freshness = inbound_freshness_check(scan.oldest_wait_seconds(), folder.settings().freshness_window_seconds, slug)
         outcome = "passed" if freshness.passed else "failed"
         if reported.get(slug or "") != outcome:  # transitions only, not one entry a minute
             reported[slug or ""] = outcome
             events.append(freshness)
-        request, skip = _inbound_request(context.instance, slug, folder, scan)
+        request, skip = _inbound_request(context.instance, slug, customer, folder, scan)
         requests += [request] if request else []
         skips += [skip] if skip else []
     context.update_cursor(json.dumps(reported, sort_keys=True))
     if requests:
         return dg.SensorResult(run_requests=requests, asset_events=events)
-    return dg.SensorResult(skip_reason="; ".join(skips), asset_events=events)
+    return dg.SensorResult(skip_reason="; ".join(skips + notes), asset_events=events)
 
 
-def _inbound_request(instance: dg.DagsterInstance, customer: Optional[str], folder: ClientFolder, scan):
+def _inbound_request(instance: dg.DagsterInstance, customer: Optional[str], entry: Optional[Customer],
+                     folder: ClientFolder, scan):
     busy = run_in_flight(instance, INBOUND_TAG, customer)
     if busy:
         return None, _label(customer, skip_while_busy(busy))
@@ -109,7 +138,7 @@ def _inbound_request(instance: dg.DagsterInstance, customer: Optional[str], fold
     # files a finished run left behind are tried again (a new attempt), a bounded number of times.
     tags = {FILES_TAG: fingerprint, "tracos/inbound_file_count": str(len(scan.ready))}
     if customer:
-        tags[INBOUND_CUSTOMER_TAG] = customer
+        tags.update({INBOUND_CUSTOMER_TAG: customer, **customer_tags(customer, entry)})
     prefix = f"{customer}-" if customer else ""
     return dg.RunRequest(run_key=f"inbound-{prefix}{fingerprint}-{len(finished)}", partition_key=customer, tags=tags), None
 
@@ -121,24 +150,29 @@ def _inbound_request(instance: dg.DagsterInstance, customer: Optional[str], fold
     description="Launches outbound_job when TracOS holds unsynced work orders (per customer; a bounded count per tick).",
 )
 def outbound_pending_sensor(context: dg.SensorEvaluationContext, mongo: MongoResource):
-    requests, skips = outbound_requests(context.instance, mongo)
+    requests, skips = outbound_requests(context, mongo)
     return requests or dg.SkipReason("; ".join(skips))
 
 
-def outbound_requests(instance: dg.DagsterInstance, mongo: MongoResource) -> tuple[list[dg.RunRequest], list[str]]:
+def outbound_requests(context: dg.SensorEvaluationContext | dg.ScheduleEvaluationContext, mongo: MongoResource,
+                      run_key_suffix: Optional[str] = None) -> tuple[list[dg.RunRequest], list[str]]:
     """A run per customer for whom something waits to be exported that its last run did not
-    already skip; and why the others get none."""
-    customers = customers_from_env() or {}
+    already skip; and why the others get none (and which customers the file added or removed).
+    With `run_key_suffix` (the schedule's tick), each request has a run key per customer and tick."""
+    served, notes = served_customers(context, "outbound_job")
     requests, skips = [], []
-    for slug in _slugs(customers):
-        scoped = mongo.for_customer(customers[slug]) if slug else mongo
-        request, skip = _outbound_request(instance, scoped, slug)
+    for slug, customer in served:
+        scoped = mongo.for_customer(customer) if customer else mongo
+        request, skip = _outbound_request(context.instance, scoped, slug, customer)
+        if request and run_key_suffix:
+            request = request.with_replaced_attrs(run_key=f"outbound-{slug or 'environment'}-{run_key_suffix}")
         requests += [request] if request else []
         skips += [skip] if skip else []
-    return requests, skips
+    return requests, skips + notes
 
 
-def _outbound_request(instance: dg.DagsterInstance, mongo: MongoResource, customer: Optional[str]):
+def _outbound_request(instance: dg.DagsterInstance, mongo: MongoResource, customer: Optional[str],
+                      entry: Optional[Customer]):
     busy = run_in_flight(instance, OUTBOUND_TAG, customer)
     if busy:
         return None, _label(customer, skip_while_busy(busy))
@@ -155,7 +189,8 @@ def _outbound_request(instance: dg.DagsterInstance, mongo: MongoResource, custom
             f"{pending} unsynced work order(s) in TracOS, and the last outbound run ({last_run[:8]}) skipped "
             f"{skipped} it could not translate or write (see its skipped_documents); waiting for TracOS to change"
         ))
-    tags = {"tracos/unsynced_at_launch": str(pending), **({OUTBOUND_CUSTOMER_TAG: customer} if customer else {})}
+    tags = {"tracos/unsynced_at_launch": str(pending),
+            **({OUTBOUND_CUSTOMER_TAG: customer, **customer_tags(customer, entry)} if customer else {})}
     return dg.RunRequest(partition_key=customer, tags=tags), None
 
 

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict
 
+from tracos_integration.core.names import collection_problem, database_problem
+
 
 class SettingError(ValueError):
     """An environment variable holds a value the project cannot use."""
@@ -23,6 +25,16 @@ class SettingError(ValueError):
 
 def _text(variable: str, raw: str) -> str:
     return raw
+
+
+def _mongo_name(problem_of: Callable[[str], Optional[str]]) -> Callable[[str, str], str]:
+    def parse(variable: str, raw: str) -> str:
+        problem = problem_of(raw)
+        if problem:
+            raise SettingError(f"{variable}={raw[:60]!r} cannot be used: it {problem}")
+        return raw
+
+    return parse
 
 
 def _whole_number(minimum: int) -> Callable[[str, str], int]:
@@ -109,8 +121,8 @@ class Variable:
 
 VARIABLES: dict[str, Variable] = {
     "mongo_uri": Variable("MONGO_URI", "mongodb://localhost:27017/tractian", _text),
-    "mongo_database": Variable("MONGO_DATABASE", "tractian", _text),
-    "mongo_collection": Variable("MONGO_COLLECTION", "workorders", _text),
+    "mongo_database": Variable("MONGO_DATABASE", "tractian", _mongo_name(database_problem)),
+    "mongo_collection": Variable("MONGO_COLLECTION", "workorders", _mongo_name(collection_problem)),
     "inbound_dir": Variable("DATA_INBOUND_DIR", "./data/inbound", _text),
     "outbound_dir": Variable("DATA_OUTBOUND_DIR", "./data/outbound", _text),
     "client_timezone": Variable("CLIENT_TIMEZONE", "UTC", _time_zone),

@@ -219,3 +219,118 @@ def test_not_utf8_file_is_refused(tmp_path):
 
 def test_customers_as_a_list_is_refused_saying_what_is_expected(tmp_path):
     assert "must map each customer's slug to its settings, found a list" in refusal(write(tmp_path, "customers:\n  - acme\n"))
+
+
+# Isolation (CONTRACT 9): nested folders would let one customer's run read, archive or
+# overwrite another's files; the sync makes processed/ and failed/ inside inbound_dir.
+@pytest.mark.parametrize("globex_inbound", [
+    "customers/acme/inbound/processed",  # inside acme's archive
+    "customers/acme/inbound/failed/x",
+    "customers/acme/outbound/in",  # inside acme's outbound folder
+    "customers/acme",  # around both of acme's folders
+    "customers/acme/inbound/../outbound/deeper",
+])
+def test_customers_with_nested_folders_are_refused_naming_both(tmp_path, monkeypatch, globex_inbound):
+    monkeypatch.chdir(tmp_path)
+    message = refusal(write(tmp_path, {"customers": {
+        "acme": customer("acme"), "globex": customer("globex", inbound_dir=globex_inbound),
+    }}))
+    assert "customers 'acme' and 'globex' overlap" in message or "customers 'globex' and 'acme' overlap" in message
+    assert "give each customer its own folders" in message
+
+
+def test_folders_nested_through_a_symbolic_link_are_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "customers/acme/inbound/processed").mkdir(parents=True)
+    (tmp_path / "elsewhere").symlink_to(tmp_path / "customers/acme/inbound/processed")
+    message = refusal(write(tmp_path, {"customers": {
+        "acme": customer("acme"), "globex": customer("globex", inbound_dir="elsewhere/in"),
+    }}))
+    assert "overlap" in message and "'acme'" in message and "'globex'" in message
+
+
+def test_one_customers_outbound_folder_inside_its_inbound_folder_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, {"customers": {"acme": customer("acme", outbound_dir="customers/acme/inbound/out")}})
+    assert "customer 'acme': inbound_dir and outbound_dir are nested" in refusal(path)
+
+
+def test_side_by_side_folders_with_a_common_prefix_are_accepted(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, {"customers": {
+        "acme": customer("acme", inbound_dir="in/acme", outbound_dir="out/acme"),
+        "acme2": customer("acme2", inbound_dir="in/acme2", outbound_dir="out/acme-2"),
+    }})
+    assert list(load_customers(path)) == ["acme", "acme2"]
+
+
+def test_a_symbolic_link_loop_as_a_folder_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    message = refusal(write(tmp_path, {"customers": {"acme": customer("acme", inbound_dir="loop/in")}}))
+    assert "customer 'acme': inbound_dir" in message and "cannot be resolved" in message
+
+
+def test_databases_differing_only_in_case_are_refused(tmp_path):
+    path = write(tmp_path, {"customers": {
+        "acme": customer("acme", database="Tracos"), "globex": customer("globex", database="tracos"),
+    }})
+    assert "differ only in case" in refusal(path)
+
+
+# Names as MongoDB and pymongo check them (the manual's naming restrictions), refused at load
+# with the customer, the key and the rule, not at the first sensor tick under another name.
+@pytest.mark.parametrize("key,value,rule", [
+    ("database", "", "must not be empty"),
+    ("database", "a/b", "must not contain /"),
+    ("database", "a\\b", "must not contain \\"),
+    ("database", "a b", "must not contain space"),
+    ("database", 'a"b', 'must not contain "'),
+    ("database", "a$b", "must not contain $"),
+    ("database", "a*b", "must not contain *"),
+    ("database", "a<b", "must not contain <"),
+    ("database", "a:b", "must not contain :"),
+    ("database", "a|b", "must not contain |"),
+    ("database", "a?b", "must not contain ?"),
+    ("database", "a\x00b", "must not contain NUL"),
+    ("database", "d" * 64, "at most 63"),
+    ("collection", "", "must not be empty"),
+    ("collection", "work$orders", "must not contain $"),
+    ("collection", "work\x00orders", "must not contain NUL"),
+    ("collection", ".orders", "must not start or end with ."),
+    ("collection", "orders.", "must not start or end with ."),
+    ("collection", "a..b", "must not contain .."),
+    ("collection", "system.users", "must not start with system."),
+    ("collection", "c" * 300, "at most 255"),
+])
+def test_names_mongodb_refuses_are_refused_naming_customer_key_and_rule(tmp_path, key, value, rule):
+    message = refusal(write(tmp_path, {"customers": {"acme": customer("acme", **{key: value})}}))
+    assert f"customer 'acme': {key}:" in message and rule in message
+
+
+def test_a_namespace_over_255_bytes_is_refused(tmp_path):
+    path = write(tmp_path, {"customers": {"acme": customer("acme", database="d" * 60, collection="é" * 100)}})
+    assert "customer 'acme': collection:" in refusal(path) and "at most 255" in refusal(path)
+
+
+@pytest.mark.parametrize("variable,value", [("MONGO_DATABASE", "tra.cos"), ("MONGO_COLLECTION", "system.x"),
+                                            ("MONGO_COLLECTION", "a$b")])
+def test_environment_names_mongodb_refuses_fail_naming_the_variable(monkeypatch, variable, value):
+    from tracos_integration.settings import SettingError, Settings
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingError, match=f"^{variable}="):
+        Settings.from_env()
+
+
+def test_deeply_nested_yaml_is_refused_in_one_line(tmp_path):
+    assert "nested too deeply" in refusal(write(tmp_path, "customers: " + "[" * 5000))
+
+
+def test_a_refusal_stays_one_line_whatever_the_folder_and_names_hold(tmp_path):
+    """Found by the customers file property: names and folders are quoted, never written raw."""
+    assert "overlap" in refusal(write(tmp_path, {"customers": {
+        "acme": customer("acme", inbound_dir=str(tmp_path / "in\nbox")),
+        "globex": customer("globex", inbound_dir=str(tmp_path / "in\nbox" / "x")),
+    }}))
+    long_names = customer("acme", database="d\n" * 30, collection="c" * 200)
+    assert "at most 255" in refusal(write(tmp_path, {"customers": {"acme": long_names}}))

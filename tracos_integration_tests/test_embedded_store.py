@@ -307,3 +307,39 @@ def test_the_benchmark_reports_the_embedded_store_figures_with_their_targets(tmp
         assert results[f"embedded store: {direction} time at N / at N/10"]["target"] == "<= 15"
         rss = results[f"embedded store: {direction}_job peak RSS"]  # a figure to read, not a timed assertion
         assert rss["target"] == "<= 300" and rss["unit"] == "MB" and rss["value"] > 0
+
+
+HOSTILE_NAMES = ["../x", "../../escaped", "/tmp/absolute", "a/b", "a\x00b", ".", "..", ".hidden", "n" * 400,
+                 "é/ü", "%2E%2E"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_names_never_reach_a_path_outside_the_store(tmp_path, name):
+    """CONTRACT 8: whatever a database or collection is called, its files stay in the store's folder."""
+    from tracos_integration.tracos.stores import open_collection
+
+    store = tmp_path / "store"
+    store.mkdir()
+    outside_before = sorted(p for p in tmp_path.parent.rglob("*") if store not in (p, *p.parents))
+    uri = f"embedded://{store / 'tracos.json'}"
+    for database, collection in ((name, "workorders"), ("tractian", name)):
+        collection_object = open_collection(uri, database, collection)
+        collection_object.insert_one({"number": 1, "name": name})
+        assert collection_object.find_one({"number": 1})["name"] == name  # and the data comes back
+    outside_after = sorted(p for p in tmp_path.parent.rglob("*") if store not in (p, *p.parents))
+    assert outside_after == outside_before
+    assert not Path("/tmp/absolute").exists() and not (tmp_path / "x").exists()
+
+
+def test_collections_with_different_names_keep_different_files(tmp_path):
+    from tracos_integration.tracos.stores import open_collection
+
+    uri = f"embedded://{tmp_path / 'tracos.json'}"
+    names = ["a/b", "a%2Fb", "a_b", "n" * 400, "n" * 399 + "m"]
+    for number, name in enumerate(names):
+        open_collection(uri, "tractian", name).insert_one({"number": number})
+    assert [open_collection(uri, "tractian", name).find_one({})["number"] for name in names] == list(range(len(names)))
+
+
+def test_usual_names_keep_their_file_names(tmp_path):
+    assert embedded.file_name("workorders_acme") == "workorders_acme" and embedded.file_name("tractian") == "tractian"

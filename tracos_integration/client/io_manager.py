@@ -10,7 +10,7 @@ import dagster as dg
 
 from tracos_integration.client.folder import ClientFolder, clear_failure
 from tracos_integration.client.writing import json_bytes
-from tracos_integration.customers import customer_named
+from tracos_integration.ops.scope import run_customer
 
 FOLDER_KEY = "client_folder"
 
@@ -49,5 +49,5 @@ class ClientFolderIOManager(dg.ConfigurableIOManager):
 
     def _folder(self, context: dg.OutputContext | dg.InputContext) -> ClientFolder:
         """The folder of the run's customer, when the run has one (customers file)."""
-        customer = customer_named(context.partition_key if context.has_partition_key else None)
+        customer = run_customer(context.step_context.instance, context.run_id)
         return self.folder if customer is None else self.folder.for_customer(customer)

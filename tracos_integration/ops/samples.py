@@ -7,8 +7,7 @@ from pydantic import Field
 
 from tracos_integration.client.formats.csv import sample_csv_files
 from tracos_integration.core.samples import sample_client_files, sample_tracos_documents
-from tracos_integration.customers import customer_named
-from tracos_integration.ops.scope import partition_of
+from tracos_integration.ops.scope import run_customer
 from tracos_integration.tracos.resource import MongoResource, tracos_failure
 
 
@@ -24,7 +23,7 @@ class SamplesConfig(dg.Config):
 def write_samples(context: dg.OpExecutionContext, config: SamplesConfig, mongo: MongoResource) -> dg.Output[dict[str, Any]]:
     """Unsynced TracOS documents and client files (in the customer's format), with every
     status, deletions, and order numbers that overlap between the two sides."""
-    customer = customer_named(partition_of(context))
+    customer = run_customer(context.instance, context.run_id)
     if customer is not None:
         mongo = mongo.for_customer(customer)
     with tracos_failure("No sample file was written."):

@@ -15,19 +15,26 @@ sensor) never wait.
 per database, one SQLite file per collection). A store file of the earlier format (one
 Extended JSON file at `<dir>/<name>.json`) is imported once, when that folder does not
 exist yet, and kept beside it renamed `<name>.json.imported`.
+
+Database and collection names become file names through `file_name`: letters, digits and
+`_ - . ~` as they are, anything else (`/`, NUL, a leading or doubled `.`) %-escaped, and a name too long
+for a file shortened with its hash, so no name reaches a path outside the store (CONTRACT 8).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import quote
 
 import litemongo
 from bson import json_util
@@ -59,6 +66,22 @@ def damaged(file: Path, error: sqlite3.DatabaseError) -> DamagedStore:
     )
 
 
+MAX_FILE_NAME = 120  # bytes: room for the store's own prefix and suffixes under the usual 255
+
+
+def file_name(name: str) -> str:
+    """The file (or folder) name for a database or collection name: one path component,
+    never `.` or `..`, the same for the same name. Usual names (`tractian`, `workorders_acme`)
+    stay as they are, so existing stores keep their files."""
+    encoded = quote(name, safe="", errors="surrogatepass")
+    # A dot first, last or beside another dot is escaped too: no `.`, `..` or hidden file.
+    encoded = re.sub(r"^\.|\.$|(?<=\.)\.|\.(?=\.)", "%2E", encoded)
+    if not encoded or len(encoded) > MAX_FILE_NAME:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        encoded = f"{encoded[:MAX_FILE_NAME - 17]}~{digest}"
+    return encoded
+
+
 def data_directory(path: Path) -> Path:
     """`.tracos/tracos.json` -> `.tracos/tracos/`; a path without `.json` is the folder itself."""
     return path.with_suffix("") if path.suffix == ".json" else path
@@ -87,7 +110,7 @@ class EmbeddedStore:
         collections go side by side; no names: the whole store (the one-time import)."""
         key = (database, collection)
         lock_path = self.lock_path if key == ("", "") else self.lock_path.with_name(
-            f"{self.path.name}.{database}.{collection}.lock"
+            f"{self.path.name}.{file_name(database)}.{file_name(collection)}.lock"
         )
         with self._mutex:
             held = self._held.setdefault(key, [0, None])
@@ -113,7 +136,7 @@ class EmbeddedStore:
             client = _client(self.directory)
             self._clients.client = client
             self._clients.opened = set()
-        inner = client[database][collection]
+        inner = client[file_name(database)][file_name(collection)]
         if (database, collection) not in self._clients.opened:
             with self.named_errors(database, collection):
                 inner._store  # noqa: B018 (opens the SQLite file, as embedded_pages does: a damaged one fails here)
@@ -128,7 +151,7 @@ class EmbeddedStore:
         except sqlite3.DatabaseError as error:
             if type(error) is not sqlite3.DatabaseError:  # locked, constraint, ...: not damage
                 raise
-            raise damaged(self.directory / database / collection, error) from None
+            raise damaged(self.directory / file_name(database) / file_name(collection), error) from None
 
     def _import_legacy_file(self) -> None:
         """The earlier format (one Extended JSON file) stays readable: imported once, the
@@ -156,7 +179,7 @@ def import_legacy_file(legacy: Path, directory: Path) -> int:
     try:
         for database, collections in payload.get("databases", {}).items():
             for name, content in collections.items():
-                target = client[database][name]
+                target = client[file_name(database)][file_name(name)]
                 with one_transaction(target):
                     if content["documents"]:
                         target.insert_many(content["documents"])

@@ -9,7 +9,8 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 from pymongo.errors import InvalidName
 
-from tracos_integration.customers import Customer, customer_named
+from tracos_integration.customers import Customer
+from tracos_integration.ops.scope import run_customer
 from tracos_integration.settings import VARIABLES, Settings
 from tracos_integration.tracos.queries import WorkOrderRepository, WritesNotConfirmed
 from tracos_integration.tracos.embedded import DamagedStore
@@ -129,5 +130,15 @@ class MongoResource(dg.ConfigurableResource):
         if context.dagster_run is None:
             yield self
             return
-        with self.exclusive(customer_named(context.dagster_run.tags.get("dagster/partition"))):
+        # The run's snapshot of its customer is taken here, before any step. A run that cannot
+        # have one (it names no customer on a customers deployment) takes no lock: its first
+        # step refuses it with the reason, before it touches a folder or TracOS.
+        try:
+            customer, refused = run_customer(context.instance, context.dagster_run.run_id), False
+        except dg.Failure:
+            customer, refused = None, True
+        if refused:
+            yield self
+            return
+        with self.exclusive(customer):
             yield self

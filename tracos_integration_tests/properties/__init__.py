@@ -1,0 +1,1 @@
+"""Hypothesis properties over the project's input surfaces."""
