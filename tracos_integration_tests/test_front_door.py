@@ -137,3 +137,24 @@ def test_dg_lists_and_checks_the_definitions_from_the_repository_root():
     checked = dg("check", "defs")
     assert checked.returncode == 0 and "All definitions loaded successfully." in checked.stdout + checked.stderr
     assert "does not match" not in checked.stdout + checked.stderr  # no venv notice when called as .venv/bin/dg
+
+
+def test_the_test_run_ends_by_naming_each_group_it_skipped_and_how_to_run_it(tmp_path):
+    (tmp_path / "conftest.py").write_text("from tracos_integration_tests.conftest import pytest_terminal_summary\n")
+    (tmp_path / "test_groups.py").write_text(
+        "import pytest\n"
+        "def test_ui():\n    pytest.skip(\"Debian's chromium package is not installed (.ci/run installs it)\")\n"
+        "def test_server():\n    pytest.skip('MONGO_URI names no MongoDB server')\n"
+        "def test_runs():\n    pass\n"
+    )
+    completed = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+                               cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
+    lines = completed.stdout.strip().splitlines()
+    assert completed.returncode == 0, completed.stdout
+    assert lines[-3:-1] == [
+        "1 skipped: browser tests of the UI (test_ui_browser.py); to run them, install Debian's chromium "
+        "(apt-get install chromium)",
+        "1 skipped: the real-MongoDB tests (-m real_mongo); to run them, start one (README \"Against a real "
+        "MongoDB\") and set MONGO_URI to it",
+    ]
+    assert lines[-1].startswith("1 passed, 2 skipped")
