@@ -39,9 +39,13 @@ def failures(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     return lines
 
 
-def describe(instance: dg.DagsterInstance, job_name: str, settings: Optional[Settings] = None) -> tuple[bool, list[str]]:
+def describe(
+    instance: dg.DagsterInstance, job_name: str, settings: Optional[Settings] = None
+) -> tuple[bool, list[str]]:
     """(succeeded, lines) for the latest run of `job_name`."""
-    settings = settings or Settings.from_env("mongo_uri", "mongo_database", "mongo_collection", "inbound_dir", "outbound_dir")
+    settings = settings or Settings.from_env(
+        "mongo_uri", "mongo_database", "mongo_collection", "inbound_dir", "outbound_dir"
+    )
     runs = instance.get_runs(filters=dg.RunsFilter(job_name=job_name), limit=1)
     if not runs:
         return False, [f"{job_name}: no run found in this Dagster instance (DAGSTER_HOME)"]
@@ -60,11 +64,13 @@ def describe(instance: dg.DagsterInstance, job_name: str, settings: Optional[Set
         counts = steps["archive_inbound_files"]
         lines.append(
             f"  inbound:  {counts.get('read', 0)} records read: {counts.get('inserted', 0)} inserted, "
-            f"{counts.get('updated', 0)} updated, {counts.get('unchanged', 0)} unchanged, {counts.get('stale', 0)} stale, "
+            f"{counts.get('updated', 0)} updated, {counts.get('unchanged', 0)} unchanged, "
+            f"{counts.get('stale', 0)} stale, "
             f"{counts.get('rejected', 0)} rejected"
         )
         lines.append(
-            f"            {counts.get('files_read', 0)} files: {counts.get('files_processed', 0)} to {inbound}/processed, "
+            f"            {counts.get('files_read', 0)} files: "
+            f"{counts.get('files_processed', 0)} to {inbound}/processed, "
             f"{counts.get('files_failed', 0)} to {inbound}/failed (each with a .error.json), "
             f"{counts.get('files_left', 0)} left in {inbound}"
         )
@@ -75,7 +81,8 @@ def describe(instance: dg.DagsterInstance, job_name: str, settings: Optional[Set
             f"{counts.get('marked_synced', 0)} marked synced, {counts.get('skipped', 0)} skipped; "
             f"{counts.get('backlog', 0)} still unsynced"
         )
-    lines.append(f"  TracOS:   {display_uri(settings.mongo_uri)} ({settings.mongo_database}.{settings.mongo_collection})")
+    store = f"{settings.mongo_database}.{settings.mongo_collection}"
+    lines.append(f"  TracOS:   {display_uri(settings.mongo_uri)} ({store})")
     lines += [f"  failed:   {line}" for line in failures(instance, run.run_id)]
     return succeeded, lines
 

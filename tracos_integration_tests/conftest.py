@@ -162,7 +162,8 @@ def server(workspace, monkeypatch):
 # group, how to run it). `make test` names each group that skipped, last, so a run without
 # chromium never looks like the whole suite.
 SKIPPED_GROUPS = [
-    ("chromium", "browser tests of the UI (test_ui_browser.py)", "install Debian's chromium (apt-get install chromium)"),
+    ("chromium", "browser tests of the UI (test_ui_browser.py)",
+     "install Debian's chromium (apt-get install chromium)"),
     ("PostgreSQL", "the PostgreSQL-backed instance test", "install Debian's postgresql (apt-get install postgresql)"),
     ("MongoDB", "the real-MongoDB tests (-m real_mongo)",
      "start one (README \"Against a real MongoDB\") and set MONGO_URI to it"),

@@ -104,7 +104,8 @@ def test_mongodb_requires_authentication_and_the_sync_connects_as_its_own_user()
     services = compose()["services"]
     mongodb = services["mongodb"]["environment"]
     # The image turns --auth on when a root user is given; both come from .env.
-    assert REQUIRED.match(mongodb["MONGO_INITDB_ROOT_USERNAME"]) and REQUIRED.match(mongodb["MONGO_INITDB_ROOT_PASSWORD"])
+    assert REQUIRED.match(mongodb["MONGO_INITDB_ROOT_USERNAME"])
+    assert REQUIRED.match(mongodb["MONGO_INITDB_ROOT_PASSWORD"])
     init = [volume for volume in services["mongodb"]["volumes"] if "/docker-entrypoint-initdb.d" in volume]
     assert init == ["./deploy/mongo-init:/docker-entrypoint-initdb.d:ro"]
     script = (ROOT / "deploy/mongo-init/create-sync-user.js").read_text()
@@ -137,6 +138,7 @@ def test_the_docker_run_launcher_joins_composes_network_from_an_image_that_has_d
     assert launcher["config"]["network"] == compose()["networks"]["default"]["name"]
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     installed = re.search(r'pip install "\.\[([\w,]+)\]"', (ROOT / "Dockerfile").read_text()).group(1).split(",")
-    assert any(requirement.startswith(launcher["module"].replace("_", "-")) for extra in installed for requirement in extras[extra])
+    package = launcher["module"].replace("_", "-")
+    assert any(requirement.startswith(package) for extra in installed for requirement in extras[extra])
     for variable in launcher["config"]["env_vars"]:
         assert variable in compose()["services"]["daemon"]["environment"], variable

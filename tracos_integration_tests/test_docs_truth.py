@@ -16,7 +16,9 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # Code and configuration a name may live in (tests included: the docs name test files and fixtures).
 CODE_SUFFIXES = (".py", ".yaml", ".yml", ".toml", ".cfg", ".js", ".example")
 CODE_NAMES = ("Makefile", "Dockerfile", ".ci/run")
-FILE_SUFFIXES = ("py", "yaml", "yml", "json", "md", "toml", "cfg", "js", "png", "lock", "csv", "txt", "example", "imported")
+FILE_SUFFIXES = (
+    "py", "yaml", "yml", "json", "md", "toml", "cfg", "js", "png", "lock", "csv", "txt", "example", "imported",
+)
 
 # Quoted words that are not names in this repository: values, other projects' names, UI labels.
 NOT_CODE = {
@@ -213,4 +215,6 @@ def test_the_kubernetes_page_sets_the_run_queue_limits_of_the_deployment_instanc
 def test_the_readme_states_the_instances_run_queue_limits():
     readme = (ROOT / "README.md").read_text()
     assert instance_limits("dagster.yaml") and "no run-queue limits" not in readme
-    assert f"max_concurrent_runs: {yaml.safe_load((ROOT / 'dagster.yaml').read_text())['concurrency']['runs']['max_concurrent_runs']}" in readme
+    for path in ("dagster.yaml", "deploy/dagster.yaml"):
+        runs = yaml.safe_load((ROOT / path).read_text())["concurrency"]["runs"]
+        assert f"max_concurrent_runs: {runs['max_concurrent_runs']}" in readme, path

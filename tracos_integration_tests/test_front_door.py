@@ -147,8 +147,10 @@ def test_the_test_run_ends_by_naming_each_group_it_skipped_and_how_to_run_it(tmp
         "def test_server():\n    pytest.skip('MONGO_URI names no MongoDB server')\n"
         "def test_runs():\n    pass\n"
     )
-    completed = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-                               cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+    )
     lines = completed.stdout.strip().splitlines()
     assert completed.returncode == 0, completed.stdout
     assert lines[-3:-1] == [

@@ -40,7 +40,9 @@ def write_samples(context: dg.OpExecutionContext, config: SamplesConfig, mongo: 
     else:
         files = sample_client_files(config.count, config.seed)
     context.log.info(f"samples: {written} TracOS documents, {len(files)} inbound files")
-    return dg.Output(files, metadata={"tracos_documents": written, "inbound_files": len(files), "tracos": mongo.display_name})
+    return dg.Output(
+        files, metadata={"tracos_documents": written, "inbound_files": len(files), "tracos": mongo.display_name}
+    )
 
 
 def refuse_real_server(mongo: MongoResource, allowed: bool) -> None:
@@ -51,6 +53,7 @@ def refuse_real_server(mongo: MongoResource, allowed: bool) -> None:
         return
     raise dg.Failure(description=(
         f"samples_job writes sample work orders only into mongomock:// or embedded:// stores, and MONGO_URI names "
-        f"{display_uri(uri)}. To write them there, run it with `ops: {{write_samples: {{config: {{allow_real_server: true}}}}}}`. "
+        f"{display_uri(uri)}. To write them there, run it with "
+        "`ops: {write_samples: {config: {allow_real_server: true}}}`. "
         "Nothing was written."
     ))
