@@ -91,7 +91,9 @@ def make_env(tmp_path):
     inbound, outbound = tmp_path / "inbound", tmp_path / "outbound"
     inbound.mkdir()
     outbound.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO_", "DATA_", "DAGSTER_", "PYTHON"))}
+    # Under `make test` the parent make's flags would reach this make too: a make of its own.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MONGO_", "DATA_", "DAGSTER_", "PYTHON", "MAKE", "MFLAGS"))}
     env.update(DAGSTER_HOME=str(tmp_path / "home"), DATA_INBOUND_DIR=str(inbound), DATA_OUTBOUND_DIR=str(outbound),
                MONGO_URI=f"embedded://{tmp_path / 'tracos.json'}", INBOUND_SETTLE_SECONDS="0")
     return env
