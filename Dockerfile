@@ -10,7 +10,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /opt/dagster/app
 COPY pyproject.toml README.md ./
 COPY tracos_integration ./tracos_integration
-RUN pip install ".[deploy]"
+# deploy: PostgreSQL storage; docker: the Docker run launcher (deploy/run-launchers/docker.yaml).
+RUN pip install ".[deploy,docker]"
 
 COPY deploy/dagster.yaml ${DAGSTER_HOME}/dagster.yaml
 COPY deploy/workspace.yaml /opt/dagster/workspace.yaml

@@ -7,30 +7,53 @@ DAGSTER_ENV = DAGSTER_HOME="$(DAGSTER_HOME)" MONGO_URI="$(RUN_MONGO_URI)"
 # The embedded, file-backed TracOS unless MONGO_URI names another store.
 RUN_MONGO_URI := $(or $(MONGO_URI),embedded://.tracos/tracos.json)
 SAMPLES ?= 20
+# Samples go into mongomock:// and embedded:// only; into a MongoDB server only when asked:
+# `make run SAMPLES_INTO_SERVER=1` (CONTRACT 2).
+SAMPLES_INTO_SERVER ?=
+SAMPLE_STORE := $(or $(SAMPLES_INTO_SERVER),$(filter mongomock://% embedded://%,$(RUN_MONGO_URI)))
+# The console shows warnings and errors only (the run's full log is in the UI), without the
+# CLI's notice that `dg launch` supersedes `dagster job execute` (both work); the closing
+# lines come from the run's recorded counts (tracos_integration/summary.py).
+QUIET_CONFIG = $(DAGSTER_HOME)/quiet.yaml
+QUIET_ENV = PYTHONWARNINGS='ignore:Function `job_execute_command` is superseded'
+EXECUTE = $(QUIET_ENV) $(DAGSTER_ENV) $(BIN)/dagster job execute -m tracos_integration -c $(QUIET_CONFIG)
+SUMMARY = $(DAGSTER_ENV) $(BIN)/python -m tracos_integration.summary
 
 .PHONY: install run samples sync dev test reliability clean
 
 install: $(VENV)/.installed
 
+# pip's own output goes to a log; it is shown only when the install fails.
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,deploy]"
-	touch $@
+	@echo "installing into $(VENV) (about a minute; log: $(VENV)/install.log)"
+	@$(PYTHON) -m venv $(VENV)
+	@{ $(BIN)/python -m pip install --quiet --upgrade pip && \
+	   $(BIN)/python -m pip install --quiet -e ".[test,deploy]"; } > $(VENV)/install.log 2>&1 \
+	   || { tail -n 30 $(VENV)/install.log; echo "install failed: see $(VENV)/install.log"; exit 1; }
+	@touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
-	mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+	@mkdir -p $(DAGSTER_HOME)
+	@cp dagster.yaml $@
+
+$(QUIET_CONFIG): $(DAGSTER_HOME)/dagster.yaml
+	@printf 'loggers:\n  console:\n    config:\n      log_level: WARNING\n' > $@
 
 run: install $(DAGSTER_HOME)/dagster.yaml samples sync
 
-samples: install $(DAGSTER_HOME)/dagster.yaml
-	printf 'ops:\n  write_samples:\n    config:\n      count: %s\n' "$(SAMPLES)" > $(DAGSTER_HOME)/samples.yaml
-	$(DAGSTER_ENV) $(BIN)/dagster job execute -m tracos_integration -j samples_job \
-		-c $(DAGSTER_HOME)/samples.yaml
+samples: install $(DAGSTER_HOME)/dagster.yaml $(QUIET_CONFIG)
+ifeq ($(SAMPLE_STORE),)
+	@echo "samples_job skipped: MONGO_URI names a MongoDB server, and samples go there only when asked (make run SAMPLES_INTO_SERVER=1)"
+else
+	@printf 'ops:\n  write_samples:\n    config:\n      count: %s\n      allow_real_server: %s\n' \
+		"$(SAMPLES)" "$(if $(SAMPLES_INTO_SERVER),true,false)" > $(DAGSTER_HOME)/samples.yaml
+	@echo "samples_job: dagster job execute -j samples_job"
+	@$(EXECUTE) -j samples_job -c $(DAGSTER_HOME)/samples.yaml; status=$$?; $(SUMMARY) samples_job; exit $$status
+endif
 
-sync: install $(DAGSTER_HOME)/dagster.yaml
-	$(DAGSTER_ENV) $(BIN)/dagster job execute -m tracos_integration -j sync_job
+sync: install $(DAGSTER_HOME)/dagster.yaml $(QUIET_CONFIG)
+	@echo "sync_job: dagster job execute -j sync_job"
+	@$(EXECUTE) -j sync_job; status=$$?; $(SUMMARY) sync_job; exit $$status
 
 # The UI on http://localhost:$(PORT) with the sensors and schedule running, on sample data.
 # Sensors look every $(DEV_SYNC_INTERVAL)s here (the default elsewhere is 60), and a file
@@ -44,7 +67,8 @@ CUSTOMERS_FILE := $(if $(filter demo,$(CUSTOMERS)),$(CURDIR)/data/customers.demo
 DEV_ENV = SYNC_INTERVAL_SECONDS=$(DEV_SYNC_INTERVAL) INBOUND_SETTLE_SECONDS=$(DEV_SETTLE) \
 	$(if $(CUSTOMERS_FILE),TRACOS_CUSTOMERS_FILE="$(CUSTOMERS_FILE)") $(DAGSTER_ENV)
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	printf 'ops:\n  write_samples:\n    config:\n      count: %s\n' "$(SAMPLES)" > $(DAGSTER_HOME)/samples.yaml
+	printf 'ops:\n  write_samples:\n    config:\n      count: %s\n      allow_real_server: %s\n' \
+		"$(SAMPLES)" "$(if $(SAMPLES_INTO_SERVER),true,false)" > $(DAGSTER_HOME)/samples.yaml
 ifeq ($(CUSTOMERS_FILE),)
 	$(MAKE) samples
 else

@@ -156,3 +156,40 @@ def server(workspace, monkeypatch):
     strict = StrictCollection(MongoResource(uri=workspace.mongo_uri).get_collection())
     use_collection(monkeypatch, strict)
     return strict
+
+
+# Tests that skip for want of something on the machine: (text of the skip reason, the
+# group, how to run it). `make test` names each group that skipped, last, so a run without
+# chromium never looks like the whole suite.
+SKIPPED_GROUPS = [
+    ("chromium", "browser tests of the UI (test_ui_browser.py)",
+     "install Debian's chromium (apt-get install chromium)"),
+    ("PostgreSQL", "the PostgreSQL-backed instance test", "install Debian's postgresql (apt-get install postgresql)"),
+    ("MongoDB", "the real-MongoDB tests (-m real_mongo)",
+     "start one (README \"Against a real MongoDB\") and set MONGO_URI to it"),
+]
+
+
+def skipped_groups(reasons: list[str]) -> list[str]:
+    """One line per group of tests that skipped: how many, what, and how to run them."""
+    lines = []
+    for words, group, how in SKIPPED_GROUPS:
+        count = sum(words in reason for reason in reasons)
+        if count:
+            lines.append(f"{count} skipped: {group}; to run them, {how}")
+    return lines
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    # A wrapper, so these lines come after pytest's own summary, just above the counts.
+    yield
+    reasons = []
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reasons.append(longrepr[2] if isinstance(longrepr, tuple) else str(longrepr))
+    lines = skipped_groups(reasons)
+    if lines:
+        terminalreporter.write_sep("=", "not run on this machine", yellow=True)
+        for line in lines:
+            terminalreporter.write_line(line, yellow=True)

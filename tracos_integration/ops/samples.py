@@ -9,11 +9,16 @@ from tracos_integration.client.formats.csv import sample_csv_files
 from tracos_integration.core.samples import sample_client_files, sample_tracos_documents
 from tracos_integration.ops.scope import run_customer
 from tracos_integration.tracos.resource import MongoResource, tracos_failure
+from tracos_integration.tracos.uris import EMBEDDED_SCHEME, MEMORY_SCHEME, display_uri
 
 
 class SamplesConfig(dg.Config):
     count: int = Field(default=20, ge=0, description="Work orders on each side")
     seed: int = Field(default=42, description="Same seed, same samples")
+    allow_real_server: bool = Field(
+        default=False, description="Also write into a MongoDB server (mongodb://, mongodb+srv://); off: only "
+        "mongomock:// and embedded:// get samples (CONTRACT 2)",
+    )
 
 
 @dg.op(out=dg.Out(
@@ -26,6 +31,7 @@ def write_samples(context: dg.OpExecutionContext, config: SamplesConfig, mongo: 
     customer = run_customer(context.instance, context.run_id)
     if customer is not None:
         mongo = mongo.for_customer(customer)
+    refuse_real_server(mongo, config.allow_real_server)
     with tracos_failure("No sample file was written."):
         written = mongo.repository().insert_documents(sample_tracos_documents(config.count, config.seed))
     if customer is not None and customer.format == "csv":
@@ -33,4 +39,20 @@ def write_samples(context: dg.OpExecutionContext, config: SamplesConfig, mongo: 
     else:
         files = sample_client_files(config.count, config.seed)
     context.log.info(f"samples: {written} TracOS documents, {len(files)} inbound files")
-    return dg.Output(files, metadata={"tracos_documents": written, "inbound_files": len(files), "tracos": mongo.display_name})
+    return dg.Output(
+        files, metadata={"tracos_documents": written, "inbound_files": len(files), "tracos": mongo.display_name}
+    )
+
+
+def refuse_real_server(mongo: MongoResource, allowed: bool) -> None:
+    """Samples are demo data: a real server (anything but mongomock:// or embedded://) gets
+    them only when the run config asks. Decided from the URI alone, before connecting."""
+    uri = mongo.resolved_uri
+    if allowed or uri.startswith((MEMORY_SCHEME, EMBEDDED_SCHEME)):
+        return
+    raise dg.Failure(description=(
+        f"samples_job writes sample work orders only into mongomock:// or embedded:// stores, and MONGO_URI names "
+        f"{display_uri(uri)}. To write them there, run it with "
+        "`ops: {write_samples: {config: {allow_real_server: true}}}`. "
+        "Nothing was written."
+    ))
