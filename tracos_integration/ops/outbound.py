@@ -41,15 +41,12 @@ def export_unsynced(
         if not config.dry_run:  # the outbound index its pages walk, and the one on number its duplicate check uses
             for warning in repository.ensure_indexes().warnings:
                 context.log.warning(warning)
-        # Without a unique index on number, TracOS may hold duplicates: look them up per page.
-        may_hold_duplicates = not repository.has_unique_numbers()
-        duplicated_numbers: set = set()
         for documents in repository.iter_unsynced(config.page_size):
-            same_number = None
-            if may_hold_duplicates:
-                numbers = sorted({d["number"] for d in documents if type(d.get("number")) is int})
-                same_number = repository.find_unsynced_by_numbers(numbers)
-            page, page_skipped = translate_page(documents, same_number, duplicated_numbers, client_folder.format.file_name)
+            # Every document with the page's numbers, synced or not: only the latest goes out. Asked
+            # even with a unique index on number: one indexed query a page, and no index, store or
+            # number type (7, an int64 7, 7.0) can let an older duplicate into a file.
+            same_number = repository.find_same_numbers(documents)
+            page, page_skipped = translate_page(documents, same_number, client_folder.format.file_name)
             page_skipped += _blocked(client_folder, page) if not config.dry_run else []
             skipped_total += len(page_skipped)
             skipped.extend(page_skipped[: max(0, MAX_TABLE_ROWS - len(skipped))])
