@@ -7,8 +7,10 @@ server does; `tracos_integration_tests/strict_server.py` simulates it in tests.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
 from pymongo import ASCENDING, UpdateOne
@@ -200,13 +202,12 @@ class WorkOrderRepository:
         """Every document, synced or not, holding a number one of `documents` holds, by
         `number_key` (an int32, int64, double or decimal of one value is one number, as
         the server compares them): only the latest of a number is exported (CONTRACT 6.5)."""
-        numbers: dict[Any, Any] = {}
-        for document in documents:
-            key = number_key(document.get("number"))
-            if key is not None:
-                numbers.setdefault(key, document["number"])
+        # Only a whole number can be a work order's: asked as an int, which the server (and the
+        # stores) match against 7, an int64 7, 7.0 and a decimal 7 alike.
+        numbers = {int(key) for key in map(number_key, (d.get("number") for d in documents))
+                   if isinstance(key, (int, float, Decimal)) and math.isfinite(key) and key == int(key)}
         found: dict[Any, list[dict[str, Any]]] = {}
-        for group in self.find_by_numbers(list(numbers.values())).values():
+        for group in self.find_by_numbers(sorted(numbers)).values():
             for document in group:
                 key = number_key(document.get("number"))
                 if key is not None:  # not an array `$in` matched by an element: that one is skipped on its own
