@@ -12,7 +12,9 @@ What it adds, each as the server documents it:
   raises BulkWriteError carrying only `writeConcernErrors`, as pymongo does.
 - A document may hold a date outside years 1-9999: pymongo with
   `datetime_conversion=DATETIME_AUTO` returns it as `DatetimeMS` (store one directly).
-Everything else passes through to mongomock.
+Everything else passes through to mongomock, which `tracos/mongomock_compat.py` already makes
+match and sort as the server does (a number never equals a boolean, numbers equal by value
+whatever their type, the server's type order, `$gt: NaN` matches nothing).
 """
 
 from __future__ import annotations
