@@ -9,6 +9,7 @@ import pytest
 from bson import Decimal128, Int64, ObjectId, Timestamp
 from bson.datetime_ms import DatetimeMS
 
+from tracos_integration.tracos.indexes import UNIQUE_NUMBER_INDEX
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration_tests.conftest import outbound_metadata
 from tracos_integration_tests.factories import read_json, tracos_document
@@ -75,6 +76,19 @@ def test_numbers_of_one_value_are_one_number_whatever_their_type(workspace, olde
         assert collection.find_one({"_id": newer})["isSynced"] is False
     assert collection.find_one({"_id": older})["isSynced"] is False
     assert str(older) in skipped_ids(result)
+
+
+def test_the_duplicate_lookup_runs_also_when_a_unique_index_on_number_exists(workspace):
+    """mongomock builds the unique index over 7 and 7.0 (a server would refuse it): the
+    lookup must not trust the index, or the older 7 goes out alone."""
+    collection = workspace.collection
+    older = collection.insert_one(tracos_document(7, title="older", updatedAt=OLDER)).inserted_id
+    collection.insert_one(tracos_document(7.0, title="newer, untranslatable", updatedAt=NEWER))
+    MongoResource(uri=workspace.mongo_uri).repository().ensure_indexes()
+    assert collection.index_information()[UNIQUE_NUMBER_INDEX]["unique"]
+    result = workspace.run("outbound_job")
+    assert result.success and workspace.outbound_files() == []
+    assert collection.find_one({"_id": older})["isSynced"] is False and skipped_ids(result)[0] == str(older)
 
 
 def test_a_bool_number_is_not_the_number_one(workspace):
