@@ -88,7 +88,8 @@ def export_unsynced(
         "tracos": mongo.display_name,
         "skipped_documents": table(
             [("number", "int"), ("document_id", "string"), ("reason", "string")],
-            ({"number": s.number if type(s.number) is int else None, "document_id": s.document_id, "reason": s.reason}
+            ({"number": int(s.number) if isinstance(s.number, int) and not isinstance(s.number, bool) else None,
+              "document_id": s.document_id, "reason": s.reason}
              for s in skipped),
         ),
     })
