@@ -83,7 +83,7 @@ def _latest_of_its_number(raw: Mapping[str, Any], same_number: Mapping[Any, list
         return raw
     identity = sort_key(raw.get("_id"))
     others = [d for d in same_number.get(key, []) if sort_key(d.get("_id")) != identity]
-    return max([raw, *others], key=_latest_first_key)
+    return max([raw, *others], key=latest_first_key)
 
 
 def _duplicate(document: Mapping[str, Any], latest: Mapping[str, Any]) -> Skipped:
@@ -96,7 +96,7 @@ def _duplicate(document: Mapping[str, Any], latest: Mapping[str, Any]) -> Skippe
     )
 
 
-def _latest_first_key(document: Mapping[str, Any]) -> tuple:
+def latest_first_key(document: Mapping[str, Any]) -> tuple:
     """Latest `updatedAt` wins (a missing or odd one is oldest); on a tie, the greatest
     `_id`, compared as MongoDB sorts it (by BSON type first)."""
     updated = document.get("updatedAt")

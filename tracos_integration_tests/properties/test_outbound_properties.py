@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from tracos_integration.core.tracos import DocumentUntranslatable, parse_tracos_document
 from tracos_integration.core.translation import to_client_record
 from tracos_integration.definitions import defs
-from tracos_integration.sync.outbound import _latest_first_key
+from tracos_integration.sync.outbound import latest_first_key
 from tracos_integration.tracos.bson_order import number_key, sort_key
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration_tests.conftest import outbound_metadata
@@ -66,7 +66,7 @@ def should_go_out(document, documents):
     key = number_key(document.get("number"))
     same = [d for d in documents if key is not None and number_key(d.get("number")) == key]
     return (document.get("isSynced") is not True and content(document) is not None
-            and max(same, key=_latest_first_key) is document)
+            and max(same, key=latest_first_key) is document)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -160,7 +160,7 @@ def outbound_problems(collection: Any, outbound: Any, inbound: Any) -> list[str]
     unsynced duplicate whose mark did not happen yet."""
     from tracos_integration.core.tracos import DocumentUntranslatable, parse_tracos_document
     from tracos_integration.core.translation import to_client_record
-    from tracos_integration.sync.outbound import _latest_first_key
+    from tracos_integration.sync.outbound import latest_first_key
     from tracos_integration.tracos.bson_order import number_key
 
     def content(document: Any) -> Any:
@@ -180,11 +180,11 @@ def outbound_problems(collection: Any, outbound: Any, inbound: Any) -> list[str]
         marked = [d for d in documents if d.get("isSynced") is True and d.get("syncedAt") is not None]
         if not marked or key in sent:
             continue
-        latest = max(marked, key=_latest_first_key)
+        latest = max(marked, key=latest_first_key)
         path = outbound / f"{documents[0]['number']}.json"
         on_disk = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
         newer_unsynced = [content(d) for d in documents if d.get("isSynced") is not True
-                          and _latest_first_key(d) > _latest_first_key(latest)]
+                          and latest_first_key(d) > latest_first_key(latest)]
         if on_disk is None or (on_disk != content(latest) and on_disk not in newer_unsynced):
             problems.append(f"document {latest['_id']} (number {latest.get('number')}) is marked synced but "
                             f"{path.name} holds {on_disk and on_disk.get('summary')!r}, not its content")
