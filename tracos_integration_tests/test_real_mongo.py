@@ -194,3 +194,28 @@ def test_the_old_type_filtered_unique_index_is_replaced_on_a_real_server(server_
     assert "number_unique" not in collection.index_information()
     indexes, collscan = scanned_indexes(collection.find({"number": {"$in": [1, 150]}}).explain())
     assert indexes == ["number_unique_v2"] and not collscan
+
+
+# -- CONTRACT 6.1 and 6.5 with the value types a server stores ---------------------------------
+
+def test_on_a_real_server_only_the_boolean_true_is_synced_and_int64_duplicates_are_one_number(server_workspace):
+    import math
+    from datetime import datetime, timezone
+
+    from bson import Decimal128, Int64
+
+    workspace, collection = server_workspace
+    collection.insert_many([tracos_document(n, isSynced=value) for n, value in
+                            enumerate([1, 1.0, Int64(1), "true", Decimal128("1")], start=1)])
+    older = collection.insert_one(tracos_document(Int64(7), title="older", updatedAt=datetime(2024, 3, 1, tzinfo=timezone.utc)))
+    collection.insert_one(tracos_document(Int64(7), title="newer", updatedAt=datetime(2024, 3, 5, tzinfo=timezone.utc)))
+    collection.insert_many([{**tracos_document(n), "_id": _id} for n, _id in ((8, math.nan), (9, 1), (10, 2.5))])
+    result = workspace.run("outbound_job", {"ops": {"export_unsynced": {"config": {"page_size": 1}}}})
+    assert result.success
+    assert read_json(workspace.outbound / "7.json")["summary"] == "newer"
+    assert sorted(workspace.outbound_files()) == sorted(f"{n}.json" for n in (1, 2, 3, 4, 5, 7, 8, 9, 10))
+    assert collection.find_one({"_id": older.inserted_id})["isSynced"] is False
+    collection.insert_one(tracos_document(11))  # a later run never brings the older 7 back
+    assert workspace.run("outbound_job").success
+    assert read_json(workspace.outbound / "7.json")["summary"] == "newer"
+    assert collection.count_documents({"isSynced": {"$ne": True}}) == 1

@@ -41,15 +41,12 @@ def export_unsynced(
         if not config.dry_run:  # the outbound index its pages walk, and the one on number its duplicate check uses
             for warning in repository.ensure_indexes().warnings:
                 context.log.warning(warning)
-        # Without a unique index on number, TracOS may hold duplicates: look them up per page.
-        may_hold_duplicates = not repository.has_unique_numbers()
-        duplicated_numbers: set = set()
         for documents in repository.iter_unsynced(config.page_size):
-            same_number = None
-            if may_hold_duplicates:
-                numbers = sorted({d["number"] for d in documents if type(d.get("number")) is int})
-                same_number = repository.find_unsynced_by_numbers(numbers)
-            page, page_skipped = translate_page(documents, same_number, duplicated_numbers, client_folder.format.file_name)
+            # Every document with the page's numbers, synced or not: only the latest goes out. Asked
+            # even with a unique index on number: one indexed query a page, and no index, store or
+            # number type (7, an int64 7, 7.0) can let an older duplicate into a file.
+            same_number = repository.find_same_numbers(documents)
+            page, page_skipped = translate_page(documents, same_number, client_folder.format.file_name)
             page_skipped += _blocked(client_folder, page) if not config.dry_run else []
             files, unwritable = _render(client_folder, page)
             page_skipped += unwritable
@@ -93,7 +90,8 @@ def export_unsynced(
         "tracos": mongo.display_name,
         "skipped_documents": table(
             [("number", "int"), ("document_id", "string"), ("reason", "string")],
-            ({"number": s.number if type(s.number) is int else None, "document_id": s.document_id, "reason": s.reason}
+            ({"number": int(s.number) if isinstance(s.number, int) and not isinstance(s.number, bool) else None,
+              "document_id": s.document_id, "reason": s.reason}
              for s in skipped),
         ),
     })

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Optional
 
 from bson.datetime_ms import DatetimeMS
 
 from tracos_integration.core.tracos import DATE_FIELDS, DocumentUntranslatable, parse_tracos_document
 from tracos_integration.core.translation import to_client_record
-from tracos_integration.tracos.bson_order import bson_type_alias, bson_type_rank
+from tracos_integration.tracos.bson_order import bson_type_alias, number_key, sort_key
 from tracos_integration.tracos.queries import unchanged_since_read
 
 
@@ -51,56 +50,58 @@ def outbound_file_name(number: int) -> str:
 def translate_page(
     documents: Iterable[Mapping[str, Any]],
     same_number: Optional[Mapping[Any, list[Mapping[str, Any]]]] = None,
-    numbers_done: Optional[set] = None,
     file_name: Optional[Callable[[int], str]] = None,
 ) -> tuple[ExportPage, list[Skipped]]:
-    """Translate a page of unsynced documents. `same_number` holds, for the page's
-    numbers, every unsynced document with that number (when TracOS may hold duplicates):
-    only the latest of them is exported and marked (CONTRACT 6.5); the others are
-    skipped as duplicates. `numbers_done` remembers duplicated numbers across pages."""
+    """Translate a page of unsynced documents. `same_number` holds, by `number_key`, every
+    document TracOS holds with the page's numbers, synced or not: a document is exported
+    only when it is the latest of its number, so no run ever puts an older duplicate's
+    content in the file; the others stay unsynced and are reported as duplicates (CONTRACT 6.5)."""
     page, skipped = ExportPage(), []
-    numbers_done = set() if numbers_done is None else numbers_done
     for raw in documents:
-        number = raw.get("number")
-        group = (same_number or {}).get(number, [raw]) if _hashable(number) else [raw]
-        if len(group) > 1:
-            if number in numbers_done:
-                continue
-            numbers_done.add(number)
-            raw = max(group, key=_latest_first_key)
-            skipped.extend(_duplicates(group, raw))
+        latest = _latest_of_its_number(raw, same_number or {})
+        if latest is not raw:
+            skipped.append(_duplicate(raw, latest))
+            continue
         try:
             out_of_range = _out_of_range_date(raw)
             if out_of_range:
                 raise DocumentUntranslatable(out_of_range)
             document = parse_tracos_document(dict(raw))
         except DocumentUntranslatable as error:
-            skipped.append(Skipped(number, str(raw.get("_id")), str(error)))
+            skipped.append(Skipped(raw.get("number"), str(raw.get("_id")), str(error)))
             continue
         name = (file_name or outbound_file_name)(document.number)  # the customer's format names it
         page.exports.append(Export(name, to_client_record(document), unchanged_since_read(raw)))
     return page, skipped
 
 
-def _duplicates(group: list[Mapping[str, Any]], winner: Mapping[str, Any]) -> list[Skipped]:
-    return [
-        Skipped(
-            document.get("number"), str(document.get("_id")),
-            f"duplicate number {document.get('number')}: document {winner.get('_id')} has the latest updatedAt "
-            "and is the one exported; this one stays unsynced until the duplicates are removed",
-        )
-        for document in group if document is not winner
-    ]
+def _latest_of_its_number(raw: Mapping[str, Any], same_number: Mapping[Any, list[Mapping[str, Any]]]) -> Mapping[str, Any]:
+    """The document the file of `raw`'s number must hold: the page's own copy of `raw`
+    stands for it (its mark checks that copy), beside every other document with its number."""
+    key = number_key(raw.get("number"))
+    if key is None:
+        return raw
+    identity = sort_key(raw.get("_id"))
+    others = [d for d in same_number.get(key, []) if sort_key(d.get("_id")) != identity]
+    return max([raw, *others], key=latest_first_key)
 
 
-def _latest_first_key(document: Mapping[str, Any]) -> tuple:
+def _duplicate(document: Mapping[str, Any], latest: Mapping[str, Any]) -> Skipped:
+    number = document.get("number")
+    return Skipped(
+        number, str(document.get("_id")),
+        f"duplicate number {number}: document {latest.get('_id')} has the latest updatedAt (on a tie, the "
+        "greatest _id), so the file holds that one, never this one; this one stays unsynced until the "
+        "duplicates are removed",
+    )
+
+
+def latest_first_key(document: Mapping[str, Any]) -> tuple:
     """Latest `updatedAt` wins (a missing or odd one is oldest); on a tie, the greatest
     `_id`, compared as MongoDB sorts it (by BSON type first)."""
     updated = document.get("updatedAt")
-    moment = updated.timestamp() if isinstance(updated, datetime) else float("-inf")
-    identifier = document.get("_id")
-    rank = bson_type_rank(identifier)
-    return (moment, rank, identifier if bson_type_alias(identifier) == "number" else str(identifier))
+    moment = sort_key(updated)[1] if bson_type_alias(updated) == "date" else float("-inf")
+    return (moment, sort_key(document.get("_id")))
 
 
 def _out_of_range_date(raw: Mapping[str, Any]) -> Optional[str]:
@@ -113,11 +114,3 @@ def _out_of_range_date(raw: Mapping[str, Any]) -> Optional[str]:
         if isinstance(value, DatetimeMS):
             return f"{name}: the date {int(value)} ms from 1970 is outside years 1-9999, which the client format cannot carry"
     return None
-
-
-def _hashable(value: Any) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True

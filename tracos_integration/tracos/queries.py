@@ -7,8 +7,10 @@ server does; `tracos_integration_tests/strict_server.py` simulates it in tests.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
 from pymongo import ASCENDING, UpdateOne
@@ -16,7 +18,7 @@ from pymongo.errors import BulkWriteError, WriteConcernError
 
 from tracos_integration.core.tracos import MAPPED_FIELDS
 from tracos_integration.tracos import indexes
-from tracos_integration.tracos.bson_order import after_id
+from tracos_integration.tracos.bson_order import after_id, number_key
 from tracos_integration.tracos.indexes import DUPLICATE_KEY, IndexReport, short as _short
 from tracos_integration.tracos.retry import Retrier
 
@@ -102,13 +104,16 @@ class WorkOrderRepository:
             ),
             "read work orders by number",
         )
+        asked = {number_key(n): n for n in numbers}
         for document in documents:
             number = document.get("number")
             # `$in` also matches an array holding the number (MongoDB compares array elements):
             # file it under each number asked for, so the sync sees it (and rejects the record).
-            keys = [n for n in numbers if n in number] if isinstance(number, list) else [number]
+            # A number of another type (7.0, an int64, a decimal) is filed under the one asked.
+            values = number if isinstance(number, list) else [number]
+            keys = {number_key(value) for value in values} & asked.keys()
             for key in keys:
-                found.setdefault(key, []).append(document)
+                found.setdefault(asked[key], []).append(document)
         return found
 
     def apply_client_changes(
@@ -193,19 +198,20 @@ class WorkOrderRepository:
                     break
                 last = page[-1]["_id"]
 
-    def find_unsynced_by_numbers(self, numbers: Sequence[Any]) -> dict[Any, list[dict[str, Any]]]:
-        """Every unsynced document holding one of these numbers (to find duplicates)."""
+    def find_same_numbers(self, documents: Iterable[Mapping[str, Any]]) -> dict[Any, list[dict[str, Any]]]:
+        """Every document, synced or not, holding a number one of `documents` holds, by
+        `number_key` (an int32, int64, double or decimal of one value is one number, as
+        the server compares them): only the latest of a number is exported (CONTRACT 6.5)."""
+        # Only a whole number can be a work order's: asked as an int, which the server (and the
+        # stores) match against 7, an int64 7, 7.0 and a decimal 7 alike.
+        numbers = {int(key) for key in map(number_key, (d.get("number") for d in documents))
+                   if isinstance(key, (int, float, Decimal)) and math.isfinite(key) and key == int(key)}
         found: dict[Any, list[dict[str, Any]]] = {}
-        if not numbers:
-            return found
-        documents = self.retrier.call(
-            lambda: list(self.collection.find({"number": {"$in": list(numbers)}, **NOT_SYNCED}, OUTBOUND_PROJECTION)),
-            "read unsynced work orders by number",
-        )
-        for document in documents:
-            if isinstance(document.get("number"), list):
-                continue  # `$in` matched an element: not that number's document (it is skipped on its own)
-            found.setdefault(document.get("number"), []).append(document)
+        for group in self.find_by_numbers(sorted(numbers)).values():
+            for document in group:
+                key = number_key(document.get("number"))
+                if key is not None:  # not an array `$in` matched by an element: that one is skipped on its own
+                    found.setdefault(key, []).append(document)
         return found
 
     def count_unsynced(self, limit: int = 0, updated_before: Optional[datetime] = None) -> int:

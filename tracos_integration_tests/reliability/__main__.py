@@ -19,7 +19,7 @@ import pytest
 from tracos_integration_tests.reliability.harness import FIGURES
 
 HERE = Path(__file__).resolve().parent
-COLUMNS = ("scenario", "outcome", "records in", "applied", "rejected", "lost", "duplicated")
+COLUMNS = ("scenario", "outcome", "records in", "applied", "rejected", "lost", "duplicated", "outbound")
 
 
 class Outcomes:
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     for nodeid, outcome in outcomes.by_node.items():
         values = FIGURES.get(nodeid, {})
         rows.append([scenario_name(nodeid), outcome, *(str(values.get(k, "-")) for k in
-                     ("records_in", "applied", "rejected", "lost", "duplicated"))])
+                     ("records_in", "applied", "rejected", "lost", "duplicated", "outbound"))])
     passed = sum(1 for r in rows if r[1] == "passed")
     failed = sum(1 for r in rows if r[1] == "failed")
     lost = sum(FIGURES.get(n, {}).get("lost", 0) for n in outcomes.by_node)
@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
             f"Written by `make reliability` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC "
             f"({platform.system()} {platform.machine()}, Python {platform.python_version()}, mongomock).\n"
             "Each row is a test in `tracos_integration_tests/reliability/`; *lost* counts records that should\n"
-            "be in TracOS (or on disk) and are not, *duplicated* extra copies of a record.\n\n"
+            "be in TracOS (or on disk) and are not, *duplicated* extra copies of a record. *outbound* is the check\n"
+            "run after every scenario on a workspace: each document the sync marked synced has its content in its\n"
+            "file (for duplicates, the latest), and a clean outbound run then exports or reports every unsynced one.\n\n"
             + "\n".join(table) + f"\n\n`{summary}`\n"
         )
     print(summary)

@@ -4,6 +4,7 @@ change TracOS between a read and a write, crash points, and a fake clock for ret
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -147,3 +148,62 @@ def run_until_crash(workspace: Any, job_name: str) -> None:
     assert not result.success, f"{job_name} did not reach its crash point"
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert any("Crash" in str(e.event_specific_data.error) for e in failures), "the run failed, but not at the crash point"
+
+
+# -- the outbound side, checked after every scenario (reliability/conftest.py) -------------------
+
+def outbound_problems(collection: Any, outbound: Any, inbound: Any) -> list[str]:
+    """What the outbound folder and TracOS say about each other, as CONTRACT 6.3 and 6.5 want
+    it: a document marked synced by the sync (it has a `syncedAt`) and whose number the client
+    never sent (inbound marks what it applies synced, and writes no outbound file) is the
+    latest synced one of its number, and its file holds its content, or the content of a newer
+    unsynced duplicate whose mark did not happen yet."""
+    from tracos_integration.core.tracos import DocumentUntranslatable, parse_tracos_document
+    from tracos_integration.core.translation import to_client_record
+    from tracos_integration.sync.outbound import latest_first_key
+    from tracos_integration.tracos.bson_order import number_key
+
+    def content(document: Any) -> Any:
+        try:
+            return to_client_record(parse_tracos_document(dict(document)))
+        except DocumentUntranslatable:
+            return None
+
+    by_number: dict[Any, list[dict[str, Any]]] = {}
+    for document in collection.find({}):
+        key = number_key(document.get("number"))
+        if key is not None:
+            by_number.setdefault(key, []).append(document)
+    sent = client_numbers(inbound)
+    problems = []
+    for key, documents in by_number.items():
+        marked = [d for d in documents if d.get("isSynced") is True and d.get("syncedAt") is not None]
+        if not marked or key in sent:
+            continue
+        latest = max(marked, key=latest_first_key)
+        path = outbound / f"{documents[0]['number']}.json"
+        on_disk = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        newer_unsynced = [content(d) for d in documents if d.get("isSynced") is not True
+                          and latest_first_key(d) > latest_first_key(latest)]
+        if on_disk is None or (on_disk != content(latest) and on_disk not in newer_unsynced):
+            problems.append(f"document {latest['_id']} (number {latest.get('number')}) is marked synced but "
+                            f"{path.name} holds {on_disk and on_disk.get('summary')!r}, not its content")
+    return problems
+
+
+def client_numbers(inbound: Any, max_bytes: int = 2_000_000) -> set[Any]:
+    """The `orderNo`s of every JSON file the client dropped (small enough to read)."""
+    from tracos_integration.tracos.bson_order import number_key
+
+    numbers = set()
+    for path in inbound.rglob("*.json"):
+        try:
+            if not path.is_file() or path.stat().st_size > max_bytes:
+                continue
+            records = json.loads(path.read_bytes())
+        except (OSError, ValueError, RecursionError):
+            continue
+        for record in records if isinstance(records, list) else [records]:
+            if isinstance(record, dict) and number_key(record.get("orderNo")) is not None:
+                numbers.add(number_key(record["orderNo"]))
+    return numbers
