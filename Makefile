@@ -19,7 +19,7 @@ QUIET_ENV = PYTHONWARNINGS='ignore:Function `job_execute_command` is superseded'
 EXECUTE = $(QUIET_ENV) $(DAGSTER_ENV) $(BIN)/dagster job execute -m tracos_integration -c $(QUIET_CONFIG)
 SUMMARY = $(DAGSTER_ENV) $(BIN)/python -m tracos_integration.summary
 
-.PHONY: install run samples sync dev test reliability clean
+.PHONY: install run samples sync dev test fuzz reliability clean
 
 install: $(VENV)/.installed
 
@@ -81,6 +81,10 @@ endif
 
 test: install
 	$(BIN)/python -m pytest
+
+# The Hypothesis properties over every input surface, run long (make test runs a few examples each).
+fuzz: install
+	PROPERTY_EXAMPLES=$(or $(PROPERTY_EXAMPLES),2000) $(BIN)/python -m pytest -q tracos_integration_tests/properties
 
 # The fault-injection suite as a table; its last line sums up lost and duplicated records.
 reliability: install

@@ -113,3 +113,16 @@ def test_the_stores_match_numbers_by_value_whatever_their_type(filtering):
         assert filtering.filter_applies({"number": {"$in": [7]}}, {"number": stored})
         assert filtering.filter_applies({"number": Int64(7)}, {"number": stored})
     assert not filtering.filter_applies({"number": {"$in": [1]}}, {"number": True})
+
+
+@pytest.mark.parametrize("twin", [1.0, Int64(1)])
+def test_a_unique_index_refuses_numbers_of_one_value_as_the_server_does(twin):
+    """A server cannot build a unique index over 1 and 1.0 (one key); mongomock could, and
+    then refused to mark the latest duplicate synced (its update clashed on the index)."""
+    import mongomock
+    from pymongo.errors import DuplicateKeyError
+
+    collection = mongomock.MongoClient().db.coll
+    collection.insert_many([{"_id": 1, "number": 1}, {"_id": 2, "number": twin}])
+    with pytest.raises(DuplicateKeyError):
+        collection.create_index([("number", 1)], unique=True, partialFilterExpression={"number": {"$gte": float("-inf")}})

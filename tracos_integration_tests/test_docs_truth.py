@@ -34,6 +34,8 @@ NOT_CODE = {
     "in_process_executor", "ConfigurableResource", "ResourceDependency[ClientFolder]", "RunRequest(partition_key=...)",
     "K8sRunLauncher", "DockerRunLauncher", "QueuedRunCoordinator", "applyLimitPerUniqueValue",
     "postgresqlHost", "delete_*", "team:integrations",
+    "expression_algo.cpp",  # the MongoDB server's source file for the planner's rule
+    "database.collection", "tractian/workorders_acme", "/tmp/x",  # examples of MongoDB names and paths
     # folders and files made at run time (gitignored), and example file names
     "processed/", "failed/", "data/inbound/processed/", ".tracos/tracos/", "tracos_integration_tests/artifacts/",
     "tracos_integration_tests/artifacts/screenshots/", "failed/x.json", "failed/x.json.error.json",

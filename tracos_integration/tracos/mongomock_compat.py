@@ -63,7 +63,7 @@ def _partial_unique_build(method):
         keys = [key for key, _ in helpers.create_index_list(key_or_list)]
         seen = set()
         for document in self.find(partial):
-            value = tuple(repr(helpers.get_value_by_dot(document, key)) if _has(document, key) else None for key in keys)
+            value = tuple(_index_key(helpers.get_value_by_dot(document, key)) if _has(document, key) else None for key in keys)
             if value in seen:
                 raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
             seen.add(value)
@@ -73,6 +73,13 @@ def _partial_unique_build(method):
 
     wrapper._tracos_partial_shim = True
     return wrapper
+
+
+def _index_key(value):
+    """Equal index keys as the server sees them: numbers by value (1, 1.0 and an int64 1
+    clash), everything else by its text."""
+    number = number_key(value)
+    return ("number", number) if number is not None else repr(value)
 
 
 def _has(document, key):

@@ -25,13 +25,14 @@ import dagster as dg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tracos_integration_tests.properties import examples
 from tracos_integration.client.folder import ClientFolder
 from tracos_integration.client.formats.csv import COLUMNS, FLAG_BY_CSV_STATUS
 from tracos_integration.definitions import defs
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration_tests.conftest import inbound_metadata
 
-EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "10"))
+EXAMPLES = examples(10)
 PROPERTIES = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 
 # -- what a customer may drop ---------------------------------------------------------

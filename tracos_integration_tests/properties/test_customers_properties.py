@@ -13,6 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tracos_integration_tests.properties import examples
 from tracos_integration.customers import SLUG, CustomersFileError, load_customers
 
 COMPONENTS = ["a", "b", "inbound", "outbound", "processed", "failed", "..", ".", "link", "loop", "é"]
@@ -108,13 +109,13 @@ def check(path: Path) -> None:
         assert not set('/\\. "$*<>:|?\x00') & set(database) and len(database.encode()) < 64
 
 
-@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_a_customers_file_loads_isolated_and_valid_or_fails_with_one_line(root, data):
     check(write(root, data.draw(customers_files(root))))
 
 
-@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.one_of(st.text(), st.sampled_from(
     ["[" * 5000, "{a: " * 3000, "customers: &a [*a]", "customers: !!python/object:os.system {}"])))
 def test_any_text_as_a_customers_file_loads_or_fails_with_one_line(root, text):
