@@ -19,6 +19,7 @@ from tracos_integration.assets import (
 )
 from tracos_integration.client.folder import ClientFolder
 from tracos_integration.definitions import defs
+from tracos_integration.health import LAST_RUN_SUCCEEDED
 from tracos_integration.jobs import INBOUND_TAG
 from tracos_integration.sensors import inbound_file_sensor
 from tracos_integration_tests.conftest import inbound_metadata, outbound_metadata
@@ -46,6 +47,7 @@ def test_the_two_sides_are_assets_in_the_catalog_with_owners_kinds_and_lineage()
     assert checks == {
         (TRACOS_WORK_ORDERS, NO_REJECTED_RECORDS), (CLIENT_INBOUND, NO_FILES_LEFT_BEHIND),
         (CLIENT_INBOUND, INBOUND_FRESH), (CLIENT_OUTBOUND, OUTBOUND_FRESH),
+        (TRACOS_WORK_ORDERS, LAST_RUN_SUCCEEDED), (CLIENT_OUTBOUND, LAST_RUN_SUCCEEDED),
     }
 
 
