@@ -70,17 +70,17 @@ def _short(text: str, limit: int = 300) -> str:
 # -- a failed run turns its asset red until a run succeeds ------------------------------------
 
 def failure_reason(instance: dg.DagsterInstance, run_id: str) -> str:
-    """The first failed step's message (or the run's), one line."""
-    records = instance.get_records_for_run(run_id=run_id, of_type=dg.DagsterEventType.STEP_FAILURE, limit=1).records
-    if not records:
-        records = instance.get_records_for_run(run_id=run_id, of_type=dg.DagsterEventType.RUN_FAILURE, limit=1).records
-    if not records:
-        return "see the run's logs"
-    event = records[0].event_log_entry.dagster_event
-    error = getattr(event.event_specific_data, "error", None)
-    while error is not None and error.cause is not None and "while executing op" in error.message:
-        error = error.cause  # the op's own error inside Dagster's wrapper
-    return _short(error.message if error is not None else event.message or "failed")
+    """Why the run failed: the first failed step's reason (or the run's), one line, redacted
+    as the alerts are."""
+    from tracos_integration.alerts import failure_reasons
+
+    def events(kind: dg.DagsterEventType) -> list:
+        records = instance.get_records_for_run(run_id=run_id, of_type=kind, limit=1).records
+        return [record.event_log_entry.dagster_event for record in records]
+
+    run_failure = events(dg.DagsterEventType.RUN_FAILURE)
+    reasons = failure_reasons(events(dg.DagsterEventType.STEP_FAILURE), run_failure[0] if run_failure else None)
+    return _short(reasons[0]).rstrip(".") if reasons else "see the run's logs"
 
 
 def last_run_check(instance: dg.DagsterInstance, direction: str, customer: Optional[str] = None,
@@ -143,15 +143,18 @@ def backoff_skip(instance: dg.DagsterInstance, tag: str, customer: Optional[str]
 
 # -- what waits, every tick -------------------------------------------------------------------
 
-def _latest_outcome(instance: dg.DagsterInstance, key: dg.AssetKey, name: str, partition: Optional[str]) -> Optional[tuple]:
+def _latest(instance: dg.DagsterInstance, evaluation: dg.AssetCheckEvaluation) -> tuple[Optional[tuple], float]:
+    """The outcome of the check's latest recorded evaluation (for its partition), and when."""
     from dagster._core.event_api import PartitionKeyFilter
 
-    check_key = dg.AssetCheckKey(key, name)
+    check_key = dg.AssetCheckKey(evaluation.asset_key, evaluation.check_name)
+    partition = evaluation.partition
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
         [check_key], partition_filter=PartitionKeyFilter(key=partition) if partition else None,
     ).get(check_key)
-    evaluation = latest.evaluation if latest is not None else None
-    return None if evaluation is None else _outcome(evaluation)
+    if latest is None or latest.evaluation is None:
+        return None, 0.0
+    return _outcome(latest.evaluation), latest.create_timestamp
 
 
 def _outcome(evaluation: dg.AssetCheckEvaluation) -> tuple:
@@ -160,10 +163,26 @@ def _outcome(evaluation: dg.AssetCheckEvaluation) -> tuple:
     return evaluation.passed, evaluation.severity, getattr(run_id, "value", run_id)
 
 
-def _changed(instance: dg.DagsterInstance, evaluations: Iterable[Optional[dg.AssetCheckEvaluation]]) -> list:
-    return [evaluation for evaluation in evaluations if evaluation is not None
-            and _latest_outcome(instance, evaluation.asset_key, evaluation.check_name, evaluation.partition)
-            != _outcome(evaluation)]
+def _to_record(instance: dg.DagsterInstance, evaluations: Iterable[Optional[dg.AssetCheckEvaluation]],
+               rejudge_seconds: float, now: float) -> list:
+    """The evaluations whose outcome changed, and those last recorded more than
+    `rejudge_seconds` ago: a check's Timestamp older than that means nobody judges it."""
+    chosen = []
+    for evaluation in evaluations:
+        if evaluation is None:
+            continue
+        outcome, recorded_at = _latest(instance, evaluation)
+        if outcome != _outcome(evaluation) or now - recorded_at > rejudge_seconds:
+            chosen.append(evaluation)
+    return chosen
+
+
+def _with_expiry(evaluation: dg.AssetCheckEvaluation, valid_until: float) -> dg.AssetCheckEvaluation:
+    return dg.AssetCheckEvaluation(
+        asset_key=evaluation.asset_key, check_name=evaluation.check_name, passed=evaluation.passed,
+        severity=evaluation.severity, description=evaluation.description, partition=evaluation.partition,
+        metadata={**evaluation.metadata, "valid_until": dg.MetadataValue.timestamp(valid_until)},
+    )
 
 
 def _cannot_judge(key: dg.AssetKey, name: str, what: str, error: Exception, partition: Optional[str]) -> dg.AssetCheckEvaluation:
@@ -207,9 +226,13 @@ def waiting_events(instance: dg.DagsterInstance, folder: ClientFolder, mongo: Mo
     except Exception as error:  # TracOS unreachable after a short retry
         checks.append(_cannot_judge(CLIENT_OUTBOUND, OUTBOUND_FRESH, "TracOS", error, customer))
         words.append("TracOS unreachable")
+    # Re-recorded at least every half window: each carries when it stops being valid.
+    now = time.time() if now is None else now
+    rejudge = window / 2
+    checks = [_with_expiry(check, now + rejudge) for check in checks]
     checks += [last_run_check(instance, direction, customer) for direction in DIRECTIONS]
     line = ", ".join(words)
-    return observations + _changed(instance, checks), f"{customer}: {line}" if customer else line
+    return observations + _to_record(instance, checks, rejudge, now), f"{customer}: {line}" if customer else line
 
 
 def backlog_text(count: int) -> str:

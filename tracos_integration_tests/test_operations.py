@@ -326,3 +326,23 @@ def test_unsynced_at_launch_counts_every_waiting_work_order(workspace):
         with dg.build_sensor_context(instance=instance, resources={"mongo": MongoResource(uri=workspace.mongo_uri)}) as context:
             [request] = outbound_pending_sensor.evaluate_tick(context).run_requests
     assert request.tags["tracos/unsynced_at_launch"] == "20"
+
+
+def test_a_freshness_judgement_carries_its_expiry_and_is_recorded_again_before_it(workspace, monkeypatch):
+    """A check's Timestamp older than half the window means nobody judges it (sensor or daemon stopped)."""
+    from tracos_integration.health import waiting_events
+    from tracos_integration.tracos.resource import MongoResource
+
+    monkeypatch.setenv("FRESHNESS_WINDOW_SECONDS", "600")
+    mongo = MongoResource(uri=workspace.mongo_uri)
+    with dg.instance_for_test() as instance:
+        def recorded(now):
+            events, _ = waiting_events(instance, ClientFolder(), mongo, now=now)
+            for event in events:
+                instance.report_runless_asset_event(event)
+            return [e for e in events if isinstance(e, dg.AssetCheckEvaluation) and e.check_name == INBOUND_FRESH]
+
+        [first] = recorded(time.time())
+        assert first.passed and first.metadata["valid_until"].value > time.time() + 250
+        assert recorded(time.time()) == []  # unchanged, still valid
+        assert len(recorded(time.time() + 301)) == 1  # half the window later: judged and recorded again
