@@ -346,3 +346,33 @@ def test_a_freshness_judgement_carries_its_expiry_and_is_recorded_again_before_i
         assert first.passed and first.metadata["valid_until"].value > time.time() + 250
         assert recorded(time.time()) == []  # unchanged, still valid
         assert len(recorded(time.time() + 301)) == 1  # half the window later: judged and recorded again
+
+
+def test_with_a_customers_file_each_customer_has_its_own_backlog_and_back_off(workspace, tmp_path, monkeypatch):
+    from tracos_integration.health import BACKOFF_AFTER_FAILURES, backoff_skip
+    from tracos_integration.jobs import OUTBOUND_TAG
+    from tracos_integration.tracos.resource import MongoResource
+
+    lines = ["customers:"]
+    for slug in ("acme", "globex"):
+        for side in ("inbound", "outbound"):
+            (tmp_path / slug / side).mkdir(parents=True)
+        lines += [f"  {slug}:", f"    inbound_dir: {tmp_path / slug / 'inbound'}", f"    outbound_dir: {tmp_path / slug / 'outbound'}",
+                  "    timezone: UTC", "    format: json", "    database: tractian", f"    collection: workorders_{slug}"]
+    (tmp_path / "customers.yaml").write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("TRACOS_CUSTOMERS_FILE", str(tmp_path / "customers.yaml"))
+    drop(tmp_path / "acme" / "inbound", "a.json", [client_order(1)])
+    MongoResource(collection="workorders_globex").get_collection().insert_many([tracos_document(n) for n in (1, 2)])
+    with dg.instance_for_test() as instance:
+        result = health_tick(instance, workspace)
+        waiting = {e.partition: e.metadata for e in result.asset_events if isinstance(e, dg.AssetObservation)}
+        by_key = {(e.asset_key, e.partition): {k: v.value for k, v in e.metadata.items()}
+                  for e in result.asset_events if isinstance(e, dg.AssetObservation)}
+        assert set(waiting) == {"acme", "globex"}
+        assert by_key[CLIENT_INBOUND, "acme"]["files_waiting"] == 1 and by_key[CLIENT_INBOUND, "globex"]["files_waiting"] == 0
+        assert by_key[TRACOS_WORK_ORDERS, "acme"]["backlog"] == 0 and by_key[TRACOS_WORK_ORDERS, "globex"]["backlog"] == 2
+        for _ in range(BACKOFF_AFTER_FAILURES):
+            create_run_for_test(instance, job_name="outbound_job", status=dg.DagsterRunStatus.FAILURE,
+                                tags={OUTBOUND_TAG: "true", "dagster/partition": "acme"})
+        assert "backing off" in backoff_skip(instance, OUTBOUND_TAG, "acme")
+        assert backoff_skip(instance, OUTBOUND_TAG, "globex") is None  # the other customer is served
