@@ -228,23 +228,23 @@ def test_a_failing_run_turns_its_asset_red_until_a_run_succeeds(live_dagster, pa
     live = live_dagster
     hidden = live.outbound.with_name("outbound.moved")
     live.outbound.rename(hidden)
-    try:
+    try:  # the folder stays missing while the page is read: a succeeding run would turn it green again
         MongoResource(uri=live.mongo_uri).get_collection().insert_one(tracos_document(961))
         wait_for(lambda: (c := latest_check(live, ["client", "outbound_folder"], "last_run_succeeded")) and not c.passed,
                  180, "last_run_succeeded failing on client/outbound_folder")
+        page.goto(f"{live.url}/asset-groups/tracos_sync")
+        dismiss_welcome_dialog(page)
+        page.get_by_text("outbound_folder").first.wait_for()
+        time.sleep(3)  # let the graph draw
+        page.screenshot(path=str(SCREENSHOTS / "asset_red_lineage.png"))
+        open_check(page, live.url, "client/outbound_folder", "last_run_succeeded")
+        page.screenshot(path=str(SCREENSHOTS / "asset_red_failed_run.png"), full_page=True)
+        text = page.locator("body").inner_text()
+        assert "Failed" in text and "does not exist" in text and "Red until a run succeeds" in text
     finally:
         hidden.rename(live.outbound)
-    page.goto(f"{live.url}/asset-groups/tracos_sync")
-    dismiss_welcome_dialog(page)
-    page.get_by_text("outbound_folder").first.wait_for()
-    time.sleep(3)  # let the graph draw
-    page.screenshot(path=str(SCREENSHOTS / "asset_red_lineage.png"))
-    open_check(page, live.url, "client/outbound_folder", "last_run_succeeded")
-    page.screenshot(path=str(SCREENSHOTS / "asset_red_failed_run.png"), full_page=True)
-    text = page.locator("body").inner_text()
-    assert "Failed" in text and "does not exist" in text and "Red until a run succeeds" in text
     # The folder is back: the next run succeeds, and the check passes again.
-    wait_for(lambda: latest_check(live, ["client", "outbound_folder"], "last_run_succeeded").passed, 300,
+    wait_for(lambda: latest_check(live, ["client", "outbound_folder"], "last_run_succeeded").passed, 400,
              "last_run_succeeded passing again")
 
 
