@@ -58,13 +58,23 @@ def _evaluation(key: dg.AssetKey, name: str, passed: bool, severity: dg.AssetChe
                                    description=description, metadata=dict(metadata), partition=partition)
 
 
-def rejected_records_check(rejected: int, partition: Optional[str] = None) -> dg.AssetCheckEvaluation:
-    """WARN when the last inbound run rejected records (their reasons are in its failed/ reports)."""
+def rejected_records_check(rejected: int, partition: Optional[str] = None, run_id: Optional[str] = None,
+                           failed_files: Optional[dg.TableMetadataValue] = None) -> dg.AssetCheckEvaluation:
+    """WARN when the last inbound run rejected records; it points to that run and lists the
+    files that went to failed/ with their first reason."""
+    from tracos_integration.alerts import run_link
+
+    metadata: dict[str, Any] = {"rejected": rejected}
+    if run_id:
+        metadata.update(run_id=run_id, run=dg.MetadataValue.url(run_link(run_id)))
+    if failed_files is not None:
+        metadata["failed_files"] = failed_files
     return _evaluation(
         TRACOS_WORK_ORDERS, NO_REJECTED_RECORDS, rejected == 0, dg.AssetCheckSeverity.WARN,
         "the last inbound run applied every record it read" if rejected == 0 else
-        f"the last inbound run rejected {rejected} record(s): see its rejected_records table and failed/*.error.json",
-        {"rejected": rejected}, partition,
+        f"the last inbound run ({run_id[:8] if run_id else 'see run'}) rejected {rejected} record(s): "
+        "the failed_files table below names the files and why; the run's summary too",
+        metadata, partition,
     )
 
 

@@ -12,6 +12,7 @@ from tracos_integration.assets import ASSET_CHECKS, asset_specs
 from tracos_integration.client.folder import ClientFolder
 from tracos_integration.client.io_manager import ClientFolderIOManager
 from tracos_integration.customers import customers_from_env
+from tracos_integration.health import HEALTH_CHECKS, sync_health_sensor
 from tracos_integration.jobs import build_jobs
 from tracos_integration.schedules import outbound_schedule
 from tracos_integration.sensors import inbound_file_sensor, outbound_pending_sensor
@@ -23,9 +24,9 @@ client_folder = ClientFolder()
 
 defs = dg.Definitions(
     assets=asset_specs(customer_partitions),
-    asset_checks=ASSET_CHECKS,
+    asset_checks=ASSET_CHECKS + HEALTH_CHECKS,
     jobs=build_jobs(customer_partitions),
-    sensors=[inbound_file_sensor, outbound_pending_sensor, run_failure_alert, failed_check_alert],
+    sensors=[inbound_file_sensor, outbound_pending_sensor, sync_health_sensor, run_failure_alert, failed_check_alert],
     schedules=[outbound_schedule],
     resources={
         "mongo": MongoResource(),

@@ -13,6 +13,7 @@ import dagster as dg
 from tracos_integration.assets import inbound_freshness_check
 from tracos_integration.client.folder import ClientFolder
 from tracos_integration.customers import Customer, customers_from_env
+from tracos_integration.health import BACKLOG_COUNT_LIMIT, backlog_text, backoff_skip
 from tracos_integration.jobs import INBOUND_TAG, OUTBOUND_TAG
 from tracos_integration.ops.metadata import SKIPPED_TAG
 from tracos_integration.ops.scope import PARTITION_TAG, customer_tags
@@ -121,6 +122,9 @@ def _inbound_request(instance: dg.DagsterInstance, customer: Optional[str], entr
     busy = run_in_flight(instance, INBOUND_TAG, customer)
     if busy:
         return None, _label(customer, skip_while_busy(busy))
+    backoff = backoff_skip(instance, INBOUND_TAG, customer)
+    if backoff:
+        return None, _label(customer, backoff)
     if not scan.ready:
         still = f" ({scan.changing} still settling)" if scan.changing else ""
         others = scan.other_format_note(folder.format)
@@ -176,12 +180,15 @@ def _outbound_request(instance: dg.DagsterInstance, mongo: MongoResource, custom
     busy = run_in_flight(instance, OUTBOUND_TAG, customer)
     if busy:
         return None, _label(customer, skip_while_busy(busy))
+    backoff = backoff_skip(instance, OUTBOUND_TAG, customer)
+    if backoff:
+        return None, _label(customer, backoff)
     last_run, skipped = _skipped_by_last_outbound_run(instance, customer)
     repository = WorkOrderRepository(
         mongo.get_collection(), Retrier(budget_seconds=SENSOR_RETRY_BUDGET_SECONDS, server=mongo.display_name)
     )
-    # Counting stops one past what the last run skipped: enough to decide, cheap on a big backlog.
-    pending = repository.count_unsynced(limit=skipped + 1)  # unreachable after retries: the tick fails
+    # Counting stops past a bound: exact for the launch tag, cheap on a big backlog.
+    pending = repository.count_unsynced(limit=max(skipped, BACKLOG_COUNT_LIMIT) + 1)  # unreachable: the tick fails
     if not pending:
         return None, _label(customer, f"no unsynced work orders in {mongo.display_name}")
     if last_run and pending <= skipped:
@@ -189,7 +196,7 @@ def _outbound_request(instance: dg.DagsterInstance, mongo: MongoResource, custom
             f"{pending} unsynced work order(s) in TracOS, and the last outbound run ({last_run[:8]}) skipped "
             f"{skipped} it could not translate or write (see its skipped_documents); waiting for TracOS to change"
         ))
-    tags = {"tracos/unsynced_at_launch": str(pending),
+    tags = {"tracos/unsynced_at_launch": backlog_text(pending),
             **({OUTBOUND_CUSTOMER_TAG: customer, **customer_tags(customer, entry)} if customer else {})}
     return dg.RunRequest(partition_key=customer, tags=tags), None
 

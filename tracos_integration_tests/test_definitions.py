@@ -56,7 +56,7 @@ def test_definitions_snapshot():
     for name in ("inbound_job", "outbound_job", "sync_job"):
         assert not any(out.is_dynamic for node in defs.get_job_def(name).nodes for out in node.definition.output_defs)
     assert sorted(s.name for s in repository.sensor_defs) == [
-        "failed_check_alert", "inbound_file_sensor", "outbound_pending_sensor", "run_failure_alert",
+        "failed_check_alert", "inbound_file_sensor", "outbound_pending_sensor", "run_failure_alert", "sync_health_sensor",
     ]
     assert [s.name for s in repository.schedule_defs] == ["outbound_schedule"]
     assert {"mongo", "client_folder", "client_folder_io_manager"} <= set(repository.get_top_level_resources())

@@ -3,14 +3,16 @@
 import os
 import re
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from tracos_integration_tests.factories import client_order, drop
-from tracos_integration_tests.live import wait_for
+from tracos_integration.tracos.resource import MongoResource
+from tracos_integration_tests.factories import client_order, drop, tracos_document
+from tracos_integration_tests.live import DAGSTER, ROOT, wait_for
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -196,3 +198,103 @@ def test_the_partitions_page_shows_both_customers(live_customers, page):
     page.screenshot(path=str(SCREENSHOTS / "partitions.png"), full_page=True)
     text = page.locator("body").inner_text()
     assert "acme" in text and "globex" in text
+
+
+# -- health on its own, today's totals, failed files, backlog (issue 18) ------------------------
+
+def latest_check(live, key_path, name):
+    with live.instance() as instance:
+        record = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(dg.AssetKey(key_path), name))
+    return record.evaluation if record else None
+
+
+def sensor_cli(live, action, sensor="inbound_file_sensor"):
+    """`dagster sensor start|stop`, as an operator types it, against the live instance."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO_", "DATA_", "DAGSTER_"))}
+    env.update(DAGSTER_HOME=str(live.home), MONGO_URI=live.mongo_uri,
+               DATA_INBOUND_DIR=str(live.inbound), DATA_OUTBOUND_DIR=str(live.outbound))
+    subprocess.run([DAGSTER, "sensor", action, sensor, "-w", "workspace.yaml"], cwd=ROOT, env=env,
+                   check=True, capture_output=True, timeout=300)
+
+
+def open_check(page, url, asset_path, check):
+    page.goto(f"{url}/assets/{asset_path}?view=checks")
+    dismiss_welcome_dialog(page)
+    page.get_by_text(check).first.click()  # the one click
+    page.get_by_text("Latest execution").first.wait_for()
+
+
+def test_a_failing_run_turns_its_asset_red_until_a_run_succeeds(live_dagster, page):
+    live = live_dagster
+    hidden = live.outbound.with_name("outbound.moved")
+    live.outbound.rename(hidden)
+    try:  # the folder stays missing while the page is read: a succeeding run would turn it green again
+        MongoResource(uri=live.mongo_uri).get_collection().insert_one(tracos_document(961))
+        wait_for(lambda: (c := latest_check(live, ["client", "outbound_folder"], "last_run_succeeded")) and not c.passed,
+                 180, "last_run_succeeded failing on client/outbound_folder")
+        page.goto(f"{live.url}/asset-groups/tracos_sync")
+        dismiss_welcome_dialog(page)
+        page.get_by_text("outbound_folder").first.wait_for()
+        time.sleep(3)  # let the graph draw
+        page.screenshot(path=str(SCREENSHOTS / "asset_red_lineage.png"))
+        open_check(page, live.url, "client/outbound_folder", "last_run_succeeded")
+        page.screenshot(path=str(SCREENSHOTS / "asset_red_failed_run.png"), full_page=True)
+        text = page.locator("body").inner_text()
+        assert "Failed" in text and "does not exist" in text and "Red until a run succeeds" in text
+    finally:
+        hidden.rename(live.outbound)
+    # The folder is back: the next run succeeds, and the check passes again.
+    wait_for(lambda: latest_check(live, ["client", "outbound_folder"], "last_run_succeeded").passed, 400,
+             "last_run_succeeded passing again")
+
+
+def test_a_stopped_inbound_sensor_with_a_file_waiting_turns_inbound_red(live_dagster, page):
+    live = live_dagster
+    sensor_cli(live, "stop")
+    try:
+        path = drop(live.inbound, "waited_two_hours.json", [client_order(971)])
+        os.utime(path, (time.time() - 7200,) * 2)  # over the default 1 h window
+        wait_for(lambda: (c := latest_check(live, ["client", "inbound_folder"], "inbound_fresh")) and not c.passed,
+                 120, "inbound_fresh failing while inbound_file_sensor is stopped")
+        open_check(page, live.url, "client/inbound_folder", "inbound_fresh")
+        page.screenshot(path=str(SCREENSHOTS / "inbound_fresh_sensor_stopped.png"), full_page=True)
+        text = page.locator("body").inner_text()
+        assert "Failed" in text and "120 min in the inbound folder" in text and "valid_until" in text
+    finally:
+        sensor_cli(live, "start")
+    wait_for(lambda: not path.exists(), 180, "the waiting file archived once the sensor runs again")
+
+
+def test_the_failed_files_and_their_reasons_are_one_click_from_the_asset(live_dagster, page):
+    live = live_dagster
+    path = drop(live.inbound, "two_bad_records.json",
+                [client_order(981, isDone=True, isActive=True), client_order(982, orderNo="x")])
+    os.utime(path, (time.time() - 10,) * 2)
+    wait_for(lambda: not path.exists(), 180, "the rejecting file archived")
+    open_check(page, live.url, "tracos/work_orders", "no_rejected_records")
+    page.get_by_text("failed/two_bad_records.json").first.wait_for()
+    page.screenshot(path=str(SCREENSHOTS / "failed_files.png"), full_page=True)
+    text = page.locator("body").inner_text()
+    assert "first_reason" in text and "contradictory status" in text and "run_id" in text
+    page.goto(f"{live.url}/runs")  # and in the Runs list, each run's result in words
+    page.get_by_text("tracos/result").first.wait_for()
+    page.screenshot(path=str(SCREENSHOTS / "runs_result.png"))
+    assert "rejected 2" in page.locator("body").inner_text()
+
+
+def test_todays_totals_and_the_backlog_are_plotted(live_dagster, page):
+    live = live_dagster
+    page.goto(f"{live.url}/assets/tracos/work_orders?view=overview")
+    dismiss_welcome_dialog(page)
+    page.get_by_text("Plots", exact=True).first.click()
+    for name in ("backlog", "today_in", "today_out", "today_rejected"):
+        page.get_by_text(name, exact=True).first.wait_for()
+    time.sleep(2)  # let the plots draw
+    page.get_by_text("today_in", exact=True).first.scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "todays_totals.png"))
+    page.get_by_text("backlog", exact=True).first.scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "backlog_plot.png"))
+    page.goto(f"{live.url}/assets/client/inbound_folder?view=overview")
+    page.get_by_text("Plots", exact=True).first.click()
+    page.get_by_text("files_waiting", exact=True).first.wait_for()
+    page.get_by_text("oldest_wait_seconds", exact=True).first.wait_for()

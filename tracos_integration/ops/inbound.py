@@ -14,9 +14,17 @@ from tracos_integration.client.archive import Archived
 from tracos_integration.client.folder import ClientFolder, clear_failure
 from tracos_integration.client.reading import display_name
 from tracos_integration.core.timestamps import UTC, to_utc_millis
-from tracos_integration.ops.metadata import REJECTED_TAG, table, tag_run
+from tracos_integration.ops.metadata import (
+    REJECTED_TAG,
+    failed_files_lines,
+    failed_files_table,
+    table,
+    tag_result,
+    tag_run,
+)
 from tracos_integration.ops.scope import partition_of, scoped
 from tracos_integration.sync.inbound import COUNTS, InboundReport, InboundSync
+from tracos_integration.totals import daily_totals
 from tracos_integration.tracos.resource import MongoResource, tracos_failure
 
 NOT_MOVED = "No inbound file was moved."
@@ -50,11 +58,14 @@ def apply_inbound_files(
     _log(context, report, run.indexes.warnings, settings.inbound_settle_seconds, client_folder.format.name)
     counts = {name: report.counts[name] for name in COUNTS}
     tag_run(context, REJECTED_TAG, counts["rejected"])
+    tag_result(context, "rejected", counts["rejected"])
     if not config.dry_run:
         partition = partition_of(context)
         context.log_event(dg.AssetMaterialization(TRACOS_WORK_ORDERS, description="inbound run", metadata=counts,
                                                   partition=partition))
-        context.log_event(rejected_records_check(counts["rejected"], partition))
+        context.log_event(rejected_records_check(counts["rejected"], partition, run_id=context.run_id,
+                                                 failed_files=failed_files_table(report.failed)))
+        context.log_event(daily_totals(context.instance, partition, run_id=context.run_id, inbound=counts))
     # The counts themselves are in archive_inbound_files' summary: each figure in one place.
     return dg.Output(report, metadata={
         "rejected_records": table(
@@ -96,13 +107,14 @@ def archive_inbound_files(context: dg.OpExecutionContext, client_folder: ClientF
         "files_left": sum(left.values()),
     }
     counts = {name: report.counts[name] for name in COUNTS}
+    failed = {name: errors for name, errors in report.failed.items() if name not in archived.stayed}
     if not report.dry_run:
         partition = partition_of(context)
-        context.log_event(dg.AssetObservation(CLIENT_INBOUND, description="inbound run", metadata={**files, **counts},
-                                              partition=partition))
+        context.log_event(dg.AssetObservation(CLIENT_INBOUND, description="inbound run", partition=partition,
+                                              metadata={**files, **counts, "failed_files": failed_files_table(failed)}))
         context.log_event(files_left_check(left, partition))
     context.add_output_metadata({
-        "summary": dg.MetadataValue.md(_summary(counts, files, left, report.dry_run)),
+        "summary": dg.MetadataValue.md(_summary(counts, files, left, report.dry_run, failed_files_lines(failed))),
         **counts,
         **files,
         **left,
@@ -115,7 +127,8 @@ def archive_inbound_files(context: dg.OpExecutionContext, client_folder: ClientF
     return {**counts, **files}
 
 
-def _summary(counts: dict[str, int], files: dict[str, int], left: dict[str, int], dry_run: bool) -> str:
+def _summary(counts: dict[str, int], files: dict[str, int], left: dict[str, int], dry_run: bool,
+             failed_lines: list[str]) -> str:
     """Records read = inserted + updated + unchanged + stale + rejected; files read (plus
     files left unread) = processed + failed + left."""
     why_left = ", ".join(f"{count} {LEFT_WORDS[name]}" for name, count in left.items() if count) or "none"
@@ -126,6 +139,7 @@ def _summary(counts: dict[str, int], files: dict[str, int], left: dict[str, int]
         "", "| files | |", "| --- | ---: |",
         f"| read | {files['files_read']} |", f"| processed/ | {files['files_processed']} |",
         f"| failed/ | {files['files_failed']} |", f"| left in place | {files['files_left']} ({why_left}) |",
+        *(["", "**Failed files** (the reasons are in each `<name>.error.json`):", *failed_lines] if failed_lines else []),
     ]
     return "\n".join(line for line in lines if line is not None).strip()
 

@@ -2,9 +2,11 @@
 
 
 import itertools
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import dagster as dg
+
+from tracos_integration.client.reading import display_name
 
 MAX_TABLE_ROWS = 500  # the full list is always in the failed/ reports
 
@@ -12,12 +14,53 @@ MAX_TABLE_ROWS = 500  # the full list is always in the failed/ reports
 # sensor reads to learn what the last run could not export).
 REJECTED_TAG = "tracos/rejected"
 SKIPPED_TAG = "tracos/skipped"
+# One word per run in the Runs list: `ok`, or what it could not apply (`rejected 3`,
+# `skipped 2`; a sync_job run lists both).
+RESULT_TAG = "tracos/result"
+MAX_FILES_NAMED = 20  # in a run's summary; the table holds up to MAX_TABLE_ROWS
 
 
 def tag_run(context: dg.OpExecutionContext, tag: str, count: int) -> None:
     """Add `tag: count` to the run when count > 0."""
     if count:
         context.instance.add_run_tags(context.run_id, {tag: str(count)})
+
+
+def tag_result(context: dg.OpExecutionContext, word: str, count: int) -> None:
+    """Set RESULT_TAG: `ok` until a step reports `<word> <count>`; the words add up."""
+    current = context.instance.get_run_by_id(context.run_id).tags.get(RESULT_TAG, "ok")
+    parts = [] if current == "ok" else current.split(", ")
+    if count:
+        parts.append(f"{word} {count}")
+    context.instance.add_run_tags(context.run_id, {RESULT_TAG: ", ".join(parts) or "ok"})
+
+
+def failed_files_table(failed: Mapping[str, Any]) -> dg.TableMetadataValue:
+    """The files that went to failed/: name, how many errors, the first reason (their
+    `<name>.error.json` report lists more)."""
+    return table(
+        [("file", "string"), ("errors_total", "int"), ("first_reason", "string")],
+        ({"file": f"failed/{display_name(name)}", "errors_total": errors.total,
+          "first_reason": _first_reason(errors)} for name, errors in failed.items()),
+    )
+
+
+def failed_files_lines(failed: Mapping[str, Any]) -> list[str]:
+    """The first MAX_FILES_NAMED failed files, a Markdown line each, for a run's summary."""
+    lines = [f"- `failed/{display_name(name)}` ({errors.total} error(s)): {_first_reason(errors)}"
+             for name, errors in list(failed.items())[:MAX_FILES_NAMED]]
+    if len(failed) > MAX_FILES_NAMED:
+        lines.append(f"- ... and {len(failed) - MAX_FILES_NAMED} more (see the failed_files table)")
+    return lines
+
+
+def _first_reason(errors: Any) -> str:
+    if not errors.listed:
+        return ""
+    first = errors.listed[0]
+    where = "" if first.index is None else f"record {first.index}: "
+    reason = " ".join(str(first.reason).split())
+    return where + (reason if len(reason) <= 300 else reason[:299] + "…")
 
 
 def table(columns: Sequence[tuple[str, str]], rows: Iterable[dict[str, Any]]) -> dg.TableMetadataValue:

@@ -9,9 +9,10 @@ from pydantic import Field
 from tracos_integration.assets import CLIENT_OUTBOUND, TRACOS_WORK_ORDERS, outbound_freshness_check, overdue_unsynced
 from tracos_integration.client.folder import ClientFolder, clear_failure
 from tracos_integration.core.timestamps import UTC, to_utc_millis
-from tracos_integration.ops.metadata import MAX_TABLE_ROWS, SKIPPED_TAG, table, tag_run
+from tracos_integration.ops.metadata import MAX_TABLE_ROWS, SKIPPED_TAG, table, tag_result, tag_run
 from tracos_integration.ops.scope import partition_of, scoped
 from tracos_integration.sync.outbound import ExportPage, Skipped, translate_page
+from tracos_integration.totals import daily_totals
 from tracos_integration.tracos.resource import MongoResource, tracos_failure
 
 BACKLOG_COUNT_LIMIT = 10_000  # the backlog figure counts this far, so it stays cheap
@@ -68,6 +69,7 @@ def export_unsynced(
         context.log.info(f"{counts['changed_meanwhile']} document(s) changed after being read; they stay unsynced for the next run")
     summary = {**counts, "skipped": skipped_total}
     tag_run(context, SKIPPED_TAG, skipped_total)
+    tag_result(context, "skipped", skipped_total)
     window = client_folder.settings().freshness_window_seconds
     with tracos_failure("The exported files are written and marked; only the backlog figures are missing."):
         backlog = mongo.repository().count_unsynced(limit=BACKLOG_COUNT_LIMIT)
@@ -79,6 +81,7 @@ def export_unsynced(
         context.log_event(dg.AssetObservation(TRACOS_WORK_ORDERS, description="unsynced after the outbound run",
                                               metadata={"backlog": backlog}, partition=partition))
         context.log_event(outbound_freshness_check(overdue, window, partition))
+        context.log_event(daily_totals(context.instance, partition, run_id=context.run_id, outbound=summary))
     context.log.info("outbound: " + ", ".join(f"{name} {value}" for name, value in summary.items()))
     context.add_output_metadata({
         "summary": dg.MetadataValue.md(_summary(summary, backlog, config.dry_run, to_export)),
