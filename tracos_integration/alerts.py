@@ -204,7 +204,14 @@ def _first_line(text: str) -> str:
 
 
 def run_link(run_id: str, ui_url: Optional[str] = None) -> str:
-    return f"{(ui_url if ui_url is not None else alert_settings().dagster_ui_url).rstrip('/')}/runs/{run_id}"
+    """The run's page in the UI. Outside the alerts (checks, run metadata) a broken
+    DAGSTER_UI_URL must not fail the sync: the link is then relative to the UI it is read in."""
+    if ui_url is None:
+        try:
+            ui_url = alert_settings().dagster_ui_url
+        except SettingError:
+            ui_url = ""
+    return f"{ui_url.rstrip('/')}/runs/{run_id}"
 
 
 def remember_run_credentials(run: dg.DagsterRun) -> None:
