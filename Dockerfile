@@ -11,6 +11,8 @@ WORKDIR /opt/dagster/app
 COPY pyproject.toml README.md ./
 COPY tracos_integration ./tracos_integration
 # deploy: PostgreSQL storage; docker: the Docker run launcher (deploy/run-launchers/docker.yaml).
+# No demo extra: the image runs against MongoDB (mongodb://); MONGO_URI=mongomock:// or
+# embedded:// here fails with one line saying to install the demo extra.
 RUN pip install ".[deploy,docker]"
 
 COPY deploy/dagster.yaml ${DAGSTER_HOME}/dagster.yaml

@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 	@echo "installing into $(VENV) (about a minute; log: $(VENV)/install.log)"
 	@$(PYTHON) -m venv $(VENV)
 	@{ $(BIN)/python -m pip install --quiet --upgrade pip && \
-	   $(BIN)/python -m pip install --quiet -e ".[test,deploy]"; } > $(VENV)/install.log 2>&1 \
+	   $(BIN)/python -m pip install --quiet -e ".[test,deploy,demo]"; } > $(VENV)/install.log 2>&1 \
 	   || { tail -n 30 $(VENV)/install.log; echo "install failed: see $(VENV)/install.log"; exit 1; }
 	@touch $@
 

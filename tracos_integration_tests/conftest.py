@@ -12,6 +12,13 @@ import pytest
 from tracos_integration.client.folder import ClientFolder, Page
 from tracos_integration.definitions import defs
 from tracos_integration.tracos.resource import MongoResource
+from tracos_integration.tracos.stores import litemongo_adapter, mongomock_compat
+
+# The stores patch mongomock (and litemongo's copy of its matching) when first opened; many
+# tests use mongomock directly (mongomock.MongoClient(), the strict server), so they get the
+# same patches here.
+mongomock_compat.apply()
+mongomock_compat.apply_to(litemongo_adapter.vendored_filtering())
 
 
 @dataclass

@@ -24,7 +24,7 @@ What it adds, each as the server documents it:
   build (4.4+): the index is gone and the client gets code 50.
 - A bulk whose write errors carry a transient code (`fail_writes()`), e.g. a primary
   stepping down mid-batch: the other writes are applied.
-Everything else passes through to mongomock, which `tracos/mongomock_compat.py` already makes
+Everything else passes through to mongomock, which `tracos/stores/mongomock_compat.py` makes
 match and sort as the server does (a number never equals a boolean, numbers equal by value
 whatever their type, the server's type order, `$gt: NaN` matches nothing).
 """

@@ -8,10 +8,12 @@ from datetime import datetime, timezone
 import pytest
 from bson import Binary, Code, DBRef, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
 from bson.datetime_ms import DatetimeMS
-from litemongo._vendor.mongomock import filtering as embedded_filtering
 from mongomock import filtering as mongomock_filtering
 
 from tracos_integration.tracos.bson_order import after_id, bson_type_alias, number_key, server_equal, sort_key
+from tracos_integration.tracos.stores.litemongo_adapter import vendored_filtering
+
+embedded_filtering = vendored_filtering()
 
 UTC = timezone.utc
 OID = ObjectId("000000000000000000000001")

@@ -18,7 +18,7 @@ import pytest
 from bson import ObjectId, json_util
 from pymongo import UpdateOne
 
-from tracos_integration.tracos import embedded
+from tracos_integration.tracos.stores import embedded
 from tracos_integration.tracos.queries import WorkOrderRepository
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration.tracos.retry import Retrier
@@ -200,7 +200,7 @@ def test_the_one_line_import_of_an_earlier_store_file(tmp_path):
     legacy = tmp_path / "old.json"
     legacy.write_text(json.dumps({"format": "tracos-embedded/1", "databases": {"tractian": {"workorders": {
         "indexes": [], "documents": [{"number": 5}]}}}}))
-    completed = run_python("from tracos_integration.tracos.embedded import main; raise SystemExit(main())",
+    completed = run_python("from tracos_integration.tracos.stores.embedded import main; raise SystemExit(main())",
                            "import", str(legacy))
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)["imported"] == 1

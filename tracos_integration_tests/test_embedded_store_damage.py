@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from tracos_integration.sensors import outbound_pending_sensor
-from tracos_integration.tracos import embedded
+from tracos_integration.tracos.stores import embedded
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration_tests.factories import client_order, drop
 

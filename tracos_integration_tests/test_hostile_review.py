@@ -63,7 +63,7 @@ def test_a_unique_index_with_another_partial_filter_does_not_hide_duplicate_numb
 def test_the_embedded_store_keeps_the_unique_index_partial_so_it_reopens_with_documents_lacking_a_number(
     tmp_path, monkeypatch
 ):
-    from tracos_integration.tracos import embedded
+    from tracos_integration.tracos.stores import embedded
 
     uri = f"embedded://{tmp_path / 'tracos.json'}"
     MongoResource(uri=uri).repository().ensure_indexes()

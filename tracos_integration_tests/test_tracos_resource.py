@@ -87,7 +87,7 @@ def test_embedded_store_sees_writes_from_another_process_after_it_loaded(tmp_pat
 def test_embedded_store_keeps_the_unique_index(tmp_path):
     uri = f"embedded://{tmp_path / 'tracos.json'}"
     MongoResource(uri=uri).repository().ensure_indexes()
-    from tracos_integration.tracos import embedded
+    from tracos_integration.tracos.stores import embedded
 
     embedded._STORES.clear()  # as a new process would
     collection = MongoResource(uri=uri).get_collection()

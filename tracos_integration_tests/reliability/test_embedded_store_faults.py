@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tracos_integration.tracos import embedded
+from tracos_integration.tracos.stores import embedded
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration_tests.factories import client_order, drop, read_json, tracos_document
 from tracos_integration_tests.reliability.harness import tally

@@ -12,8 +12,8 @@ import sqlite3
 from typing import Any, Iterator
 
 from bson import ObjectId
-from litemongo import sqlite_store
-from litemongo._vendor.mongomock import filtering as vendored_filtering
+
+from tracos_integration.tracos.stores import litemongo_adapter
 
 
 class _DeferredCommits:
@@ -39,11 +39,9 @@ class _DeferredCommits:
 
 
 def _deferred_commits(collection: Any) -> _DeferredCommits:
-    store = collection._store  # litemongo's CollectionStore (its sqlite_store module, pinned)
-    proxy = store._connection
+    proxy = litemongo_adapter.connection(collection)
     if not isinstance(proxy, _DeferredCommits):
-        proxy = _DeferredCommits(store._connection)
-        store._connection = store._documents._connection = store.indexes._connection = proxy
+        proxy = litemongo_adapter.replace_connection(collection, _DeferredCommits)
     return proxy
 
 
@@ -121,7 +119,6 @@ class EmbeddedCursor:
         return cursor.skip(self._skip).limit(self._limit)
 
 
-_OBJECT_ID_KEYS = ("o:", "o;")  # litemongo's typed keys: "o:<24 hex>", in ObjectId order
 _PAGE_ROWS = 500
 
 
@@ -134,29 +131,23 @@ def _page_in_id_order(collection: Any, filter: Any, sort: Any, skip: int, limit:
     if not (key_or_list == "_id" and direction in (None, 1)) and key_or_list != [("_id", 1)]:
         return None
     lower = _id_lower_bound(filter)
-    store = collection._store
-    documents = store._documents
-    if lower is None or documents.key_format != sqlite_store.KEY_FORMAT_TYPED:
+    if lower is None:
         return None
     rows = _deferred_commits(collection).connection
-    low, high = _OBJECT_ID_KEYS
-    if rows.execute("SELECT 1 FROM documents WHERE _id < ? OR _id >= ? LIMIT 1", (low, high)).fetchone():
+    if not litemongo_adapter.keys_in_object_id_order(collection):
         return None  # some _id is not an ObjectId: litemongo's path orders mixed types
-    start, inclusive = lower if lower != () else (low, True)
+    key, inclusive = lower if lower != () else (litemongo_adapter.object_id_key(None), True)
     found: list[Any] = []
     while len(found) < limit:
-        page = rows.execute(
-            f"SELECT _id, doc FROM documents WHERE _id {'>=' if inclusive else '>'} ? AND _id < ? "
-            "ORDER BY _id LIMIT ?", (start, high, _PAGE_ROWS)).fetchall()
-        for key, encoded in page:
-            document = documents._decode_doc(encoded)
-            if vendored_filtering.filter_applies(filter, document):
+        page = litemongo_adapter.documents_after(rows, collection, key, inclusive, _PAGE_ROWS)
+        for _, document in page:
+            if litemongo_adapter.filter_applies(filter, document):
                 found.append(document["_id"])
                 if len(found) == limit:
                     break
         if len(page) < _PAGE_ROWS:
             break
-        start, inclusive = page[-1][0], False
+        key, inclusive = page[-1][0], False
     return found
 
 
@@ -185,5 +176,5 @@ def _bound(condition: Any) -> tuple[str, bool] | tuple[()] | None:
     if isinstance(condition, dict) and len(condition) == 1:
         (operator, value), = condition.items()
         if operator in ("$gt", "$gte") and isinstance(value, ObjectId):
-            return f"o:{value}", operator == "$gte"
+            return litemongo_adapter.object_id_key(value), operator == "$gte"
     return None

@@ -1,5 +1,7 @@
 """Where mongomock 4.3 cannot do what MongoDB does and the project needs it. Each patch
-is small, idempotent, and tested in test_tracos_resource.py.
+is small, idempotent, and tested in test_tracos_resource.py and test_bson_order.py. Nothing
+is patched at import: `apply()` runs when a `mongomock://` store is first opened (and from
+the tests that use mongomock directly), `apply_to(filtering)` when an `embedded://` one is.
 
 - `bulk_write` with pymongo >= 4.11 passes `sort=` to mongomock's bulk builder, which does
   not accept it (TypeError). We never sort bulk updates, so the shim drops a `sort=None`
@@ -24,17 +26,13 @@ from __future__ import annotations
 import functools
 import operator
 import re
+import threading
+from types import ModuleType
 
-import mongomock.collection
-import mongomock.filtering
-from bson import Code, MaxKey, MinKey, Regex, Timestamp
-from bson.datetime_ms import DatetimeMS
-from mongomock import helpers
+from bson import Code, Regex, Timestamp
 from pymongo.errors import DuplicateKeyError
 
 from tracos_integration.tracos.bson_order import bson_type_alias, number_key, server_equal, sort_key
-
-_builder = mongomock.collection.BulkOperationBuilder
 
 
 def _accept_unsorted(method):
@@ -54,6 +52,8 @@ def _accept_unsorted(method):
 def _partial_unique_build(method):
     if getattr(method, "_tracos_partial_shim", False):
         return method
+
+    from mongomock import helpers
 
     @functools.wraps(method)
     def wrapper(self, key_or_list, *args, **kwargs):
@@ -83,6 +83,8 @@ def _index_key(value):
 
 
 def _has(document, key):
+    from mongomock import helpers
+
     try:
         helpers.get_value_by_dot(document, key)
     except KeyError:
@@ -90,29 +92,53 @@ def _has(document, key):
     return True
 
 
-def install() -> None:
-    """Idempotent."""
-    _builder.add_update = _accept_unsorted(_builder.add_update)
-    _builder.add_replace = _accept_unsorted(_builder.add_replace)
-    mongomock.collection.Collection.create_index = _partial_unique_build(mongomock.collection.Collection.create_index)
-    for filtering in _filterings():
-        types = filtering.TYPE_MAP
-        types["null"] = lambda value: value is None
-        types["regex"] = lambda value: isinstance(value, (Regex, re.Pattern))
-        types["timestamp"] = lambda value: isinstance(value, Timestamp)
-        types["string"] = lambda value: isinstance(value, str) and not isinstance(value, Code)
-        types["date"] = lambda value: bson_type_alias(value) == "date"
-        for alias in ("javascript", "javascriptWithScope", "minKey", "maxKey"):
-            types[alias] = lambda value, alias=alias: bson_type_alias(value) == alias
-        for alias in ("symbol", "dbPointer", "undefined"):  # pymongo reads these as str, DBRef, None
-            types[alias] = lambda value: False
+_applied = False
+_GUARD = threading.RLock()  # two stores opened at once patch once, and neither sees half a patch
+
+
+def apply() -> None:
+    """Patches mongomock itself. Idempotent."""
+    global _applied
+    with _GUARD:
+        if _applied:
+            return
+        import mongomock.collection
+        import mongomock.filtering
+
+        builder = mongomock.collection.BulkOperationBuilder
+        builder.add_update = _accept_unsorted(builder.add_update)
+        builder.add_replace = _accept_unsorted(builder.add_replace)
+        collection = mongomock.collection.Collection
+        collection.create_index = _partial_unique_build(collection.create_index)
+        apply_to(mongomock.filtering)
+        _applied = True
+
+
+def apply_to(filtering: ModuleType) -> None:
+    """Patches one copy of mongomock's query matching (mongomock's, or the one litemongo
+    vendors). Idempotent."""
+    with _GUARD:
+        if getattr(filtering, "_tracos_server_equality", False):
+            return
+        _patch_types(filtering)
         _compare_as_the_server(filtering)
+        filtering._tracos_server_equality = True
+
+
+def _patch_types(filtering: ModuleType) -> None:
+    types = filtering.TYPE_MAP
+    types["null"] = lambda value: value is None
+    types["regex"] = lambda value: isinstance(value, (Regex, re.Pattern))
+    types["timestamp"] = lambda value: isinstance(value, Timestamp)
+    types["string"] = lambda value: isinstance(value, str) and not isinstance(value, Code)
+    types["date"] = lambda value: bson_type_alias(value) == "date"
+    for alias in ("javascript", "javascriptWithScope", "minKey", "maxKey"):
+        types[alias] = lambda value, alias=alias: bson_type_alias(value) == alias
+    for alias in ("symbol", "dbPointer", "undefined"):  # pymongo reads these as str, DBRef, None
+        types[alias] = lambda value: False
 
 
 def _compare_as_the_server(filtering) -> None:
-    if getattr(filtering, "_tracos_server_equality", False):
-        return
-    filtering._tracos_server_equality = True
     nothing = filtering.NOTHING
 
     def equal(doc_value, query_value):
@@ -183,16 +209,3 @@ def _plain_scalar(key, value) -> bool:
     if key.startswith("$") or value is None or isinstance(value, (dict, list, tuple, re.Pattern, Regex)):
         return False
     return True
-
-
-def _filterings():
-    """mongomock's query matching, and the copy vendored in litemongo (the embedded store)."""
-    yield mongomock.filtering
-    try:
-        from litemongo._vendor.mongomock import filtering as vendored
-    except ImportError:
-        return
-    yield vendored
-
-
-install()

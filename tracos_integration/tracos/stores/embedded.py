@@ -36,13 +36,12 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import quote
 
-import litemongo
 from bson import json_util
 from bson.json_util import JSONMode, JSONOptions
-from litemongo import sqlite_store
 
 from tracos_integration.core.timestamps import UTC
-from tracos_integration.tracos.embedded_pages import EmbeddedCursor, one_transaction
+from tracos_integration.tracos.stores import DamagedStore, litemongo_adapter, mongomock_compat
+from tracos_integration.tracos.stores.embedded_pages import EmbeddedCursor, one_transaction
 
 LEGACY_FORMAT = "tracos-embedded/1"
 _LEGACY_JSON_OPTIONS = JSONOptions(json_mode=JSONMode.RELAXED, tz_aware=True, tzinfo=UTC)
@@ -51,11 +50,6 @@ WRITE_METHODS = frozenset({
     "delete_many", "bulk_write", "find_one_and_update", "find_one_and_replace",
     "find_one_and_delete", "create_index", "create_indexes", "drop_index", "drop_indexes", "drop",
 })
-
-
-class DamagedStore(RuntimeError):
-    """A file of the embedded store is not a readable SQLite database (damaged, truncated, or
-    replaced by another file). The message names the file and what to do; no traceback."""
 
 
 def damaged(file: Path, error: sqlite3.DatabaseError) -> DamagedStore:
@@ -133,13 +127,13 @@ class EmbeddedStore:
         client = getattr(self._clients, "client", None)
         if client is None:
             self._import_legacy_file()
-            client = _client(self.directory)
+            client = litemongo_adapter.client(self.directory)
             self._clients.client = client
             self._clients.opened = set()
         inner = client[file_name(database)][file_name(collection)]
         if (database, collection) not in self._clients.opened:
             with self.named_errors(database, collection):
-                inner._store  # noqa: B018 (opens the SQLite file, as embedded_pages does: a damaged one fails here)
+                litemongo_adapter.open_file(inner)  # a damaged file fails here, named
             self._clients.opened.add((database, collection))
         return inner
 
@@ -174,7 +168,7 @@ def import_legacy_file(legacy: Path, directory: Path) -> int:
         raise ValueError(f"{legacy} is not a {LEGACY_FORMAT} store file")
     filling = directory.with_name(f".{directory.name}.importing")
     shutil.rmtree(filling, ignore_errors=True)  # left by an import that died
-    client = _client(filling)
+    client = litemongo_adapter.client(filling)
     imported = 0
     try:
         for database, collections in payload.get("databases", {}).items():
@@ -221,22 +215,19 @@ class EmbeddedCollection:
         return call
 
 
-def _client(directory: Path) -> Any:
-    # A store object, not a string: litemongo would parse a string as a URI ('#', '?').
-    return litemongo.MongoClient(sqlite_store.ServerStore(directory), tz_aware=True)
-
-
 _STORES: dict[Path, EmbeddedStore] = {}
 _STORES_GUARD = threading.Lock()
 
 
 def open_store(path: Path) -> EmbeddedStore:
+    # litemongo matches queries with its own copy of mongomock: it gets the same patches.
+    mongomock_compat.apply_to(litemongo_adapter.vendored_filtering())
     with _STORES_GUARD:
         return _STORES.setdefault(path, EmbeddedStore(path))
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m tracos_integration.tracos.embedded import .tracos/tracos.json`"""
+    """`python -m tracos_integration.tracos.stores.embedded import .tracos/tracos.json`"""
     import sys
 
     args = sys.argv[1:] if argv is None else argv
