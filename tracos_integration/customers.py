@@ -147,6 +147,12 @@ def load_customers(path: str | os.PathLike[str]) -> dict[str, Customer]:
     return customers
 
 
+def check_isolation(customers: dict[str, Customer], where: str) -> None:
+    """CustomersFileError unless no two of `customers` share or nest folders or share a
+    collection; `where` names what holds them (the file, a run's snapshot)."""
+    _refuse_sharing(customers, lambda what: CustomersFileError(f"{where}: {what}"))
+
+
 def _refuse_sharing(customers: dict[str, Customer], refuse: Any) -> None:
     """No two folders equal or nested (the sync makes processed/ and failed/ inside the
     inbound folder, so nesting would let one folder's files reach another's run); no

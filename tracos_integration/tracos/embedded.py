@@ -17,8 +17,9 @@ Extended JSON file at `<dir>/<name>.json`) is imported once, when that folder do
 exist yet, and kept beside it renamed `<name>.json.imported`.
 
 Database and collection names become file names through `file_name`: letters, digits and
-`_ - . ~` as they are, anything else (`/`, NUL, a leading or doubled `.`) %-escaped, and a name too long
-for a file shortened with its hash, so no name reaches a path outside the store (CONTRACT 8).
+`_ - .` as they are, anything else (`/`, `~`, NUL, a leading or doubled `.`) %-escaped, and a
+name too long for a file shortened with `~` and its hash (no other name can take that file),
+so no name reaches a path outside the store (CONTRACT 8).
 """
 
 from __future__ import annotations
@@ -73,13 +74,24 @@ def file_name(name: str) -> str:
     """The file (or folder) name for a database or collection name: one path component,
     never `.` or `..`, the same for the same name. Usual names (`tractian`, `workorders_acme`)
     stay as they are, so existing stores keep their files."""
-    encoded = quote(name, safe="", errors="surrogatepass")
+    # `~` escaped too: only a hashed name holds one, so no name can take another's hashed file.
+    encoded = quote(name, safe="", errors="surrogatepass").replace("~", "%7E")
     # A dot first, last or beside another dot is escaped too: no `.`, `..` or hidden file.
     encoded = re.sub(r"^\.|\.$|(?<=\.)\.|\.(?=\.)", "%2E", encoded)
     if not encoded or len(encoded) > MAX_FILE_NAME:
         digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
         encoded = f"{encoded[:MAX_FILE_NAME - 17]}~{digest}"
     return encoded
+
+
+def lock_name(store: str, database: str, collection: str) -> str:
+    """`<store>.<database>.<collection>.lock` as file names; hashed when that is over a file
+    name's 255 bytes (two long names), so every valid namespace has a lock it can open."""
+    name = f"{store}.{file_name(database)}.{file_name(collection)}.lock"
+    if len(name.encode("utf-8", "surrogatepass")) <= 255:
+        return name
+    digest = hashlib.sha256(f"{database}\0{collection}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{store}.~{digest}.lock"
 
 
 def data_directory(path: Path) -> Path:
@@ -110,8 +122,7 @@ class EmbeddedStore:
         collections go side by side; no names: the whole store (the one-time import)."""
         key = (database, collection)
         lock_path = self.lock_path if key == ("", "") else self.lock_path.with_name(
-            f"{self.path.name}.{file_name(database)}.{file_name(collection)}.lock"
-        )
+            lock_name(self.path.name, database, collection))
         with self._mutex:
             held = self._held.setdefault(key, [0, None])
             if held[0] == 0:

@@ -1,0 +1,89 @@
+"""The hostile pass over issue 16's surfaces (CONTRACT 3, 8, 9, 10): each test is a case a
+hostile customer, a careless operator or an attacker tried, that broke a rule before its fix."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from tracos_integration.alerts import AlertNotSent, post_alert
+from tracos_integration.tracos.embedded import file_name
+from tracos_integration.tracos.resource import MongoResource
+from tracos_integration_tests.factories import client_order, drop
+from tracos_integration_tests.test_alert_safety import RawServer, answer_ok
+from tracos_integration_tests.test_customer_runs import deployment, entry, failure_messages  # noqa: F401 (fixture)
+
+# Customers: a run's tracos/customer tag is a snapshot of its own customer's entry, never a way in
+
+
+def test_a_forged_snapshot_tag_pointing_at_another_customers_folders_and_collection_is_refused(deployment):
+    """Set from the launchpad (or kept by a re-execution after the file changed): slug acme, globex's
+    folders and collection. Before: the run read globex's files into globex's collection as 'acme'."""
+    defs, root, _, collections, _ = deployment
+    drop(root / "globex" / "inbound", "theirs.json", [client_order(7)])
+    forged = json.dumps({"slug": "acme", **entry(root, "globex")})
+    result = defs.get_job_def("inbound_job").execute_in_process(
+        partition_key="acme", tags={"tracos/customer": forged}, raise_on_error=False)
+    assert not result.success
+    assert "globex" in failure_messages(result) and "Nothing was read or written." in failure_messages(result)
+    assert os.listdir(root / "globex" / "inbound") == ["theirs.json"]
+    assert collections["globex"].count_documents({}) == 0 and collections["acme"].count_documents({}) == 0
+
+
+def test_a_forged_snapshot_tag_sharing_only_another_customers_collection_is_refused(deployment):
+    defs, root, _, collections, _ = deployment
+    drop(root / "acme" / "inbound", "a.json", [client_order(1)])
+    forged = json.dumps({"slug": "acme", **entry(root, "acme", collection="workorders_globex")})
+    result = defs.get_job_def("inbound_job").execute_in_process(
+        partition_key="acme", tags={"tracos/customer": forged}, raise_on_error=False)
+    assert not result.success and "globex" in failure_messages(result)
+    assert collections["globex"].count_documents({}) == 0
+    assert os.listdir(root / "acme" / "inbound") == ["a.json"]
+
+
+# Alerts: Basic auth goes to the webhook's host only, and a redirect never passes for a sent alert
+
+
+def test_a_webhook_redirecting_elsewhere_gets_no_credentials_forwarded_and_the_alert_is_not_sent():
+    """urllib follows a 302 for a POST as a GET without the body, copying the Authorization
+    header to whatever host the Location names: the password leaked and the alert was lost
+    while post_alert said it was sent."""
+    elsewhere = RawServer(answer_ok)
+
+    def redirect(connection):
+        connection.sendall(f"HTTP/1.1 302 Found\r\nLocation: http://localhost:{elsewhere.port}/steal\r\n"
+                           "Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
+
+    webhook = RawServer(redirect)
+    try:
+        with pytest.raises(AlertNotSent, match="302") as raised:
+            post_alert("run failed", webhook_url=f"http://alerts:s3cret@127.0.0.1:{webhook.port}/hook")
+        assert "s3cret" not in str(raised.value)
+        assert webhook.header("Authorization") is not None  # the webhook's own host got it
+        assert elsewhere.heads == []  # the other host got nothing: no request, no password
+    finally:
+        webhook.close()
+        elsewhere.close()
+
+
+# The embedded store: two names MongoDB tells apart never share a file; every valid name opens
+
+
+def test_a_collection_named_like_another_names_hashed_file_gets_its_own_file(tmp_path):
+    long_name = "c" * 200
+    lookalike = file_name(long_name)  # a valid collection name of 120 characters
+    uri = f"embedded://{tmp_path}/store.json"
+    MongoResource(uri=uri, collection=long_name).get_collection().insert_one({"number": 1})
+    other = MongoResource(uri=uri, collection=lookalike).get_collection()
+    assert other.count_documents({}) == 0
+
+
+def test_the_longest_valid_names_open_on_the_embedded_store(tmp_path):
+    """A 62-byte database name and a 140-character collection (203 bytes of namespace, within
+    MongoDB's 255): the lock file's name was over 255 bytes (OSError: File name too long)."""
+    database, collection = "é" * 31, "x" * 140
+    mongo = MongoResource(uri=f"embedded://{tmp_path}/store.json", database=database, collection=collection)
+    mongo.get_collection().insert_one({"number": 1})
+    assert mongo.get_collection().count_documents({}) == 1
