@@ -52,14 +52,18 @@ def alert_settings() -> Settings:
 def webhook_display(url: str) -> str:
     """The webhook as it may be shown: scheme and host, never its user, password or the path
     that holds its token."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed [ ]: nothing here is safe to show
+        return "(webhook URL not shown)"
     if ambiguous_credentials(url):  # its "host" may be part of a password
         return f"{parts.scheme}://(host not shown)/…"
     try:
         port = f":{parts.port}" if parts.port else ""
     except ValueError:  # not a number: perhaps part of a password; never shown
         port = ""
-    return f"{parts.scheme}://{parts.hostname or ''}{port}/…"
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{port}/…"  # an IPv6 host in its brackets
 
 
 def split_credentials(url: str) -> tuple[str, Optional[str]]:

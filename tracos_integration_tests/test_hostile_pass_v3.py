@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from tracos_integration.alerts import AlertNotSent, post_alert
+from tracos_integration.alerts import AlertNotSent, alert_settings, post_alert, webhook_display
+from tracos_integration.settings import SettingError
 from tracos_integration.tracos.embedded import file_name
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration_tests.factories import client_order, drop
@@ -27,7 +28,7 @@ def test_a_forged_snapshot_tag_pointing_at_another_customers_folders_and_collect
     result = defs.get_job_def("inbound_job").execute_in_process(
         partition_key="acme", tags={"tracos/customer": forged}, raise_on_error=False)
     assert not result.success
-    assert "globex" in failure_messages(result) and "Nothing was read or written." in failure_messages(result)
+    assert "globex" in failure_messages(result) and "This step read and wrote nothing." in failure_messages(result)
     assert os.listdir(root / "globex" / "inbound") == ["theirs.json"]
     assert collections["globex"].count_documents({}) == 0 and collections["acme"].count_documents({}) == 0
 
@@ -41,6 +42,35 @@ def test_a_forged_snapshot_tag_sharing_only_another_customers_collection_is_refu
     assert not result.success and "globex" in failure_messages(result)
     assert collections["globex"].count_documents({}) == 0
     assert os.listdir(root / "acme" / "inbound") == ["a.json"]
+
+
+def test_a_customers_folder_swapped_for_a_link_into_anothers_after_load_stops_the_run(deployment):
+    """The file was checked at load; then globex's inbound folder became a link to acme's. A run
+    for globex (its snapshot taken before) would have read acme's files into globex's collection."""
+    defs, root, _, collections, _ = deployment
+    drop(root / "acme" / "inbound", "ours.json", [client_order(3)])
+    tags = {"tracos/customer": json.dumps({"slug": "globex", **entry(root, "globex")})}
+    (root / "globex" / "inbound").rmdir()
+    (root / "globex" / "inbound").symlink_to(root / "acme" / "inbound")
+    result = defs.get_job_def("inbound_job").execute_in_process(partition_key="globex", tags=tags,
+                                                                raise_on_error=False)
+    assert not result.success and "acme" in failure_messages(result)
+    assert os.listdir(root / "acme" / "inbound") == ["ours.json"]
+    assert collections["globex"].count_documents({}) == 0
+
+
+def test_a_crossing_between_two_other_customers_never_stops_this_customers_run(deployment, monkeypatch, tmp_path):
+    defs, root, customers_file, collections, _ = deployment
+    import yaml
+    entries = {slug: entry(root, slug) for slug in ("acme", "globex")}
+    entries["initech"] = entry(root, "initech", collection="workorders_hooli")
+    entries["hooli"] = entry(root, "hooli")
+    customers_file.write_text(yaml.safe_dump({"customers": entries}), encoding="utf-8")
+    drop(root / "acme" / "inbound", "a.json", [client_order(1)])
+    tags = {"tracos/customer": json.dumps({"slug": "acme", **entry(root, "acme")})}
+    result = defs.get_job_def("inbound_job").execute_in_process(partition_key="acme", tags=tags,
+                                                                raise_on_error=False)
+    assert result.success and collections["acme"].count_documents({}) == 1
 
 
 # Alerts: Basic auth goes to the webhook's host only, and a redirect never passes for a sent alert
@@ -66,6 +96,28 @@ def test_a_webhook_redirecting_elsewhere_gets_no_credentials_forwarded_and_the_a
     finally:
         webhook.close()
         elsewhere.close()
+
+
+@pytest.mark.parametrize("token", ["T0KEN SECRET", "T0KEN\x7fSECRET", "T0KEN\nHost: evil.example"])
+def test_a_webhook_url_with_a_space_or_control_character_is_refused_without_echoing_its_path(token):
+    """http.client refused it with "URL can't contain control characters. '/hook/T0KEN SECRET'":
+    the token, shown on the red tick."""
+    with pytest.raises(AlertNotSent) as raised:
+        post_alert("run failed", webhook_url=f"https://hooks.example.com/hook/{token}")
+    assert "SECRET" not in str(raised.value) and "evil" not in str(raised.value)
+    assert "space or a control character" in str(raised.value)
+
+
+def test_a_webhook_url_with_an_unclosed_ipv6_bracket_is_refused_as_a_setting_without_echoing_it(monkeypatch):
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", "https://alerts:s3cret@[::1/hook")
+    with pytest.raises(SettingError, match="not a valid URL") as raised:
+        alert_settings()
+    assert "s3cret" not in str(raised.value)
+    assert webhook_display("https://alerts:s3cret@[::1/hook") == "(webhook URL not shown)"
+
+
+def test_an_ipv6_webhook_is_shown_with_its_brackets_and_no_credentials():
+    assert webhook_display("https://alerts:s3cret@[2001:db8::1]:8443/hook/T0KEN") == "https://[2001:db8::1]:8443/…"
 
 
 # The embedded store: two names MongoDB tells apart never share a file; every valid name opens

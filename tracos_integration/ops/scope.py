@@ -89,14 +89,22 @@ def _customer_in_file(slug: str) -> Customer:
 def _refuse_crossing(slug: str, snapshot: Customer) -> None:
     """A snapshot is the run's own entry, never a way into another customer's folders or
     collection: a tag forged in the launchpad, or kept by a re-execution after the file gave
-    those folders to another customer, is checked against the others as the file is now."""
+    those folders to another customer, is checked against the others as the file is now.
+    Checked at every step, after resolving links as they are now: a folder swapped for a link
+    into another customer's folder mid-run stops the run before the step touches anything."""
     try:
-        others = {other: entry for other, entry in (customers_from_env() or {}).items() if other != slug}
-        check_isolation({**others, slug: snapshot}, where=f"this run's {CUSTOMER_TAG} tag")
+        # Not isolated: the others as written, so a crossing the file itself now has is caught too.
+        others = customers_from_env(isolated=False) or {}
+    except CustomersFileError:
+        return  # unreadable now: nothing to compare with; the sensors' ticks report the file
+    try:
+        for other, entry in others.items():  # pairs with this run's customer only: others' quarrels are not its
+            if other != slug:
+                check_isolation({other: entry, slug: snapshot}, where=f"this run's {CUSTOMER_TAG} tag")
     except CustomersFileError as error:
         raise dg.Failure(description=(
             f"{error}. The run's snapshot of customer {slug!r} would reach another customer's folders or collection, "
-            f"so it is refused; launch it again without the {CUSTOMER_TAG} tag. Nothing was read or written."
+            f"so it is refused; launch it again without the {CUSTOMER_TAG} tag. This step read and wrote nothing."
         )) from None
 
 
