@@ -73,6 +73,30 @@ def test_a_crossing_between_two_other_customers_never_stops_this_customers_run(d
     assert result.success and collections["acme"].count_documents({}) == 1
 
 
+# CSV: a file cut at a row's end looks complete
+
+
+def test_a_young_csv_file_written_row_by_row_is_left_in_place_until_it_settles(workspace, monkeypatch):
+    """An ERP writing and flushing one row at a time: every moment of the file is a complete
+    CSV. Read while young, its first row was applied and the file moved to processed/; the
+    writer's next rows went on into processed/export.csv and never reached TracOS."""
+    from tracos_integration.client.folder import ClientFolder
+    from tracos_integration_tests.test_csv_safety import HEADER, ROW
+
+    monkeypatch.setenv("INBOUND_SETTLE_SECONDS", "3600")
+    with open(workspace.inbound / "export.csv", "w", encoding="utf-8", newline="") as writer:
+        writer.write(f"{HEADER}\r\n{ROW.format(1, 'first')}\r\n")
+        writer.flush()
+        result = workspace.run("inbound_job", client_folder=ClientFolder(file_format="csv"))
+        writer.write(f"{ROW.format(2, 'second')}\r\n")
+    assert result.success
+    assert (workspace.inbound / "export.csv").exists() and workspace.processed() == []
+    assert workspace.collection.count_documents({}) == 0  # nothing applied from a file still growing
+    monkeypatch.setenv("INBOUND_SETTLE_SECONDS", "0")
+    assert workspace.run("inbound_job", client_folder=ClientFolder(file_format="csv")).success
+    assert sorted(d["number"] for d in workspace.collection.find({})) == [1, 2]
+
+
 # Alerts: Basic auth goes to the webhook's host only, and a redirect never passes for a sent alert
 
 
