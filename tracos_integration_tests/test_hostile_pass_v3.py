@@ -163,3 +163,40 @@ def test_the_longest_valid_names_open_on_the_embedded_store(tmp_path):
     mongo = MongoResource(uri=f"embedded://{tmp_path}/store.json", database=database, collection=collection)
     mongo.get_collection().insert_one({"number": 1})
     assert mongo.get_collection().count_documents({}) == 1
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"format": "something-else"}'])
+def test_a_damaged_store_file_of_the_earlier_format_is_named_with_what_to_do(workspace, tmp_path, monkeypatch, content):
+    """The one-file store of the earlier format, damaged: a raw JSONDecodeError (or
+    AttributeError) with no path failed the run."""
+    from tracos_integration.tracos import embedded
+    from tracos_integration_tests.test_embedded_store_damage import failure_description
+
+    legacy = tmp_path / "tracos.json"
+    legacy.write_text(content, encoding="utf-8")
+    monkeypatch.setenv("MONGO_URI", f"embedded://{legacy}")
+    embedded._STORES.clear()
+    drop(workspace.inbound, "a.json", [client_order(2)])
+    try:
+        result = workspace.run("inbound_job")
+    finally:
+        embedded._STORES.clear()
+    assert not result.success
+    description = failure_description(result)
+    assert str(legacy) in description and "move it aside" in description.lower()
+    assert (workspace.inbound / "a.json").exists() and legacy.read_text(encoding="utf-8") == content
+
+
+def test_a_collection_file_replaced_by_a_folder_is_named(workspace, tmp_path, monkeypatch):
+    from tracos_integration.tracos import embedded
+    from tracos_integration_tests.test_embedded_store_damage import failure_description
+
+    (tmp_path / "tracos" / "tractian" / "workorders").mkdir(parents=True)
+    monkeypatch.setenv("MONGO_URI", f"embedded://{tmp_path / 'tracos.json'}")
+    embedded._STORES.clear()
+    try:
+        result = workspace.run("outbound_job")
+    finally:
+        embedded._STORES.clear()
+    assert not result.success
+    assert str(tmp_path / "tracos" / "tractian" / "workorders") in failure_description(result)

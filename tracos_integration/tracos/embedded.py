@@ -67,6 +67,14 @@ def damaged(file: Path, error: sqlite3.DatabaseError) -> DamagedStore:
     )
 
 
+def damaged_legacy(file: Path, problem: str) -> DamagedStore:
+    return DamagedStore(
+        f"the embedded TracOS store file {file} (the earlier one-file format) cannot be imported ({problem}): it "
+        "is damaged or not a store file. Move it aside (e.g. rename to *.damaged) and restore it from a backup; "
+        "without one, the store starts empty and its work orders must be sent again"
+    )
+
+
 MAX_FILE_NAME = 120  # bytes: room for the store's own prefix and suffixes under the usual 255
 
 
@@ -160,9 +168,15 @@ class EmbeddedStore:
         try:
             yield
         except sqlite3.DatabaseError as error:
+            file = self.directory / file_name(database) / file_name(collection)
+            if isinstance(error, sqlite3.OperationalError) and str(error) == "unable to open database file":
+                raise DamagedStore(
+                    f"the embedded TracOS store file {file} cannot be opened ({error}): is it a folder, or not "
+                    "readable? Move whatever stands there aside, or give the store's user access to it"
+                ) from None
             if type(error) is not sqlite3.DatabaseError:  # locked, constraint, ...: not damage
                 raise
-            raise damaged(self.directory / file_name(database) / file_name(collection), error) from None
+            raise damaged(file, error) from None
 
     def _import_legacy_file(self) -> None:
         """The earlier format (one Extended JSON file) stays readable: imported once, the
@@ -180,9 +194,12 @@ def import_legacy_file(legacy: Path, directory: Path) -> int:
     or not at all: it is filled under a temporary name and renamed."""
     if directory.exists():
         raise ValueError(f"{directory} already holds a store; not importing {legacy} over it")
-    payload = json_util.loads(legacy.read_text(encoding="utf-8"), json_options=_LEGACY_JSON_OPTIONS)
-    if payload.get("format") != LEGACY_FORMAT:
-        raise ValueError(f"{legacy} is not a {LEGACY_FORMAT} store file")
+    try:
+        payload = json_util.loads(legacy.read_text(encoding="utf-8"), json_options=_LEGACY_JSON_OPTIONS)
+    except ValueError as error:  # not JSON, not UTF-8, bad Extended JSON
+        raise damaged_legacy(legacy, str(error).splitlines()[0]) from None
+    if not isinstance(payload, dict) or payload.get("format") != LEGACY_FORMAT:
+        raise damaged_legacy(legacy, f"not a {LEGACY_FORMAT} store file")
     filling = directory.with_name(f".{directory.name}.importing")
     shutil.rmtree(filling, ignore_errors=True)  # left by an import that died
     client = _client(filling)
