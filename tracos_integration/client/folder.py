@@ -102,6 +102,7 @@ class ClientFolder(dg.ConfigurableResource):
     file_format: str = Field(default="json", description="The customer's file format (client/formats): json or csv")
 
     _locks: dict = PrivateAttr(default_factory=dict)
+    _customer: bool = PrivateAttr(default=False)  # folders from the customers file (for_customer)
 
     @property
     def format(self) -> ClientFormat:
@@ -116,6 +117,7 @@ class ClientFolder(dg.ConfigurableResource):
             settle_seconds=self.settle_seconds, max_file_bytes=self.max_file_bytes,
         )
         scoped._locks = self._locks
+        scoped._customer = True
         return scoped
 
     def settings(self) -> Settings:
@@ -163,7 +165,7 @@ class ClientFolder(dg.ConfigurableResource):
         """A cheap look for the sensor (no file is opened): settled means unchanged for
         INBOUND_SETTLE_SECONDS, the same meaning the run gives it."""
         settings = self.settings()
-        folder = require_folder(Path(settings.inbound_dir), "inbound", "DATA_INBOUND_DIR")
+        folder = require_folder(Path(settings.inbound_dir), "inbound", self._setting("inbound"))
         now_ns = int((time.time() if now is None else now) * 1e9)
         settled_before = now_ns - int(settings.inbound_settle_seconds * 1e9)
         suffix, others = self.format.suffix, self.other_suffixes()
@@ -192,7 +194,7 @@ class ClientFolder(dg.ConfigurableResource):
 
     def list_inbound(self) -> tuple[list[str], list[str]]:
         """The inbound files to read, in name order, and the symlinks (never read)."""
-        folder = require_folder(self.hold("inbound"), "inbound", "DATA_INBOUND_DIR")
+        folder = require_folder(self.hold("inbound"), "inbound", self._setting("inbound"))
         names, symlinks = [], []
         with os.scandir(folder) as entries:
             for entry in entries:
@@ -211,7 +213,7 @@ class ClientFolder(dg.ConfigurableResource):
     def list_other_formats(self) -> list[str]:
         """The top-level files of another client format (a `.json` in a CSV customer's
         folder): never read, reported by the run and the sensor, left in place."""
-        folder = require_folder(self.hold("inbound"), "inbound", "DATA_INBOUND_DIR")
+        folder = require_folder(self.hold("inbound"), "inbound", self._setting("inbound"))
         others = self.other_suffixes()
         with os.scandir(folder) as entries:  # as `scan` sees them: not hidden, not a folder
             return sorted(entry.name for entry in entries if entry.name[0] != "." and entry.name.endswith(others)
@@ -253,8 +255,13 @@ class ClientFolder(dg.ConfigurableResource):
     # -- writing -------------------------------------------------------------------
     def require(self, which: str) -> Path:
         """The folder, locked; a clear error if it is missing."""
-        variable = "DATA_INBOUND_DIR" if which == "inbound" else "DATA_OUTBOUND_DIR"
-        return require_folder(self.hold(which), which, variable)
+        return require_folder(self.hold(which), which, self._setting(which))
+
+    def _setting(self, which: str) -> str:
+        """Where the folder is set, for an error saying what to fix."""
+        if self._customer:
+            return f"its {which}_dir in the customers file (TRACOS_CUSTOMERS_FILE)"
+        return "DATA_INBOUND_DIR" if which == "inbound" else "DATA_OUTBOUND_DIR"
 
     def blocked(self, which: str, names: Iterable[str]) -> dict[str, str]:
         """Names in the folder that a file cannot take, with why (see writing.blocked_names)."""
