@@ -131,6 +131,27 @@ def test_a_young_csv_file_written_row_by_row_is_left_in_place_until_it_settles(w
     assert sorted(d["number"] for d in workspace.collection.find({})) == [1, 2]
 
 
+@pytest.mark.parametrize("file_format,name", [("csv", "EXPORT.CSV"), ("json", "orders.JSON"), ("csv", "a.Json")])
+def test_a_client_file_whose_suffix_differs_only_in_case_is_reported_not_left_silently(workspace, file_format, name):
+    """A Windows ERP writes EXPORT.CSV: never read (suffixes are case-sensitive), and before, never
+    mentioned either: the sensor said "no settled *.csv files" while it sat there."""
+    import dagster as dg
+
+    from tracos_integration.client.folder import ClientFolder
+    from tracos_integration.sensors import inbound_file_sensor
+    from tracos_integration_tests.conftest import inbound_metadata
+
+    (workspace.inbound / name).write_text("anything", encoding="utf-8")
+    folder = ClientFolder(file_format=file_format)
+    with dg.instance_for_test() as instance:
+        with dg.build_sensor_context(instance=instance, resources={"client_folder": folder}) as context:
+            result = inbound_file_sensor.evaluate_tick(context)
+    assert not result.run_requests and "1 file(s)" in result.skip_message and f"*{os.path.splitext(name)[1]}" in result.skip_message
+    result = workspace.run("inbound_job", client_folder=folder)
+    assert inbound_metadata(result)["other_format_files"] == [name] and (workspace.inbound / name).exists()
+    assert any(name in line and "rename" in line for line in workspace.logged(result))
+
+
 # Alerts: Basic auth goes to the webhook's host only, and a redirect never passes for a sent alert
 
 

@@ -64,7 +64,8 @@ class FolderScan:
             return ""
         suffixes = ", ".join(f"*{suffix}" for suffix in sorted(set(self.other_format)))
         return (f"; {len(self.other_format)} file(s) of another format ({suffixes}) are not read: this customer's "
-                f"format is {client_format.name}; convert them or move them to the right customer's folder")
+                f"format is {client_format.name} (*{client_format.suffix}, case-sensitive); convert or rename them, or "
+                "move them to the right customer's folder")
 
     def oldest_wait_seconds(self, now: Optional[float] = None) -> Optional[float]:
         """How long the oldest settled file has waited; None when none waits."""
@@ -168,13 +169,13 @@ class ClientFolder(dg.ConfigurableResource):
         folder = require_folder(Path(settings.inbound_dir), "inbound", self._setting("inbound"))
         now_ns = int((time.time() if now is None else now) * 1e9)
         settled_before = now_ns - int(settings.inbound_settle_seconds * 1e9)
-        suffix, others = self.format.suffix, self.other_suffixes()
+        suffix, others = self.format.suffix, self.reported_suffixes()
         scan, oldest = FolderScan(), None
         with os.scandir(folder) as entries:
             for entry in entries:
                 name = entry.name
                 if name[0] == "." or not name.endswith(suffix):  # format.is_candidate, inlined: the hot loop
-                    if name[0] != "." and name.endswith(others):
+                    if name[0] != "." and name.lower().endswith(others):
                         scan.other_format.append(os.path.splitext(name)[1])
                     continue
                 try:
@@ -206,18 +207,21 @@ class ClientFolder(dg.ConfigurableResource):
                     names.append(entry.name)
         return sorted(names), sorted(symlinks)
 
-    def other_suffixes(self) -> tuple[str, ...]:
-        """The suffixes of the other client formats: such files are reported, never read."""
-        return tuple(other.suffix for other in FORMATS.values() if other.suffix != self.format.suffix)
+    def reported_suffixes(self) -> tuple[str, ...]:
+        """Every client format's suffix: a file this format does not read whose name ends in one,
+        in any case (`a.json` in a CSV folder, `EXPORT.CSV`: suffixes are case-sensitive), is
+        reported, never left silently."""
+        return tuple(client_format.suffix for client_format in FORMATS.values())
 
     def list_other_formats(self) -> list[str]:
         """The top-level files of another client format (a `.json` in a CSV customer's
         folder): never read, reported by the run and the sensor, left in place."""
         folder = require_folder(self.hold("inbound"), "inbound", self._setting("inbound"))
-        others = self.other_suffixes()
+        others = self.reported_suffixes()
         with os.scandir(folder) as entries:  # as `scan` sees them: not hidden, not a folder
-            return sorted(entry.name for entry in entries if entry.name[0] != "." and entry.name.endswith(others)
-                          and not entry.is_dir(follow_symlinks=False))
+            return sorted(entry.name for entry in entries
+                          if entry.name[0] != "." and entry.name.lower().endswith(others)
+                          and not entry.name.endswith(self.format.suffix) and not entry.is_dir(follow_symlinks=False))
 
     def read(self, names: list[str], files_per_page: int, now: Optional[float] = None) -> Iterator[Page]:
         """The files, read a page at a time: at most `files_per_page` files and (past the
