@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict
@@ -115,6 +115,8 @@ def _http_url(variable: str, raw: str) -> str:
         raise SettingError(f"{variable} has a port that is not a number between 0 and 65535") from None
     if not parts.hostname:
         raise SettingError(f"{variable} names no host")
+    if ":" in unquote(parts.username or ""):  # Basic auth splits user:password at the first ':'
+        raise SettingError(f"{variable} has a user name holding ':' (%3A), which HTTP Basic auth cannot send")
     return raw.rstrip("/")
 
 

@@ -196,6 +196,13 @@ def test_a_webhook_url_with_an_unclosed_ipv6_bracket_is_refused_as_a_setting_wit
     assert webhook_display("https://alerts:s3cret@[::1/hook") == "(webhook URL not shown)"
 
 
+def test_a_webhook_user_name_holding_a_colon_is_refused_without_echoing_it():
+    """`us%3Aer:pw@` went out as Basic `us:er:pw`: the server reads user `us`, password `er:pw`."""
+    with pytest.raises(AlertNotSent, match="user name holding ':'") as raised:
+        post_alert("run failed", webhook_url="https://us%3Aer:s3cret@hooks.example.com/hook")
+    assert "s3cret" not in str(raised.value) and "us%3Aer" not in str(raised.value)
+
+
 def test_an_ipv6_webhook_is_shown_with_its_brackets_and_no_credentials():
     assert webhook_display("https://alerts:s3cret@[2001:db8::1]:8443/hook/T0KEN") == "https://[2001:db8::1]:8443/…"
 
