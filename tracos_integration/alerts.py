@@ -52,14 +52,18 @@ def alert_settings() -> Settings:
 def webhook_display(url: str) -> str:
     """The webhook as it may be shown: scheme and host, never its user, password or the path
     that holds its token."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed [ ]: nothing here is safe to show
+        return "(webhook URL not shown)"
     if ambiguous_credentials(url):  # its "host" may be part of a password
         return f"{parts.scheme}://(host not shown)/…"
     try:
         port = f":{parts.port}" if parts.port else ""
     except ValueError:  # not a number: perhaps part of a password; never shown
         port = ""
-    return f"{parts.scheme}://{parts.hostname or ''}{port}/…"
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{port}/…"  # an IPv6 host in its brackets
 
 
 def split_credentials(url: str) -> tuple[str, Optional[str]]:
@@ -95,7 +99,8 @@ def post_alert(text: str, *, webhook_url: Optional[str] = None, timeout: Optiona
     request = urllib.request.Request(target, data=body, method="POST", headers=headers)
     timeout = WEBHOOK_TIMEOUT_SECONDS if timeout is None else timeout
     sockets = _Sockets()
-    opener = urllib.request.build_opener(_HttpHandler(sockets), _HttpsHandler(sockets))  # proxies still apply
+    opener = urllib.request.build_opener(  # proxies still apply
+        _HttpHandler(sockets), _HttpsHandler(sockets), _NoRedirects())
     outcome: list[Optional[BaseException]] = []
 
     def post() -> None:
@@ -115,7 +120,8 @@ def post_alert(text: str, *, webhook_url: Optional[str] = None, timeout: Optiona
         raise AlertNotSent(f"webhook {where} unreachable: no answer within {timeout:g} s")
     error = outcome[0]
     if isinstance(error, urllib.error.HTTPError):  # a subclass of URLError: first
-        raise AlertNotSent(f"webhook {where} answered HTTP {error.code} {error.reason}")
+        hint = "; redirects are not followed: set the URL it redirects to" if 300 <= error.code < 400 else ""
+        raise AlertNotSent(f"webhook {where} answered HTTP {error.code} {error.reason}{hint}")
     if isinstance(error, urllib.error.URLError):
         raise AlertNotSent(f"webhook {where} unreachable: {_reason(error.reason, timeout)}")
     if isinstance(error, (TimeoutError, OSError, http.client.HTTPException)):
@@ -184,6 +190,14 @@ class _HttpsHandler(urllib.request.HTTPSHandler):
 
     def https_open(self, req: urllib.request.Request) -> Any:
         return self.do_open(self.connection, req, context=self._context)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not followed: urllib would resend a POST as a GET without its
+    body (the alert lost, reported sent) and copy the Basic auth to whatever host it names."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # urllib then raises the 3xx as an HTTPError
 
 
 def _reason(error: Any, timeout: float) -> str:

@@ -98,14 +98,15 @@ class Customer(BaseModel):
         return value
 
 
-def customers_from_env() -> Optional[dict[str, Customer]]:
+def customers_from_env(*, isolated: bool = True) -> Optional[dict[str, Customer]]:
     """The customers of the file TRACOS_CUSTOMERS_FILE names; None when it is unset or empty."""
     path = os.environ.get(CUSTOMERS_FILE_VARIABLE, "").strip()
-    return load_customers(path) if path else None
+    return load_customers(path, isolated=isolated) if path else None
 
 
-def load_customers(path: str | os.PathLike[str]) -> dict[str, Customer]:
-    """Every customer in the file, by slug, in the file's order. Raises CustomersFileError."""
+def load_customers(path: str | os.PathLike[str], *, isolated: bool = True) -> dict[str, Customer]:
+    """Every customer in the file, by slug, in the file's order. Raises CustomersFileError.
+    `isolated=False` skips the check that no two share folders or a collection."""
     where = str(path)
     document = _read_yaml(where)
 
@@ -143,8 +144,15 @@ def load_customers(path: str | os.PathLike[str]) -> dict[str, Customer]:
         problem = namespace_problem(customers[slug].database, customers[slug].collection)
         if problem:
             raise refuse(f"customer {slug!r}: collection: {problem}; choose shorter names")
-    _refuse_sharing(customers, refuse)
+    if isolated:
+        _refuse_sharing(customers, refuse)
     return customers
+
+
+def check_isolation(customers: dict[str, Customer], where: str) -> None:
+    """CustomersFileError unless no two of `customers` share or nest folders or share a
+    collection; `where` names what holds them (the file, a run's snapshot)."""
+    _refuse_sharing(customers, lambda what: CustomersFileError(f"{where}: {what}"))
 
 
 def _refuse_sharing(customers: dict[str, Customer], refuse: Any) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict
@@ -95,7 +96,12 @@ def http_url(variable: str, raw: str) -> str:
 
 def _http_url(variable: str, raw: str) -> str:
     # The value is never echoed: a webhook URL carries its secret in the path or its user:password@.
-    parts = urlsplit(raw)
+    if re.search(r"[\x00-\x20\x7f]", raw):  # urlsplit drops some; http.client refuses them echoing the path
+        raise SettingError(f"{variable} holds a space or a control character: %-escape it (a space is %20)")
+    try:
+        parts = urlsplit(raw)
+    except ValueError:  # "Invalid IPv6 URL": a '[' without its ']'
+        raise SettingError(f"{variable} is not a valid URL (a host in [ ] must close its brackets)") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SettingError(f"{variable} must be an http:// or https:// URL")
     if ambiguous_credentials(raw):
@@ -109,6 +115,8 @@ def _http_url(variable: str, raw: str) -> str:
         raise SettingError(f"{variable} has a port that is not a number between 0 and 65535") from None
     if not parts.hostname:
         raise SettingError(f"{variable} names no host")
+    if ":" in unquote(parts.username or ""):  # Basic auth splits user:password at the first ':'
+        raise SettingError(f"{variable} has a user name holding ':' (%3A), which HTTP Basic auth cannot send")
     return raw.rstrip("/")
 
 

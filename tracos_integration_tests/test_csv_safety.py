@@ -87,11 +87,13 @@ def test_a_settled_csv_file_without_a_final_line_end_is_read_whole(workspace):
     assert sorted(d["number"] for d in workspace.collection.find({})) == [1, 2]
 
 
-def test_a_young_complete_csv_file_is_read_at_once(workspace, monkeypatch):
+def test_a_young_complete_looking_csv_file_is_left_until_it_settles(workspace, monkeypatch):
+    """A file cut at a row's end looks complete (the hostile pass: a row-by-row writer lost
+    its later rows into processed/); test_hostile_pass_v3 has the writer."""
     monkeypatch.setenv("INBOUND_SETTLE_SECONDS", "3600")
     drop(workspace.inbound, "export.csv", csv_text(ROW.format(1, "one")))
     assert workspace.run("inbound_job", client_folder=csv_folder()).success
-    assert workspace.processed() == ["export.csv"]
+    assert workspace.processed() == [] and (workspace.inbound / "export.csv").exists()
 
 
 def test_a_settled_cut_off_csv_file_fails_with_its_complete_rows_applied(workspace):

@@ -64,7 +64,8 @@ class FolderScan:
             return ""
         suffixes = ", ".join(f"*{suffix}" for suffix in sorted(set(self.other_format)))
         return (f"; {len(self.other_format)} file(s) of another format ({suffixes}) are not read: this customer's "
-                f"format is {client_format.name}; convert them or move them to the right customer's folder")
+                f"format is {client_format.name} (*{client_format.suffix}, case-sensitive); convert or rename them, or "
+                "move them to the right customer's folder")
 
     def oldest_wait_seconds(self, now: Optional[float] = None) -> Optional[float]:
         """How long the oldest settled file has waited; None when none waits."""
@@ -102,6 +103,7 @@ class ClientFolder(dg.ConfigurableResource):
     file_format: str = Field(default="json", description="The customer's file format (client/formats): json or csv")
 
     _locks: dict = PrivateAttr(default_factory=dict)
+    _customer: bool = PrivateAttr(default=False)  # folders from the customers file (for_customer)
 
     @property
     def format(self) -> ClientFormat:
@@ -116,6 +118,7 @@ class ClientFolder(dg.ConfigurableResource):
             settle_seconds=self.settle_seconds, max_file_bytes=self.max_file_bytes,
         )
         scoped._locks = self._locks
+        scoped._customer = True
         return scoped
 
     def settings(self) -> Settings:
@@ -163,16 +166,16 @@ class ClientFolder(dg.ConfigurableResource):
         """A cheap look for the sensor (no file is opened): settled means unchanged for
         INBOUND_SETTLE_SECONDS, the same meaning the run gives it."""
         settings = self.settings()
-        folder = require_folder(Path(settings.inbound_dir), "inbound", "DATA_INBOUND_DIR")
+        folder = require_folder(Path(settings.inbound_dir), "inbound", self._setting("inbound"))
         now_ns = int((time.time() if now is None else now) * 1e9)
         settled_before = now_ns - int(settings.inbound_settle_seconds * 1e9)
-        suffix, others = self.format.suffix, self.other_suffixes()
+        suffix, others = self.format.suffix, self.reported_suffixes()
         scan, oldest = FolderScan(), None
         with os.scandir(folder) as entries:
             for entry in entries:
                 name = entry.name
                 if name[0] == "." or not name.endswith(suffix):  # format.is_candidate, inlined: the hot loop
-                    if name[0] != "." and name.endswith(others):
+                    if name[0] != "." and name.lower().endswith(others):
                         scan.other_format.append(os.path.splitext(name)[1])
                     continue
                 try:
@@ -192,7 +195,7 @@ class ClientFolder(dg.ConfigurableResource):
 
     def list_inbound(self) -> tuple[list[str], list[str]]:
         """The inbound files to read, in name order, and the symlinks (never read)."""
-        folder = require_folder(self.hold("inbound"), "inbound", "DATA_INBOUND_DIR")
+        folder = require_folder(self.hold("inbound"), "inbound", self._setting("inbound"))
         names, symlinks = [], []
         with os.scandir(folder) as entries:
             for entry in entries:
@@ -204,18 +207,21 @@ class ClientFolder(dg.ConfigurableResource):
                     names.append(entry.name)
         return sorted(names), sorted(symlinks)
 
-    def other_suffixes(self) -> tuple[str, ...]:
-        """The suffixes of the other client formats: such files are reported, never read."""
-        return tuple(other.suffix for other in FORMATS.values() if other.suffix != self.format.suffix)
+    def reported_suffixes(self) -> tuple[str, ...]:
+        """Every client format's suffix: a file this format does not read whose name ends in one,
+        in any case (`a.json` in a CSV folder, `EXPORT.CSV`: suffixes are case-sensitive), is
+        reported, never left silently."""
+        return tuple(client_format.suffix for client_format in FORMATS.values())
 
     def list_other_formats(self) -> list[str]:
         """The top-level files of another client format (a `.json` in a CSV customer's
         folder): never read, reported by the run and the sensor, left in place."""
-        folder = require_folder(self.hold("inbound"), "inbound", "DATA_INBOUND_DIR")
-        others = self.other_suffixes()
+        folder = require_folder(self.hold("inbound"), "inbound", self._setting("inbound"))
+        others = self.reported_suffixes()
         with os.scandir(folder) as entries:  # as `scan` sees them: not hidden, not a folder
-            return sorted(entry.name for entry in entries if entry.name[0] != "." and entry.name.endswith(others)
-                          and not entry.is_dir(follow_symlinks=False))
+            return sorted(entry.name for entry in entries
+                          if entry.name[0] != "." and entry.name.lower().endswith(others)
+                          and not entry.name.endswith(self.format.suffix) and not entry.is_dir(follow_symlinks=False))
 
     def read(self, names: list[str], files_per_page: int, now: Optional[float] = None) -> Iterator[Page]:
         """The files, read a page at a time: at most `files_per_page` files and (past the
@@ -253,8 +259,13 @@ class ClientFolder(dg.ConfigurableResource):
     # -- writing -------------------------------------------------------------------
     def require(self, which: str) -> Path:
         """The folder, locked; a clear error if it is missing."""
-        variable = "DATA_INBOUND_DIR" if which == "inbound" else "DATA_OUTBOUND_DIR"
-        return require_folder(self.hold(which), which, variable)
+        return require_folder(self.hold(which), which, self._setting(which))
+
+    def _setting(self, which: str) -> str:
+        """Where the folder is set, for an error saying what to fix."""
+        if self._customer:
+            return f"its {which}_dir in the customers file (TRACOS_CUSTOMERS_FILE)"
+        return "DATA_INBOUND_DIR" if which == "inbound" else "DATA_OUTBOUND_DIR"
 
     def blocked(self, which: str, names: Iterable[str]) -> dict[str, str]:
         """Names in the folder that a file cannot take, with why (see writing.blocked_names)."""

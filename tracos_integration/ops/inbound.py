@@ -151,7 +151,8 @@ def _log(context: dg.OpExecutionContext, report: InboundReport, warnings: list[s
     for name in report.other_format[:20]:
         context.log.warning(
             f"inbound/{display_name(name)} is not a {format_name} file, this customer's format: it was not read and "
-            "stays in place; convert it or move it to the right customer's folder"
+            "stays in place; convert or rename it (suffixes are case-sensitive), or move it to the right "
+            "customer's folder"
         )
     for name in report.symlinks:
         context.log.warning(f"inbound/{display_name(name)} is a symbolic link; links are not read, so it was left in place")

@@ -16,7 +16,9 @@ from typing import Optional, TypeVar
 
 import dagster as dg
 
-from tracos_integration.customers import CUSTOMERS_FILE_VARIABLE, Customer, CustomersFileError, customers_from_env
+from tracos_integration.customers import (
+    CUSTOMERS_FILE_VARIABLE, Customer, CustomersFileError, check_isolation, customers_from_env,
+)
 
 R = TypeVar("R")
 PARTITION_TAG = "dagster/partition"
@@ -63,7 +65,9 @@ def run_customer(instance: dg.DagsterInstance, run_id: str) -> Optional[Customer
                 f"this run is for customer {slug!r} but its {CUSTOMER_TAG} tag holds customer {snapshot.slug!r}; "
                 f"launch it again without that tag. Nothing was read or written."
             ))
-        return Customer(**{key: value for key, value in dict(snapshot).items() if key != "slug"})
+        customer = Customer(**{key: value for key, value in dict(snapshot).items() if key != "slug"})
+        _refuse_crossing(slug, customer)
+        return customer
     customer = _customer_in_file(slug)
     instance.add_run_tags(run_id, customer_tags(slug, customer))
     return customer
@@ -80,6 +84,28 @@ def _customer_in_file(slug: str) -> Customer:
             "reload the definitions. Nothing was read or written."
         ))
     return customers[slug]
+
+
+def _refuse_crossing(slug: str, snapshot: Customer) -> None:
+    """A snapshot is the run's own entry, never a way into another customer's folders or
+    collection: a tag forged in the launchpad, or kept by a re-execution after the file gave
+    those folders to another customer, is checked against the others as the file is now.
+    Checked at every step, after resolving links as they are now: a folder swapped for a link
+    into another customer's folder mid-run stops the run before the step touches anything."""
+    try:
+        # Not isolated: the others as written, so a crossing the file itself now has is caught too.
+        others = customers_from_env(isolated=False) or {}
+    except CustomersFileError:
+        return  # unreadable now: nothing to compare with; the sensors' ticks report the file
+    try:
+        for other, entry in others.items():  # pairs with this run's customer only: others' quarrels are not its
+            if other != slug:
+                check_isolation({other: entry, slug: snapshot}, where=f"this run's {CUSTOMER_TAG} tag")
+    except CustomersFileError as error:
+        raise dg.Failure(description=(
+            f"{error}. The run's snapshot of customer {slug!r} would reach another customer's folders or collection, "
+            f"so it is refused; launch it again without the {CUSTOMER_TAG} tag. This step read and wrote nothing."
+        )) from None
 
 
 def _names_no_customer() -> str:

@@ -31,8 +31,8 @@ turns back is ambiguous without an offset: it is read as the first of the two. A
 zone cannot hold (year 10000 in Berlin) skips that order with the reason (CONTRACT 6.4).
 
 Hostile input (README, "CSV safety"): a cell may be as long as the file (the csv module's
-field limit is raised to the file's length); a file still settling whose last row looks cut
-off is left for the next run; rows become records one at a time, so memory follows bytes;
+field limit is raised to the file's length); a file still settling is left for the next run
+(a file cut at a row's end looks complete); rows become records one at a time, so memory follows bytes;
 cells a spreadsheet would run as formulas are written with a leading `'`, and read back
 without it.
 """
@@ -90,6 +90,8 @@ class CsvFormat(ClientFormat):
         """The whole file is checked here, one row at a time, and only its text is kept: rows
         become records when iterated, so memory follows the file's bytes, not its row count
         (CONTRACT 5.8: 2 MiB of blank rows once took 1.4 GB as a list of records)."""
+        if may_be_cut_off:  # see _refuse_young
+            _refuse_young()
         text = decode_text(data)
         allow_cells_of(len(text))
         rows = _rows(text)
@@ -103,15 +105,12 @@ class CsvFormat(ClientFormat):
                     f"{DELIMITER.join(COLUMNS)}, separated by semicolons"
                 )
             count = seen = 0
-            last: list[str] = header
             for row in rows:
                 seen += 1
                 if row:  # blank lines at the end are not rows
-                    count, last = seen, row
+                    count = seen
         except csv.Error as error:
             raise ValueError(f"not valid CSV: {error} at line {rows.line_num}") from None
-        if may_be_cut_off:
-            _refuse_cut_off(text, last)
         return CsvRecords(text, count)
 
     def record_problem(self, raw: Any) -> Optional[str]:
@@ -211,14 +210,12 @@ def allow_cells_of(length: int) -> None:
             csv.field_size_limit(length + 1)
 
 
-def _refuse_cut_off(text: str, last: list[str]) -> None:
-    """A file still settling whose end looks like a writer stopped mid-row does not parse yet
-    (CONTRACT 5.6): the caller leaves it in place for the next run. A settled file is read as
-    it is (a last row without a line end is a row)."""
-    if not text.endswith(("\n", "\r")):
-        raise ValueError("the last line has no line end: the file may still be being written")
-    if len(last) < len(COLUMNS):
-        raise ValueError(f"the last row has {len(last)} of {len(COLUMNS)} columns: the file may still be being written")
+def _refuse_young() -> None:
+    """A CSV file still settling is never read (CONTRACT 3, 5.6): a writer that flushes row
+    by row leaves a complete-looking file at every row's end, and read then, the rows it
+    writes after the move to processed/ would never reach TracOS. The caller leaves it in
+    place for the next run; the sensor launches only for settled files anyway."""
+    raise ValueError("the file is younger than INBOUND_SETTLE_SECONDS: it may still be being written")
 
 
 def _record(row: list[str]) -> CsvRow:

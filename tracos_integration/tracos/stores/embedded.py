@@ -17,8 +17,9 @@ Extended JSON file at `<dir>/<name>.json`) is imported once, when that folder do
 exist yet, and kept beside it renamed `<name>.json.imported`.
 
 Database and collection names become file names through `file_name`: letters, digits and
-`_ - . ~` as they are, anything else (`/`, NUL, a leading or doubled `.`) %-escaped, and a name too long
-for a file shortened with its hash, so no name reaches a path outside the store (CONTRACT 8).
+`_ - .` as they are, anything else (`/`, `~`, NUL, a leading or doubled `.`) %-escaped, and a
+name too long for a file shortened with `~` and its hash (no other name can take that file),
+so no name reaches a path outside the store (CONTRACT 8).
 """
 
 from __future__ import annotations
@@ -60,6 +61,14 @@ def damaged(file: Path, error: sqlite3.DatabaseError) -> DamagedStore:
     )
 
 
+def damaged_legacy(file: Path, problem: str) -> DamagedStore:
+    return DamagedStore(
+        f"the embedded TracOS store file {file} (the earlier one-file format) cannot be imported ({problem}): it "
+        "is damaged or not a store file. Move it aside (e.g. rename to *.damaged) and restore it from a backup; "
+        "without one, the store starts empty and its work orders must be sent again"
+    )
+
+
 MAX_FILE_NAME = 120  # bytes: room for the store's own prefix and suffixes under the usual 255
 
 
@@ -67,13 +76,24 @@ def file_name(name: str) -> str:
     """The file (or folder) name for a database or collection name: one path component,
     never `.` or `..`, the same for the same name. Usual names (`tractian`, `workorders_acme`)
     stay as they are, so existing stores keep their files."""
-    encoded = quote(name, safe="", errors="surrogatepass")
+    # `~` escaped too: only a hashed name holds one, so no name can take another's hashed file.
+    encoded = quote(name, safe="", errors="surrogatepass").replace("~", "%7E")
     # A dot first, last or beside another dot is escaped too: no `.`, `..` or hidden file.
     encoded = re.sub(r"^\.|\.$|(?<=\.)\.|\.(?=\.)", "%2E", encoded)
     if not encoded or len(encoded) > MAX_FILE_NAME:
         digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
         encoded = f"{encoded[:MAX_FILE_NAME - 17]}~{digest}"
     return encoded
+
+
+def lock_name(store: str, database: str, collection: str) -> str:
+    """`<store>.<database>.<collection>.lock` as file names; hashed when that is over a file
+    name's 255 bytes (two long names), so every valid namespace has a lock it can open."""
+    name = f"{store}.{file_name(database)}.{file_name(collection)}.lock"
+    if len(name.encode("utf-8", "surrogatepass")) <= 255:
+        return name
+    digest = hashlib.sha256(f"{database}\0{collection}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{store}.~{digest}.lock"
 
 
 def data_directory(path: Path) -> Path:
@@ -104,8 +124,7 @@ class EmbeddedStore:
         collections go side by side; no names: the whole store (the one-time import)."""
         key = (database, collection)
         lock_path = self.lock_path if key == ("", "") else self.lock_path.with_name(
-            f"{self.path.name}.{file_name(database)}.{file_name(collection)}.lock"
-        )
+            lock_name(self.path.name, database, collection))
         with self._mutex:
             held = self._held.setdefault(key, [0, None])
             if held[0] == 0:
@@ -143,9 +162,15 @@ class EmbeddedStore:
         try:
             yield
         except sqlite3.DatabaseError as error:
+            file = self.directory / file_name(database) / file_name(collection)
+            if isinstance(error, sqlite3.OperationalError) and str(error) == "unable to open database file":
+                raise DamagedStore(
+                    f"the embedded TracOS store file {file} cannot be opened ({error}): is it a folder, or not "
+                    "readable? Move whatever stands there aside, or give the store's user access to it"
+                ) from None
             if type(error) is not sqlite3.DatabaseError:  # locked, constraint, ...: not damage
                 raise
-            raise damaged(self.directory / file_name(database) / file_name(collection), error) from None
+            raise damaged(file, error) from None
 
     def _import_legacy_file(self) -> None:
         """The earlier format (one Extended JSON file) stays readable: imported once, the
@@ -163,9 +188,12 @@ def import_legacy_file(legacy: Path, directory: Path) -> int:
     or not at all: it is filled under a temporary name and renamed."""
     if directory.exists():
         raise ValueError(f"{directory} already holds a store; not importing {legacy} over it")
-    payload = json_util.loads(legacy.read_text(encoding="utf-8"), json_options=_LEGACY_JSON_OPTIONS)
-    if payload.get("format") != LEGACY_FORMAT:
-        raise ValueError(f"{legacy} is not a {LEGACY_FORMAT} store file")
+    try:
+        payload = json_util.loads(legacy.read_text(encoding="utf-8"), json_options=_LEGACY_JSON_OPTIONS)
+    except ValueError as error:  # not JSON, not UTF-8, bad Extended JSON
+        raise damaged_legacy(legacy, str(error).splitlines()[0]) from None
+    if not isinstance(payload, dict) or payload.get("format") != LEGACY_FORMAT:
+        raise damaged_legacy(legacy, f"not a {LEGACY_FORMAT} store file")
     filling = directory.with_name(f".{directory.name}.importing")
     shutil.rmtree(filling, ignore_errors=True)  # left by an import that died
     client = litemongo_adapter.client(filling)
