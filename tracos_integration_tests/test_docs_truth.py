@@ -37,6 +37,7 @@ NOT_CODE = {
     "FreshnessPolicy",  # Dagster's, named where the README says why it is not used
     "expression_algo.cpp",  # the MongoDB server's source file for the planner's rule
     "database.collection", "tractian/workorders_acme", "/tmp/x",  # examples of MongoDB names and paths
+    "EXPORT.CSV", "orders.JSON",  # examples of client file names
     # folders and files made at run time (gitignored), and example file names
     "processed/", "failed/", "data/inbound/processed/", ".tracos/tracos/", "tracos_integration_tests/artifacts/",
     "tracos_integration_tests/artifacts/screenshots/", "failed/x.json", "failed/x.json.error.json",

@@ -13,7 +13,7 @@ import yaml
 
 from tracos_integration.alerts import AlertNotSent, alert_settings, post_alert, webhook_display
 from tracos_integration.settings import SettingError
-from tracos_integration.tracos.embedded import file_name
+from tracos_integration.tracos.stores.embedded import file_name
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration_tests.factories import client_order, drop
 from tracos_integration_tests.test_alert_safety import RawServer, answer_ok
@@ -232,7 +232,7 @@ def test_the_longest_valid_names_open_on_the_embedded_store(tmp_path):
 def test_a_damaged_store_file_of_the_earlier_format_is_named_with_what_to_do(workspace, tmp_path, monkeypatch, content):
     """The one-file store of the earlier format, damaged: a raw JSONDecodeError (or
     AttributeError) with no path failed the run."""
-    from tracos_integration.tracos import embedded
+    from tracos_integration.tracos.stores import embedded
     from tracos_integration_tests.test_embedded_store_damage import failure_description
 
     legacy = tmp_path / "tracos.json"
@@ -251,7 +251,7 @@ def test_a_damaged_store_file_of_the_earlier_format_is_named_with_what_to_do(wor
 
 
 def test_a_collection_file_replaced_by_a_folder_is_named(workspace, tmp_path, monkeypatch):
-    from tracos_integration.tracos import embedded
+    from tracos_integration.tracos.stores import embedded
     from tracos_integration_tests.test_embedded_store_damage import failure_description
 
     (tmp_path / "tracos" / "tractian" / "workorders").mkdir(parents=True)
