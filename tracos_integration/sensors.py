@@ -99,10 +99,16 @@ def _label(customer: Optional[str], text: str) -> str:
 def inbound_file_sensor(context: dg.SensorEvaluationContext, client_folder: ClientFolder):
     served, notes = served_customers(context, "inbound_job")
     reported = json.loads(context.cursor) if context.cursor else {}  # the freshness outcome last reported
-    requests, skips, events = [], [], []
+    requests, skips, events, failures = [], [], [], []
     for slug, customer in served:
         folder = client_folder.for_customer(customer) if customer else client_folder
-        scan = folder.scan()  # a missing folder or a bad setting raises: the tick fails
+        try:
+            scan = folder.scan()  # a missing folder or a bad setting raises: the tick fails
+        except Exception as error:
+            if slug is None:
+                raise
+            failures.append((slug, error))  # one customer's broken folder never stops the others
+            continue
         freshness = inbound_freshness_check(scan.oldest_wait_seconds(), folder.settings().freshness_window_seconds, slug)
         outcome = "passed" if freshness.passed else "failed"
         if reported.get(slug or "") != outcome:  # transitions only, not one entry a minute
@@ -112,6 +118,7 @@ def inbound_file_sensor(context: dg.SensorEvaluationContext, client_folder: Clie
         requests += [request] if request else []
         skips += [skip] if skip else []
     context.update_cursor(json.dumps(reported, sort_keys=True))
+    fail_unless_served(context, failures, requests)
     if requests:
         return dg.SensorResult(run_requests=requests, asset_events=events)
     return dg.SensorResult(skip_reason="; ".join(skips + notes), asset_events=events)
@@ -164,15 +171,35 @@ def outbound_requests(context: dg.SensorEvaluationContext | dg.ScheduleEvaluatio
     already skip; and why the others get none (and which customers the file added or removed).
     With `run_key_suffix` (the schedule's tick), each request has a run key per customer and tick."""
     served, notes = served_customers(context, "outbound_job")
-    requests, skips = [], []
+    requests, skips, failures = [], [], []
     for slug, customer in served:
         scoped = mongo.for_customer(customer) if customer else mongo
-        request, skip = _outbound_request(context.instance, scoped, slug, customer)
+        try:
+            request, skip = _outbound_request(context.instance, scoped, slug, customer)
+        except Exception as error:
+            if slug is None:
+                raise
+            failures.append((slug, error))  # one customer's unreachable collection never stops the others
+            continue
         if request and run_key_suffix:
             request = request.with_replaced_attrs(run_key=f"outbound-{slug or 'environment'}-{run_key_suffix}")
         requests += [request] if request else []
         skips += [skip] if skip else []
+    fail_unless_served(context, failures, requests)
     return requests, skips + notes
+
+
+def fail_unless_served(context: dg.SensorEvaluationContext | dg.ScheduleEvaluationContext,
+                       failures: list[tuple[str, Exception]], requests: list[dg.RunRequest]) -> None:
+    """Customers whose folder or collection cannot be read: logged as errors while the tick
+    launches the others' runs (and sync_health_sensor turns their checks red); when no run
+    is launched, the tick fails naming them, as a sensor that cannot work does (CONTRACT 7)."""
+    for slug, error in failures:
+        context.log.error(f"{slug}: {error}")
+    if failures and not requests:
+        if len(failures) == 1:
+            raise failures[0][1]
+        raise RuntimeError("; ".join(f"{slug}: {error}" for slug, error in failures))
 
 
 def _outbound_request(instance: dg.DagsterInstance, mongo: MongoResource, customer: Optional[str],

@@ -97,15 +97,14 @@ def test_a_customers_missing_folder_names_the_customers_file_not_data_inbound_di
     assert "inbound_dir in the customers file" in str(raised.value) and "DATA_INBOUND_DIR" not in str(raised.value)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open: one customer's missing inbound folder fails the whole inbound_file_sensor tick, so no other customer "
-    "gets a run until it is fixed; serving the others needs a design for showing that customer's failure while "
-    "the tick requests the others' runs (CONTRACT 7 says a sensor that cannot work fails its tick)"))
 def test_one_customers_missing_folder_never_stops_another_customers_run(deployment):
     defs, root, _, _, _ = deployment
     drop(root / "acme" / "inbound", "a.json", [client_order(1)])
     shutil.rmtree(root / "globex" / "inbound")
     assert [request.partition_key for request in inbound_tick(defs).run_requests] == ["acme"]
+    (root / "acme" / "inbound" / "a.json").unlink()  # nothing else to launch: the tick fails, naming globex
+    with pytest.raises(Exception, match="globex"):
+        inbound_tick(defs)
 
 
 # CSV: a file cut at a row's end looks complete
