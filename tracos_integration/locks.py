@@ -51,10 +51,10 @@ class HeldLock:
 
 
 def hold(path: Path, timeout_seconds: float, run_id: Optional[str] = None,
-         on_wait: Optional[Callable[[str], None]] = None) -> HeldLock:
+         on_wait: Optional[Callable[[str], None]] = None, timeout_setting: str = "the timeout") -> HeldLock:
     """Hold the lock at `path`, waiting at most `timeout_seconds` for another holder;
-    HeldElsewhere naming that holder when it does not let go in time. `on_wait` is told once
-    who holds it, when the wait starts."""
+    HeldElsewhere naming that holder (and `timeout_setting`) when it does not let go in
+    time. `on_wait` is told once who holds it, when the wait starts."""
     deadline = time.monotonic() + timeout_seconds
     told = False
     while True:
@@ -67,7 +67,7 @@ def hold(path: Path, timeout_seconds: float, run_id: Optional[str] = None,
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise HeldElsewhere(
-                    f"{path} is held by {holder}; gave up after {timeout_seconds:g} s (FOLDER_LOCK_TIMEOUT_SECONDS). "
+                    f"{path} is held by {holder}; gave up after {timeout_seconds:g} s ({timeout_setting}). "
                     "If that run is stuck, terminate it in the UI; a holder that died lets go by itself"
                 ) from None
             if on_wait is not None and not told:

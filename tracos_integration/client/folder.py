@@ -156,7 +156,8 @@ class ClientFolder(dg.ConfigurableResource):
         timeout, log = Settings.from_env("folder_lock_timeout_seconds").folder_lock_timeout_seconds, dg.get_dagster_logger()
         try:
             self._locks[folder] = hold(folder / LOCK_FILE, timeout, self._run_id, on_wait=lambda holder: log.info(
-                f"the {which} folder {folder} is held by {holder}; waiting up to {timeout:g} s"))
+                f"the {which} folder {folder} is held by {holder}; waiting up to {timeout:g} s"),
+                timeout_setting="FOLDER_LOCK_TIMEOUT_SECONDS")
         except (HeldElsewhere, NotALockFile) as error:
             raise ClientFolderError(f"the {which} folder's lock {error}") from None
         if which == "outbound":
