@@ -139,6 +139,8 @@ VARIABLES: dict[str, Variable] = {
     "sync_interval_seconds": Variable("SYNC_INTERVAL_SECONDS", 60, _whole_number(1)),
     "outbound_cron": Variable("OUTBOUND_CRON", "* * * * *", _text),
     "freshness_window_seconds": Variable("FRESHNESS_WINDOW_SECONDS", 3600.0, _finite_number(1.0)),
+    # How long a run waits for a client folder another run holds, then fails naming the holder.
+    "folder_lock_timeout_seconds": Variable("FOLDER_LOCK_TIMEOUT_SECONDS", 600.0, _finite_number(0.0)),
     "alert_webhook_url": Variable("ALERT_WEBHOOK_URL", "", _http_url),  # empty: no alerts are sent
     "dagster_ui_url": Variable("DAGSTER_UI_URL", "http://localhost:3000", _http_url),  # for links in alerts
 }
@@ -166,6 +168,7 @@ class Settings(BaseModel):
     sync_interval_seconds: int = VARIABLES["sync_interval_seconds"].default
     outbound_cron: str = VARIABLES["outbound_cron"].default
     freshness_window_seconds: float = VARIABLES["freshness_window_seconds"].default
+    folder_lock_timeout_seconds: float = VARIABLES["folder_lock_timeout_seconds"].default
     alert_webhook_url: str = VARIABLES["alert_webhook_url"].default
     dagster_ui_url: str = VARIABLES["dagster_ui_url"].default
 

@@ -154,7 +154,7 @@ def test_a_reader_does_not_wait_for_a_run_holding_the_store(uri):
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
         import sys, time
         from tracos_integration.tracos.resource import MongoResource
-        with MongoResource(uri=sys.argv[1]).exclusive():
+        with MongoResource(uri=sys.argv[1]).hold():
             print("holding", flush=True)
             time.sleep(60)
     """), uri], cwd=ROOT, stdout=subprocess.PIPE, text=True)

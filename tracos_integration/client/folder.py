@@ -8,11 +8,9 @@ the sensor take it as a parameter; nothing else reads these settings.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import stat
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +37,7 @@ from tracos_integration.client.writing import (
     write_atomically,
 )
 from tracos_integration.customers import Customer
+from tracos_integration.locks import LOCK_FILE, HeldElsewhere, NotALockFile, hold
 from tracos_integration.settings import SettingError, Settings
 
 # A modification time further ahead than this is a writer's clock running ahead, not a file
@@ -104,6 +103,7 @@ class ClientFolder(dg.ConfigurableResource):
 
     _locks: dict = PrivateAttr(default_factory=dict)
     _customer: bool = PrivateAttr(default=False)  # folders from the customers file (for_customer)
+    _run_id: Optional[str] = PrivateAttr(default=None)  # written into the lock file: who holds it
 
     @property
     def format(self) -> ClientFormat:
@@ -117,7 +117,7 @@ class ClientFolder(dg.ConfigurableResource):
             client_timezone=customer.timezone, file_format=customer.format,
             settle_seconds=self.settle_seconds, max_file_bytes=self.max_file_bytes,
         )
-        scoped._locks = self._locks
+        scoped._locks, scoped._run_id = self._locks, self._run_id
         scoped._customer = True
         return scoped
 
@@ -145,20 +145,31 @@ class ClientFolder(dg.ConfigurableResource):
         return Path(self.outbound_dir or Settings.from_env("outbound_dir").outbound_dir)
 
     # -- exclusivity ---------------------------------------------------------------
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._run_id = context.run_id
+
     def hold(self, which: str) -> Path:
-        """Take the folder's lock (once per resource; released when the step's resources are
-        torn down, or the process dies). Every reader of the inbound folder and every writer
-        of the outbound folder holds it, whoever started the run: CLI, UI, sensor, tests."""
+        """Hold the folder's lock, `<folder>/.tracos.lock`, till the step's resources are torn
+        down or the process dies. Every reader of the inbound folder and every writer of the
+        outbound folder holds it, whoever started the run, on whichever machine; a second
+        waits FOLDER_LOCK_TIMEOUT_SECONDS at most. A missing folder: `require` reports it."""
         folder = self.inbound_path if which == "inbound" else self.outbound_path
-        if folder not in self._locks:
-            self._locks[folder] = _lock(folder)
-            if which == "outbound" and folder.is_dir():
-                remove_temp_files(folder)  # the lock is ours: no live writer owns them
+        if folder in self._locks or not folder.is_dir():
+            return folder
+        timeout, log = Settings.from_env("folder_lock_timeout_seconds").folder_lock_timeout_seconds, dg.get_dagster_logger()
+        try:
+            self._locks[folder] = hold(folder / LOCK_FILE, timeout, self._run_id, on_wait=lambda holder: log.info(
+                f"the {which} folder {folder} is held by {holder}; waiting up to {timeout:g} s"),
+                timeout_setting="FOLDER_LOCK_TIMEOUT_SECONDS")
+        except (HeldElsewhere, NotALockFile) as error:
+            raise ClientFolderError(f"the {which} folder's lock {error}") from None
+        if which == "outbound":
+            remove_temp_files(folder)  # the lock is ours: no live writer owns them
         return folder
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        for handle in self._locks.values():
-            handle.close()  # closing the descriptor releases the flock
+        for held in self._locks.values():
+            held.release()
         self._locks.clear()
 
     # -- inbound -------------------------------------------------------------------
@@ -297,12 +308,3 @@ def clear_failure(consequence: str) -> Iterator[None]:
         where = f" ({error.filename})" if error.filename else ""
         raise dg.Failure(description=f"{type(error).__name__}: {error.strerror or error}{where}. {consequence}") from None
 
-
-def _lock(folder: Path) -> Any:
-    """An exclusive flock on a file in the system temp folder named after the folder (so the
-    customer's folder gets nothing extra). Waits for another holder; the OS drops it if the
-    holder dies."""
-    key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
-    handle = open(Path(tempfile.gettempdir()) / f"tracos-folder-{key}.lock", "a+")
-    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-    return handle

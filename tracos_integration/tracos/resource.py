@@ -111,7 +111,7 @@ class MongoResource(dg.ConfigurableResource):
         return WorkOrderRepository(self.get_collection(), self.retrier())
 
     @contextlib.contextmanager
-    def exclusive(self, customer: Optional[Customer] = None) -> Iterator[None]:
+    def hold(self, customer: Optional[Customer] = None) -> Iterator[None]:
         """Hold the embedded store's lock on the collection a run works on (a no-op for
         other stores): the customer's, for a run of one customer."""
         try:
@@ -122,7 +122,7 @@ class MongoResource(dg.ConfigurableResource):
             yield
             return
         scoped = self.for_customer(customer) if customer else self
-        with store.locked(scoped.resolved_database, scoped.resolved_collection):
+        with store.hold(scoped.resolved_database, scoped.resolved_collection):
             yield
 
     @contextlib.contextmanager
@@ -142,5 +142,5 @@ class MongoResource(dg.ConfigurableResource):
         if refused:
             yield self
             return
-        with self.exclusive(customer):
+        with self.hold(customer):
             yield self

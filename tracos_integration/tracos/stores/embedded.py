@@ -118,7 +118,7 @@ class EmbeddedStore:
         return EmbeddedCollection(self, database, collection)
 
     @contextlib.contextmanager
-    def locked(self, database: str = "", collection: str = "") -> Iterator[None]:
+    def hold(self, database: str = "", collection: str = "") -> Iterator[None]:
         """Exclusive across processes (flock) and threads; re-entrant within a thread. One
         lock per collection (each is its own SQLite file), so runs for different customers'
         collections go side by side; no names: the whole store (the one-time import)."""
@@ -176,7 +176,7 @@ class EmbeddedStore:
         """The earlier format (one Extended JSON file) stays readable: imported once, the
         first time a process opens the store while only the old file exists."""
         if not self._imported and self.path.suffix == ".json" and self.path.is_file():
-            with self.locked():
+            with self.hold():
                 if self.path.is_file() and not self.directory.exists():
                     import_legacy_file(self.path, self.directory)
         self._imported = True
@@ -227,15 +227,15 @@ class EmbeddedCollection:
 
     def __getattr__(self, attribute: str) -> Any:
         if attribute in WRITE_METHODS:
-            return self._locked(attribute)
+            return self._holding(attribute)
         return getattr(self._store.inner(self._database, self.name), attribute)
 
     def find(self, filter: Any = None, projection: Any = None, **options: Any) -> "EmbeddedCursor":
         return EmbeddedCursor(self._store.inner(self._database, self.name), filter, projection, options)
 
-    def _locked(self, method_name: str):
+    def _holding(self, method_name: str):
         def call(*args: Any, **kwargs: Any) -> Any:
-            with self._store.locked(self._database, self.name):
+            with self._store.hold(self._database, self.name):
                 inner = self._store.inner(self._database, self.name)
                 with one_transaction(inner):
                     return getattr(inner, method_name)(*args, **kwargs)
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         print(main.__doc__, file=sys.stderr)
         return 2
     legacy = Path(args[1]).resolve()
-    with open_store(legacy).locked():
+    with open_store(legacy).hold():
         count = import_legacy_file(legacy, data_directory(legacy))
     print(json.dumps({"imported": count, "store": str(data_directory(legacy))}))
     return 0
