@@ -318,17 +318,17 @@ def test_names_never_reach_a_path_outside_the_store(tmp_path, name):
     """CONTRACT 8: whatever a database or collection is called, its files stay in the store's folder."""
     from tracos_integration.tracos.stores import open_collection
 
-    store = tmp_path / "store"
-    store.mkdir()
-    outside_before = sorted(p for p in tmp_path.parent.rglob("*") if store not in (p, *p.parents))
+    store = tmp_path / "one" / "two" / "three" / "store"  # deep enough that any `../` lands inside tmp_path
+    store.mkdir(parents=True)
+    outside_before = sorted(p for p in tmp_path.rglob("*") if store not in (p, *p.parents))
     uri = f"embedded://{store / 'tracos.json'}"
     for database, collection in ((name, "workorders"), ("tractian", name)):
         collection_object = open_collection(uri, database, collection)
         collection_object.insert_one({"number": 1, "name": name})
         assert collection_object.find_one({"number": 1})["name"] == name  # and the data comes back
-    outside_after = sorted(p for p in tmp_path.parent.rglob("*") if store not in (p, *p.parents))
+    outside_after = sorted(p for p in tmp_path.rglob("*") if store not in (p, *p.parents))
     assert outside_after == outside_before
-    assert not Path("/tmp/absolute").exists() and not (tmp_path / "x").exists()
+    assert not Path("/tmp/absolute").exists()
 
 
 def test_collections_with_different_names_keep_different_files(tmp_path):
