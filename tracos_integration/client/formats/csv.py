@@ -5,7 +5,9 @@
 
 Semicolon separated, UTF-8 with an optional BOM, CRLF or LF line ends, fields quoted as
 Python's csv module (RFC 4180) quotes them. Each row becomes a raw record of the JSON
-format's shape, so the core validates and translates it unchanged:
+format's shape, so the core validates and translates it unchanged. The columns are the
+field map's (`core/fields.py`: each 1:1 field's `csv_column`, read and written by its kind),
+with the status and deleted rules' own columns; today:
 
     order_no     -> orderNo         an integer when it is ASCII digits, else the text as is
                                     (the core rejects it with its usual reason)
