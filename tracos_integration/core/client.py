@@ -85,10 +85,11 @@ def _declared(field: fields.Field) -> tuple[Any, Any]:
     return (annotation, ...) if field.required else (Optional[annotation], None)
 
 
-# One validated client work order; timestamps are already UTC. Its 1:1 fields come from
-# `core.fields`, in the table's order (so are its errors), then the status flags and deletion.
+# Its 1:1 fields come from `core.fields`, in the table's order (so do its errors), then the
+# status flags and deletion.
 ClientWorkOrder = create_model(
     "ClientWorkOrder",
+    __doc__="One validated client work order; timestamps are already UTC.",
     __base__=_ClientRules,
     __module__=__name__,
     **{field.client: _declared(field) for field in fields.FIELDS},

@@ -33,10 +33,8 @@ class _Exported(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-# The exported fields of a TracOS document; naive datetimes are UTC, as MongoDB stores
-# them. Fields the client never receives (`description`, `isSynced`, `syncedAt`, anything
-# else) are not read, so they can never block an export. Its fields (and so its errors)
-# follow the document's order, `MAPPED_FIELDS`: the 1:1 fields of `core.fields` and the rules'.
+# Its fields (and so its errors) follow the document's order, `MAPPED_FIELDS`: the 1:1
+# fields of `core.fields` with the status and deletion rules' fields in their places.
 _RULE_FIELDS: dict[str, tuple[Any, Any]] = {
     fields.STATUS_FIELD: (TracosStatus, ...),
     "deleted": (Annotated[bool, Field(strict=True)], False),
@@ -44,6 +42,9 @@ _RULE_FIELDS: dict[str, tuple[Any, Any]] = {
 }
 TracosWorkOrder = create_model(
     "TracosWorkOrder",
+    __doc__="""The exported fields of a TracOS document; naive datetimes are UTC, as MongoDB
+    stores them. Fields the client never receives (`description`, `isSynced`, `syncedAt`,
+    anything else) are not read, so they can never block an export.""",
     __base__=_Exported,
     __module__=__name__,
     **dict(fields.laid_out(

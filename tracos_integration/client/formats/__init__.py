@@ -2,8 +2,9 @@
 
 Every format turns a file into raw client records of ONE shape, the JSON format's
 (the 1:1 fields of `core/fields.py`, today `orderNo`, `summary`, `creationDate`,
-`lastUpdateDate`; the five status flags, `isDeleted`, `deletedDate`), so validation and translation (`core/`) never change; and it
-turns one outbound client record (`core.translation.to_client_record`) into file bytes.
+`lastUpdateDate`; the five status flags, `isDeleted`, `deletedDate`), so validation and
+translation (`core/`) never change; and it turns one outbound client record
+(`core.translation.to_client_record`) into file bytes.
 
 Formats register themselves: each module in this package that defines `FORMAT` (an
 instance of a `ClientFormat` subclass) is found at import, under `FORMAT.name`. A third
