@@ -15,9 +15,11 @@ from pydantic import (
     PlainValidator,
     ValidationError,
     ValidationInfo,
+    create_model,
     model_validator,
 )
 
+from tracos_integration.core import fields
 from tracos_integration.core.timestamps import UTC, parse_iso_timestamp, type_name
 
 STATUS_FLAGS: tuple[str, ...] = ("isPending", "isActive", "isDone", "isOnHold", "isCanceled")
@@ -49,22 +51,10 @@ StrictFlag = Annotated[bool, Field(strict=True)]
 StoredText = Annotated[str, Field(strict=True), AfterValidator(storable_text)]
 
 
-class ClientWorkOrder(BaseModel):
-    """One validated client work order; timestamps are already UTC."""
+class _ClientRules(BaseModel):
+    """The rules across fields: at most one status flag, no deletedDate unless deleted."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
-
-    orderNo: int = Field(strict=True, ge=1, le=MAX_ORDER_NO)
-    summary: StoredText
-    creationDate: ClientTimestamp
-    lastUpdateDate: ClientTimestamp
-    isPending: StrictFlag = False
-    isActive: StrictFlag = False
-    isDone: StrictFlag = False
-    isOnHold: StrictFlag = False
-    isCanceled: StrictFlag = False
-    isDeleted: StrictFlag = False
-    deletedDate: Optional[ClientTimestamp] = None
 
     @model_validator(mode="after")
     def _flags_agree(self) -> "ClientWorkOrder":
@@ -80,6 +70,33 @@ class ClientWorkOrder(BaseModel):
     @property
     def raised_status_flag(self) -> Optional[str]:
         return next((flag for flag in STATUS_FLAGS if getattr(self, flag)), None)
+
+
+_CLIENT_TYPE_BY_KIND: dict[str, Any] = {
+    fields.NUMBER: Annotated[int, Field(strict=True, ge=1, le=MAX_ORDER_NO)],
+    fields.TEXT: StoredText,
+    fields.TIMESTAMP: ClientTimestamp,
+    fields.FLAG: StrictFlag,
+}
+
+
+def _declared(field: fields.Field) -> tuple[Any, Any]:
+    annotation = _CLIENT_TYPE_BY_KIND[field.kind]
+    return (annotation, ...) if field.required else (Optional[annotation], None)
+
+
+# Its 1:1 fields come from `core.fields`, in the table's order (so do its errors), then the
+# status flags and deletion.
+ClientWorkOrder = create_model(
+    "ClientWorkOrder",
+    __doc__="One validated client work order; timestamps are already UTC.",
+    __base__=_ClientRules,
+    __module__=__name__,
+    **{field.client: _declared(field) for field in fields.FIELDS},
+    **{flag: (StrictFlag, False) for flag in STATUS_FLAGS},
+    isDeleted=(StrictFlag, False),
+    deletedDate=(Optional[ClientTimestamp], None),
+)
 
 
 class RecordRejected(ValueError):

@@ -5,34 +5,54 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, create_model
 
+from tracos_integration.core import fields
 from tracos_integration.core.client import describe_validation_error
+from tracos_integration.core.fields import DATE_FIELDS, MAPPED_FIELDS  # noqa: F401 (their home before core.fields)
 from tracos_integration.core.timestamps import UTC, parse_iso_timestamp
 
 TracosStatus = Literal["pending", "in_progress", "completed", "on_hold", "cancelled"]
 
-# The fields the client format carries; only these decide "unchanged" and "unchanged since read".
-MAPPED_FIELDS: tuple[str, ...] = ("number", "title", "status", "createdAt", "updatedAt", "deleted", "deletedAt")
-DATE_FIELDS: frozenset[str] = frozenset({"createdAt", "updatedAt", "deletedAt"})
-
 TracosTimestamp = Annotated[datetime, PlainValidator(lambda value: parse_iso_timestamp(value, UTC))]
 
+_TRACOS_TYPE_BY_KIND: dict[str, Any] = {
+    fields.NUMBER: Annotated[int, Field(strict=True, ge=1)],
+    fields.TEXT: Annotated[str, Field(strict=True)],
+    fields.TIMESTAMP: TracosTimestamp,
+    fields.FLAG: Annotated[bool, Field(strict=True)],
+}
 
-class TracosWorkOrder(BaseModel):
-    """The exported fields of a TracOS document; naive datetimes are UTC, as MongoDB
-    stores them. Fields the client never receives (`description`, `isSynced`,
-    `syncedAt`, anything else) are not read, so they can never block an export."""
 
+def _declared(field: fields.Field) -> tuple[Any, Any]:
+    annotation = _TRACOS_TYPE_BY_KIND[field.kind]
+    return (annotation, ...) if field.required else (Optional[annotation], None)
+
+
+class _Exported(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    number: int = Field(strict=True, ge=1)
-    title: str = Field(strict=True)
-    status: TracosStatus
-    createdAt: TracosTimestamp
-    updatedAt: TracosTimestamp
-    deleted: bool = Field(default=False, strict=True)
-    deletedAt: Optional[TracosTimestamp] = None
+
+# Its fields (and so its errors) follow the document's order, `MAPPED_FIELDS`: the 1:1
+# fields of `core.fields` with the status and deletion rules' fields in their places.
+_RULE_FIELDS: dict[str, tuple[Any, Any]] = {
+    fields.STATUS_FIELD: (TracosStatus, ...),
+    "deleted": (Annotated[bool, Field(strict=True)], False),
+    "deletedAt": (Optional[TracosTimestamp], None),
+}
+TracosWorkOrder = create_model(
+    "TracosWorkOrder",
+    __doc__="""The exported fields of a TracOS document; naive datetimes are UTC, as MongoDB
+    stores them. Fields the client never receives (`description`, `isSynced`, `syncedAt`,
+    anything else) are not read, so they can never block an export.""",
+    __base__=_Exported,
+    __module__=__name__,
+    **dict(fields.laid_out(
+        lambda field: (field.tracos, _declared(field)),
+        [(fields.STATUS_FIELD, _RULE_FIELDS[fields.STATUS_FIELD])],
+        [(name, _RULE_FIELDS[name]) for name in fields.DELETION_FIELDS],
+    )),
+)
 
 
 class DocumentUntranslatable(ValueError):

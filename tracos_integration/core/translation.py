@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tracos_integration.core.client import STATUS_FLAGS, ClientWorkOrder
+from tracos_integration.core.fields import FIELDS, MAPPED_FIELDS, STATUS_FIELD, TIMESTAMP, Field
 from tracos_integration.core.timestamps import format_timestamp
 from tracos_integration.core.tracos import TracosWorkOrder
 
@@ -20,20 +21,19 @@ STATUS_WHEN_NO_FLAG = "in_progress"
 
 
 def to_tracos_fields(order: ClientWorkOrder) -> dict[str, Any]:
-    """The TracOS fields a client work order sets (never `description` or sync state)."""
+    """The TracOS fields a client work order sets (never `description` or sync state), in
+    the document's order: the 1:1 fields of `core.fields`, the status and deletion rules."""
     flag = order.raised_status_flag
     deleted_at = None
     if order.isDeleted:
         deleted_at = order.deletedDate or order.lastUpdateDate
-    return {
-        "number": order.orderNo,
-        "title": order.summary,
-        "status": STATUS_BY_FLAG[flag] if flag else STATUS_WHEN_NO_FLAG,
-        "createdAt": order.creationDate,
-        "updatedAt": order.lastUpdateDate,
+    values = {
+        **{field.tracos: getattr(order, field.client) for field in FIELDS},
+        STATUS_FIELD: STATUS_BY_FLAG[flag] if flag else STATUS_WHEN_NO_FLAG,
         "deleted": order.isDeleted,
         "deletedAt": deleted_at,
     }
+    return {name: values[name] for name in MAPPED_FIELDS}
 
 
 def to_client_record(document: TracosWorkOrder) -> dict[str, Any]:
@@ -43,12 +43,14 @@ def to_client_record(document: TracosWorkOrder) -> dict[str, Any]:
     if document.deleted:
         deleted_at = document.deletedAt or document.updatedAt
     return {
-        "orderNo": document.number,
-        "summary": document.title,
-        "creationDate": format_timestamp(document.createdAt),
-        "lastUpdateDate": format_timestamp(document.updatedAt),
+        **{field.client: _client_value(field, getattr(document, field.tracos)) for field in FIELDS},
         **{flag: flag == raised for flag in STATUS_FLAGS},
         "isDeleted": document.deleted,
         "deletedDate": format_timestamp(deleted_at) if deleted_at else None,
         "isSynced": True,
     }
+
+
+def _client_value(field: Field, value: Any) -> Any:
+    """A TracOS value as the client's JSON holds it: timestamps as ISO 8601 text."""
+    return format_timestamp(value) if field.kind == TIMESTAMP and value is not None else value

@@ -1,9 +1,10 @@
 """Client file formats: how one customer's ERP writes work orders, and how it wants them back.
 
 Every format turns a file into raw client records of ONE shape, the JSON format's
-(`orderNo`, `summary`, `creationDate`, `lastUpdateDate`, the five status flags,
-`isDeleted`, `deletedDate`), so validation and translation (`core/`) never change; and it
-turns one outbound client record (`core.translation.to_client_record`) into file bytes.
+(the 1:1 fields of `core/fields.py`, today `orderNo`, `summary`, `creationDate`,
+`lastUpdateDate`; the five status flags, `isDeleted`, `deletedDate`), so validation and
+translation (`core/`) never change; and it turns one outbound client record
+(`core.translation.to_client_record`) into file bytes.
 
 Formats register themselves: each module in this package that defines `FORMAT` (an
 instance of a `ClientFormat` subclass) is found at import, under `FORMAT.name`. A third

@@ -5,7 +5,9 @@
 
 Semicolon separated, UTF-8 with an optional BOM, CRLF or LF line ends, fields quoted as
 Python's csv module (RFC 4180) quotes them. Each row becomes a raw record of the JSON
-format's shape, so the core validates and translates it unchanged:
+format's shape, so the core validates and translates it unchanged. The columns are the
+field map's (`core/fields.py`: each 1:1 field's `csv_column`, read and written by its kind),
+with the status and deleted rules' own columns; today:
 
     order_no     -> orderNo         an integer when it is ASCII digits, else the text as is
                                     (the core rejects it with its usual reason)
@@ -50,9 +52,12 @@ from zoneinfo import ZoneInfo
 
 from tracos_integration.client.formats import ClientFormat, decode_text
 from tracos_integration.core.client import STATUS_FLAGS, parse_client_record
+from tracos_integration.core.fields import (
+    CSV_COLUMNS, CSV_FIELD_BY_COLUMN, DELETED_COLUMN, FLAG, NUMBER, STATUS_COLUMN, TIMESTAMP, Field,
+)
 from tracos_integration.core.samples import sample_client_files
 
-COLUMNS: tuple[str, ...] = ("order_no", "description", "status", "opened_at", "changed_at", "deleted")
+COLUMNS: tuple[str, ...] = CSV_COLUMNS  # from the field map, core/fields.py
 DELIMITER = ";"
 FLAG_BY_CSV_STATUS: dict[str, str] = {
     "OPEN": "isPending",
@@ -128,14 +133,7 @@ class CsvFormat(ClientFormat):
         raised = [flag for flag in STATUS_FLAGS if record.get(flag) is True]
         if len(raised) != 1:  # to_client_record raises exactly one; a CSV row holds one status
             raise ValueError(f"work order {record.get('orderNo')} has {len(raised)} status flags raised, not one")
-        row = [
-            str(record["orderNo"]),
-            record["summary"],
-            CSV_STATUS_BY_FLAG[raised[0]],
-            _local_time("creationDate", record["creationDate"], zone),
-            _local_time("lastUpdateDate", record["lastUpdateDate"], zone),
-            "Y" if record.get("isDeleted") else "N",
-        ]
+        row = _cells(record, raised[0], bool(record.get("isDeleted")), zone)
         buffer = io.StringIO(newline="")
         writer = csv.writer(buffer, delimiter=DELIMITER, lineterminator="\r\n")
         writer.writerow(COLUMNS)
@@ -162,17 +160,34 @@ def sample_csv_files(count: int, timezone: str, seed: int = 42) -> dict[str, byt
         writer.writerow(COLUMNS)
         for order in chunk:
             flag = order.raised_status_flag or "isActive"  # no flag reads as in progress (CONTRACT 4)
-            writer.writerow([
-                order.orderNo,
-                order.summary,
-                CSV_STATUS_BY_FLAG[flag],
-                order.creationDate.astimezone(zone).strftime(TIME_FORMAT),
-                order.lastUpdateDate.astimezone(zone).strftime(TIME_FORMAT),
-                "Y" if order.isDeleted else "N",
-            ])
+            writer.writerow(_cells(dict(order), flag, order.isDeleted, zone))
         files[f"sample_{chunk[0].orderNo:06d}.csv"] = buffer.getvalue().encode("utf-8")
         position += len(chunk)
     return files
+
+
+def _cells(values: Any, flag: str, deleted: bool, zone: ZoneInfo) -> list[str]:
+    """One CSV row: each column of the field map written from `values` (client fields;
+    timestamps as ISO 8601 text or datetimes), the status and deleted rules' own."""
+    cells = []
+    for column in COLUMNS:
+        if column == STATUS_COLUMN:
+            cells.append(CSV_STATUS_BY_FLAG[flag])
+        elif column == DELETED_COLUMN:
+            cells.append("Y" if deleted else "N")
+        else:
+            cells.append(_cell(CSV_FIELD_BY_COLUMN[column], values.get(CSV_FIELD_BY_COLUMN[column].client), zone))
+    return cells
+
+
+def _cell(field: Field, value: Any, zone: ZoneInfo) -> str:
+    if value is None:  # an optional field left out: an empty cell
+        return ""
+    if field.kind == TIMESTAMP:
+        return _local_time(field.client, value, zone)
+    if isinstance(value, bool):
+        return "Y" if value else "N"
+    return str(value)
 
 
 class CsvRecords:
@@ -232,22 +247,12 @@ def _record(row: list[str]) -> CsvRow:
         record["orderNo"] = _order_no(row[0]) if len(row) > len(COLUMNS) else None
         record["summary"] = None  # refused by the core as well
         return record
-    order_no, description, status, opened_at, changed_at, deleted = row
-    record["orderNo"] = _order_no(order_no)
-    record["summary"] = from_data(description)
-    status_text = status.strip()
-    flag = FLAG_BY_CSV_STATUS.get(status_text)
-    if flag:
-        record[flag] = True
-    else:
-        problems.append(f"status: {_quoted(status_text)} is not one of {', '.join(FLAG_BY_CSV_STATUS)}")
-        record["isPending"] = status_text  # not a boolean: the core refuses it too
-    for column, field in (("opened_at", "creationDate"), ("changed_at", "lastUpdateDate")):
-        value, problem = _naive_iso(column, opened_at if column == "opened_at" else changed_at)
-        record[field] = value
-        if problem:
-            problems.append(problem)
-    deleted_text = deleted.strip()
+    for column, text in zip(COLUMNS, row):
+        if column == STATUS_COLUMN:
+            problems.extend(_read_status(text, record))
+        elif column != DELETED_COLUMN:
+            problems.extend(_read_field(CSV_FIELD_BY_COLUMN[column], text, record))
+    deleted_text = row[COLUMNS.index(DELETED_COLUMN)].strip()
     if deleted_text in ("Y", "N"):
         record["isDeleted"] = deleted_text == "Y"
         if record["isDeleted"]:
@@ -257,6 +262,35 @@ def _record(row: list[str]) -> CsvRow:
         record["isDeleted"] = deleted_text  # not a boolean: the core refuses it too
     record.problems = tuple(problems)
     return record
+
+
+def _read_status(text: str, record: CsvRow) -> list[str]:
+    status_text = text.strip()
+    flag = FLAG_BY_CSV_STATUS.get(status_text)
+    if flag:
+        record[flag] = True
+        return []
+    record["isPending"] = status_text  # not a boolean: the core refuses it too
+    return [f"status: {_quoted(status_text)} is not one of {', '.join(FLAG_BY_CSV_STATUS)}"]
+
+
+def _read_field(field: Field, text: str, record: CsvRow) -> list[str]:
+    """One 1:1 field's cell into the record; the problem when it does not fit its kind."""
+    if not field.required and not text.strip():
+        return []  # an optional field left empty: absent
+    problem = None
+    if field.kind == NUMBER:
+        value: Any = _order_no(text)
+    elif field.kind == TIMESTAMP:
+        value, problem = _naive_iso(field.csv_column, text)
+    elif field.kind == FLAG and text.strip() in ("Y", "N"):
+        value = text.strip() == "Y"
+    elif field.kind == FLAG:
+        value, problem = text, f"{field.csv_column}: {_quoted(text.strip())} is not Y or N"
+    else:
+        value = from_data(text)
+    record[field.client] = value
+    return [problem] if problem else []
 
 
 def _order_no(text: str) -> Any:
@@ -276,8 +310,8 @@ def _naive_iso(column: str, text: str) -> tuple[Any, Optional[str]]:
     return None, f"{column}: {_quoted(stripped)} is not a date and time written DD/MM/YYYY HH:MM"
 
 
-def _local_time(field: str, iso: str, zone: ZoneInfo) -> str:
-    moment = datetime.fromisoformat(iso)
+def _local_time(field: str, iso: Any, zone: ZoneInfo) -> str:
+    moment = iso if isinstance(iso, datetime) else datetime.fromisoformat(iso)
     if moment.tzinfo is None:  # to_client_record always writes an offset; a bare time is UTC there
         moment = moment.replace(tzinfo=ZoneInfo("UTC"))
     try:
