@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from tracos_integration.client import formats
 from tracos_integration.client.formats import FORMATS, ClientFormat, discover, format_for
-from tracos_integration.client.formats.csv import COLUMNS, row_number, sample_csv_files
+from tracos_integration.client.formats.csv import COLUMNS, row_number
+from tracos_integration.client.formats.csv_writing import sample_csv_files
 from tracos_integration.client.writing import write_json_atomically
 from tracos_integration.core.client import RecordRejected, parse_client_record
 from tracos_integration.core.tracos import TracosWorkOrder

@@ -5,7 +5,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from tracos_integration.client.formats.csv import sample_csv_files
+from tracos_integration.client.formats.csv_writing import sample_csv_files
 from tracos_integration.core.samples import sample_client_files, sample_tracos_documents
 from tracos_integration.ops.scope import run_customer
 from tracos_integration.tracos.resource import MongoResource, tracos_failure

@@ -32,6 +32,8 @@ from `updatedAt` has no column and is not written). A local time in the hour a c
 turns back is ambiguous without an offset: it is read as the first of the two. A time the
 zone cannot hold (year 10000 in Berlin) skips that order with the reason (CONTRACT 6.4).
 
+Writing (the columns' words, outbound rows, formula cells, samples) is csv_writing.py.
+
 Hostile input (README, "CSV safety"): a cell may be as long as the file (the csv module's
 field limit is raised to the file's length); a file still settling is left for the next run
 (a file cut at a row's end looks complete); rows become records one at a time, so memory follows bytes;
@@ -43,7 +45,6 @@ from __future__ import annotations
 
 import csv
 import io
-import random
 import re
 import threading
 from datetime import datetime
@@ -51,25 +52,15 @@ from typing import Any, Iterator, Optional
 from zoneinfo import ZoneInfo
 
 from tracos_integration.client.formats import ClientFormat, decode_text
-from tracos_integration.core.client import STATUS_FLAGS, parse_client_record
-from tracos_integration.core.fields import (
-    CSV_COLUMNS, CSV_FIELD_BY_COLUMN, DELETED_COLUMN, FLAG, NUMBER, STATUS_COLUMN, TIMESTAMP, Field,
+from tracos_integration.client.formats.csv_writing import (
+    COLUMNS, DELIMITER, FLAG_BY_CSV_STATUS, TIME_FORMAT, cells, from_data, write_rows,
 )
-from tracos_integration.core.samples import sample_client_files
+from tracos_integration.core.client import STATUS_FLAGS
+from tracos_integration.core.fields import (
+    CSV_FIELD_BY_COLUMN, DELETED_COLUMN, FLAG, NUMBER, STATUS_COLUMN, TIMESTAMP, Field,
+)
 
-COLUMNS: tuple[str, ...] = CSV_COLUMNS  # from the field map, core/fields.py
-DELIMITER = ";"
-FLAG_BY_CSV_STATUS: dict[str, str] = {
-    "OPEN": "isPending",
-    "IN PROGRESS": "isActive",
-    "DONE": "isDone",
-    "ON HOLD": "isOnHold",
-    "CANCELLED": "isCanceled",
-}
-CSV_STATUS_BY_FLAG: dict[str, str] = {flag: status for status, flag in FLAG_BY_CSV_STATUS.items()}
-TIME_FORMAT = "%d/%m/%Y %H:%M"
 _TIME_SHAPE = re.compile(r"[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9]{2}:[0-9]{2}")
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as a formula (OWASP)
 _ORDER_NO_DIGITS = re.compile(r"[0-9]{1,30}")  # longer is no int64; the core says so for the text
 
 
@@ -133,61 +124,7 @@ class CsvFormat(ClientFormat):
         raised = [flag for flag in STATUS_FLAGS if record.get(flag) is True]
         if len(raised) != 1:  # to_client_record raises exactly one; a CSV row holds one status
             raise ValueError(f"work order {record.get('orderNo')} has {len(raised)} status flags raised, not one")
-        row = _cells(record, raised[0], bool(record.get("isDeleted")), zone)
-        buffer = io.StringIO(newline="")
-        writer = csv.writer(buffer, delimiter=DELIMITER, lineterminator="\r\n")
-        writer.writerow(COLUMNS)
-        writer.writerow([as_data(cell) for cell in row])
-        return buffer.getvalue().encode("utf-8", "backslashreplace")
-
-
-def sample_csv_files(count: int, timezone: str, seed: int = 42) -> dict[str, bytes]:
-    """`count` work orders as CSV exports (`core.samples`' orders, so order numbers 1..count
-    overlap the TracOS samples alike): mostly one row per file, some files of 2 to 5 rows."""
-    zone = ZoneInfo(timezone)
-    rng = random.Random(seed)
-    files: dict[str, bytes] = {}
-    orders = [
-        parse_client_record(raw)
-        for content in sample_client_files(count, seed).values()
-        for raw in (content if isinstance(content, list) else [content])
-    ]
-    position = 0
-    while position < len(orders):
-        chunk = orders[position : position + (1 if rng.random() < 0.7 else rng.randint(2, 5))]
-        buffer = io.StringIO(newline="")
-        writer = csv.writer(buffer, delimiter=DELIMITER, lineterminator="\r\n")
-        writer.writerow(COLUMNS)
-        for order in chunk:
-            flag = order.raised_status_flag or "isActive"  # no flag reads as in progress (CONTRACT 4)
-            writer.writerow(_cells(dict(order), flag, order.isDeleted, zone))
-        files[f"sample_{chunk[0].orderNo:06d}.csv"] = buffer.getvalue().encode("utf-8")
-        position += len(chunk)
-    return files
-
-
-def _cells(values: Any, flag: str, deleted: bool, zone: ZoneInfo) -> list[str]:
-    """One CSV row: each column of the field map written from `values` (client fields;
-    timestamps as ISO 8601 text or datetimes), the status and deleted rules' own."""
-    cells = []
-    for column in COLUMNS:
-        if column == STATUS_COLUMN:
-            cells.append(CSV_STATUS_BY_FLAG[flag])
-        elif column == DELETED_COLUMN:
-            cells.append("Y" if deleted else "N")
-        else:
-            cells.append(_cell(CSV_FIELD_BY_COLUMN[column], values.get(CSV_FIELD_BY_COLUMN[column].client), zone))
-    return cells
-
-
-def _cell(field: Field, value: Any, zone: ZoneInfo) -> str:
-    if value is None:  # an optional field left out: an empty cell
-        return ""
-    if field.kind == TIMESTAMP:
-        return _local_time(field.client, value, zone)
-    if isinstance(value, bool):
-        return "Y" if value else "N"
-    return str(value)
+        return write_rows([cells(record, raised[0], bool(record.get("isDeleted")), zone)])
 
 
 class CsvRecords:
@@ -308,33 +245,6 @@ def _naive_iso(column: str, text: str) -> tuple[Any, Optional[str]]:
         except ValueError:
             return None, f"{column}: {_quoted(stripped)} is not a real date and time"
     return None, f"{column}: {_quoted(stripped)} is not a date and time written DD/MM/YYYY HH:MM"
-
-
-def _local_time(field: str, iso: Any, zone: ZoneInfo) -> str:
-    moment = iso if isinstance(iso, datetime) else datetime.fromisoformat(iso)
-    if moment.tzinfo is None:  # to_client_record always writes an offset; a bare time is UTC there
-        moment = moment.replace(tzinfo=ZoneInfo("UTC"))
-    try:
-        return moment.astimezone(zone).strftime(TIME_FORMAT)
-    except (OverflowError, ValueError):  # e.g. 9999-12-31T23:30Z is year 10000 in Berlin
-        raise ValueError(
-            f"{field}: {iso} is outside years 1-9999 in the customer's time zone {zone.key}, "
-            "which a CSV date cannot hold; correct the date in TracOS"
-        ) from None
-
-
-def as_data(cell: str) -> str:
-    """A cell a spreadsheet would run as a formula, written as data (OWASP's CSV-injection rule,
-    CONTRACT 6.6): with a leading `'`. A cell that already begins with quotes before such a
-    character gets one more, so `from_data` can undo exactly what was added. No column holds
-    a number that may be negative (order_no >= 1, dates, fixed words): no number is altered."""
-    return "'" + cell if cell.lstrip("'").startswith(FORMULA_STARTS) else cell
-
-
-def from_data(cell: str) -> str:
-    """`as_data` undone: our own files read back give the text they were written from. A
-    customer's own `'=...` also loses one quote; outbound then writes `'=...` again, the same cell."""
-    return cell[1:] if cell[:1] == "'" and cell.lstrip("'").startswith(FORMULA_STARTS) else cell
 
 
 def _quoted(text: str) -> str:
