@@ -24,7 +24,9 @@ from tracos_integration.sync.outbound import export
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration_tests.factories import client_order, tracos_document
 
-SYNC = Path(__file__).resolve().parent.parent / "tracos_integration" / "sync"
+PACKAGE = Path(__file__).resolve().parent.parent / "tracos_integration"
+SYNC, OPS = PACKAGE / "sync", PACKAGE / "ops"
+MAX_OP_LINES = 40
 NOW = datetime(2024, 6, 1, 12, tzinfo=UTC)
 
 
@@ -58,6 +60,22 @@ def test_the_sync_package_imports_only_core_and_the_ports():
                 if name.startswith("tracos_integration"):
                     assert name == "tracos_integration.ports" or name.startswith("tracos_integration.core."), (
                         f"{module.name} imports {name}")
+
+
+def _is_op(decorator: ast.expr) -> bool:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return isinstance(target, ast.Attribute) and target.attr == "op"
+
+
+def test_each_op_is_fetch_call_record_in_at_most_40_lines():
+    """The loops live in sync/, the metadata in helpers: an op only wires them."""
+    ops = {}
+    for module in sorted(OPS.glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.FunctionDef) and any(_is_op(d) for d in node.decorator_list):
+                ops[f"{module.name}:{node.name}"] = node.end_lineno - node.decorator_list[0].lineno + 1
+    assert {"inbound.py:apply_inbound_files", "outbound.py:export_unsynced"} <= set(ops)
+    assert {name: lines for name, lines in ops.items() if lines > MAX_OP_LINES} == {}
 
 
 # -- fakes in memory: nothing here is a folder or a database --------------------------------
