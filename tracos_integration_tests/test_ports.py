@@ -35,7 +35,8 @@ def _declared(protocol: type) -> list[str]:
 
 
 @pytest.mark.parametrize("implementation, port", [
-    (lambda workspace: ClientFolder(inbound_dir=str(workspace.inbound), outbound_dir=str(workspace.outbound)), ClientSide),
+    (lambda workspace: ClientFolder(inbound_dir=str(workspace.inbound), outbound_dir=str(workspace.outbound)),
+     ClientSide),
     (lambda workspace: MongoResource(uri=workspace.mongo_uri).repository(), TracOS),
     (lambda workspace: FORMATS["json"], Format),
     (lambda workspace: FORMATS["csv"], Format),
@@ -173,7 +174,10 @@ def test_the_fakes_implement_the_ports():
 
 
 def test_the_inbound_loop_runs_on_the_ports_alone():
-    client = FakeClient({"a.fake": [client_order(1), client_order(2, lastUpdateDate="2024-04-01T00:00:00.000Z")], "b.fake": [client_order(3), {"orderNo": "x"}]})
+    client = FakeClient({
+        "a.fake": [client_order(1), client_order(2, lastUpdateDate="2024-04-01T00:00:00.000Z")],
+        "b.fake": [client_order(3), {"orderNo": "x"}],
+    })
     tracos = FakeTracOS([tracos_document(2, _id="two", isSynced=True)])
     run = apply_files(tracos, client, page_size=1, dry_run=False, now=NOW, client_timezone="UTC")
     counts = run.report.counts

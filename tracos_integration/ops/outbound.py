@@ -43,8 +43,8 @@ def _record(context: dg.OpExecutionContext, mongo: MongoResource, report: Outbou
     """Logs, tags, the backlog, and (unless a dry run) the assets' events; then the run's metadata."""
     for item in report.skipped[:20]:
         context.log.warning(f"skipped TracOS document {item.document_id} (number {item.number}): {item.reason}")
-    if report.counts["changed_meanwhile"]:
-        context.log.info(f"{report.counts['changed_meanwhile']} document(s) changed after being read; they stay unsynced for the next run")
+    if changed := report.counts["changed_meanwhile"]:
+        context.log.info(f"{changed} document(s) changed after being read; they stay unsynced for the next run")
     summary = report.summary
     tag_run(context, SKIPPED_TAG, report.skipped_total)
     tag_result(context, "skipped", report.skipped_total)

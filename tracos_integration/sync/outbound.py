@@ -9,7 +9,12 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 from bson.datetime_ms import DatetimeMS
 
 from tracos_integration.core.bson_order import bson_type_alias, number_key, sort_key
-from tracos_integration.core.tracos import DATE_FIELDS, DocumentUntranslatable, parse_tracos_document, unchanged_since_read
+from tracos_integration.core.tracos import (
+    DATE_FIELDS,
+    DocumentUntranslatable,
+    parse_tracos_document,
+    unchanged_since_read,
+)
 from tracos_integration.core.translation import to_client_record
 from tracos_integration.ports import ClientSide, TracOS
 
