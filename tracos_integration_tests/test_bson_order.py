@@ -1,4 +1,4 @@
-"""How MongoDB orders and equates values (tracos/bson_order.py), and the stores that must
+"""How MongoDB orders and equates values (core/bson_order.py), and the stores that must
 match documents as the server does (mongomock and the embedded store's copy of it)."""
 
 import math
@@ -10,7 +10,7 @@ from bson import Binary, Code, DBRef, Decimal128, Int64, MaxKey, MinKey, ObjectI
 from bson.datetime_ms import DatetimeMS
 from mongomock import filtering as mongomock_filtering
 
-from tracos_integration.tracos.bson_order import after_id, bson_type_alias, number_key, server_equal, sort_key
+from tracos_integration.core.bson_order import after_id, bson_type_alias, number_key, server_equal, sort_key
 from tracos_integration.tracos.stores.litemongo_adapter import vendored_filtering
 
 embedded_filtering = vendored_filtering()

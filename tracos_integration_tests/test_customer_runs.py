@@ -17,7 +17,7 @@ import yaml
 from tracos_integration.client.folder import ClientFolder
 from tracos_integration.client.io_manager import ClientFolderIOManager
 from tracos_integration.jobs import build_jobs
-from tracos_integration.ops import inbound as inbound_ops
+from tracos_integration.sync import inbound as inbound_sync
 from tracos_integration.schedules import outbound_schedule
 from tracos_integration.sensors import inbound_file_sensor, outbound_pending_sensor
 from tracos_integration.tracos.resource import MongoResource
@@ -91,14 +91,14 @@ def test_a_run_uses_one_snapshot_of_its_customer_even_if_the_file_changes_betwee
     (moved / "inbound").mkdir(parents=True)
     (moved / "outbound").mkdir()
 
-    class EditsTheFileMidRun(inbound_ops.InboundSync):
+    class EditsTheFileMidRun(inbound_sync.InboundSync):
         def __init__(self, *args, **kwargs):  # inside the first step, after it resolved its customer
             super().__init__(*args, **kwargs)
             write_customers(customers_file, {
                 "acme": entry(root, "moved", collection="workorders_other"), "globex": entry(root, "globex"),
             })
 
-    monkeypatch.setattr(inbound_ops, "InboundSync", EditsTheFileMidRun)
+    monkeypatch.setattr(inbound_sync, "InboundSync", EditsTheFileMidRun)
     with dg.instance_for_test() as instance:
         result = defs.get_job_def("inbound_job").execute_in_process(partition_key="acme", instance=instance,
                                                                     raise_on_error=False)

@@ -196,8 +196,8 @@ def test_a_report_lists_at_most_1000_errors_and_carries_the_total(workspace):
 def test_what_the_apply_step_hands_on_stays_small_however_many_records_are_bad(workspace, tmp_path):
     drop(workspace.inbound, "empties.json", empty_objects(500_000))  # 1.5 MB
     repository = MongoResource(uri=workspace.mongo_uri).repository()
-    run = InboundSync(repository, now=datetime.now(UTC), client_timezone="UTC")
     client = ClientFolder(inbound_dir=str(workspace.inbound), settle_seconds=0)
+    run = InboundSync(repository, now=datetime.now(UTC), client_timezone="UTC", client_format=client.format)
     names, _ = client.list_inbound()
     for page in client.read(names, files_per_page=1000):
         run.apply(page)

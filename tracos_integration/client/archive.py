@@ -5,10 +5,10 @@ file that changed after the run read it is not moved."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from tracos_integration.client.reading import FileErrors, FileIdentity, display_name
+from tracos_integration.core.files import Archived
 from tracos_integration.client.writing import (
     ensure_subfolder,
     move_without_overwrite,
@@ -19,14 +19,6 @@ from tracos_integration.client.writing import (
 
 PROCESSED = "processed"
 FAILED = "failed"
-
-
-@dataclass
-class Archived:
-    processed: int = 0
-    failed: list[str] = field(default_factory=list)  # names in failed/, as moved
-    stayed: dict[str, str] = field(default_factory=dict)  # name -> why it was not moved
-    unreported: dict[str, str] = field(default_factory=dict)  # moved to failed/, its report not written
 
 
 def archive_files(folder: Path, files: dict[str, int], failed: dict[str, FileErrors]) -> Archived:

@@ -24,7 +24,6 @@ from tracos_integration.client.formats import FORMATS, ClientFormat, format_for
 from tracos_integration.client.reading import (
     FileErrors,
     NotReadable,
-    ReadFile,
     StillBeingWritten,
     read_file,
 )
@@ -36,6 +35,7 @@ from tracos_integration.client.writing import (
     sync_folder,
     write_atomically,
 )
+from tracos_integration.core.files import Page
 from tracos_integration.customers import Customer
 from tracos_integration.locks import LOCK_FILE, HeldElsewhere, NotALockFile, hold
 from tracos_integration.settings import SettingError, Settings
@@ -78,15 +78,6 @@ class FolderScan:
         One hash over one joined string: a tick on 100,000 files stays near a bare scandir."""
         self.ready.sort()
         return hashlib.sha256("\n".join(self.ready).encode("utf-8", "surrogateescape")).hexdigest()[:24]
-
-
-@dataclass
-class Page:
-    """Some inbound files, read; and the files of that page left in place, with why."""
-
-    files: list[ReadFile] = field(default_factory=list)
-    deferred: list[str] = field(default_factory=list)  # do not parse yet and still settling
-    unreadable: dict[str, str] = field(default_factory=dict)
 
 
 class ClientFolder(dg.ConfigurableResource):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, create_model
 
@@ -66,3 +66,22 @@ def parse_tracos_document(raw: dict[str, Any]) -> TracosWorkOrder:
         return TracosWorkOrder.model_validate(raw)
     except ValidationError as error:
         raise DocumentUntranslatable(describe_validation_error(error)) from None
+
+
+# Unsynced = `isSynced` is not true (missing, null, false or any odd value).
+NOT_SYNCED: dict[str, Any] = {"isSynced": {"$ne": True}}
+
+
+def unchanged_since_read(read: Mapping[str, Any]) -> dict[str, Any]:
+    """A filter that matches the document only while it is unsynced and its exported
+    fields are as read (`$eq`, so stored values are never read as query operators)."""
+    condition: dict[str, Any] = {"_id": read["_id"], **NOT_SYNCED}
+    for name in MAPPED_FIELDS:
+        condition.update(as_read(read, name))
+    return condition
+
+
+def as_read(read: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """Matches field `name` only while it holds what was read. `$eq: null` matches a
+    missing field too: both mean the same to the sync (no date; nothing to export)."""
+    return {name: {"$eq": read.get(name)}}

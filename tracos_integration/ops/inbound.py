@@ -10,7 +10,7 @@ import dagster as dg
 from pydantic import Field
 
 from tracos_integration.assets import CLIENT_INBOUND, TRACOS_WORK_ORDERS, files_left_check, rejected_records_check
-from tracos_integration.client.archive import Archived
+from tracos_integration.core.files import Archived
 from tracos_integration.client.folder import ClientFolder, clear_failure
 from tracos_integration.client.reading import display_name
 from tracos_integration.core.timestamps import UTC, to_utc_millis
@@ -23,7 +23,7 @@ from tracos_integration.ops.metadata import (
     tag_run,
 )
 from tracos_integration.ops.scope import partition_of, scoped
-from tracos_integration.sync.inbound import COUNTS, InboundReport, InboundSync
+from tracos_integration.sync.inbound import COUNTS, InboundReport, apply_files
 from tracos_integration.totals import daily_totals
 from tracos_integration.tracos.resource import MongoResource, tracos_failure
 
@@ -46,40 +46,45 @@ def apply_inbound_files(
     client_folder, mongo = scoped(context, client_folder, mongo)
     with clear_failure(f"No inbound file was read. {NOT_MOVED}"), tracos_failure(NOT_MOVED):
         settings = client_folder.settings()
-        names, symlinks = client_folder.list_inbound()
-        other_format = client_folder.list_other_formats()
-        context.log.info(f"{len(names)} inbound file(s) to read in {settings.inbound_dir}")
-        run = InboundSync(mongo.repository(), now=to_utc_millis(datetime.now(UTC)), client_timezone=settings.client_timezone,
-                          dry_run=config.dry_run, client_format=client_folder.format)
-        for page in client_folder.read(names, files_per_page=config.page_size):
-            run.apply(page)
-    report = run.report
-    report.symlinks, report.other_format = symlinks, other_format
-    _log(context, report, run.indexes.warnings, settings.inbound_settle_seconds, client_folder.format.name)
+        run = apply_files(
+            mongo.repository(), client_folder, page_size=config.page_size, dry_run=config.dry_run,
+            now=to_utc_millis(datetime.now(UTC)), client_timezone=settings.client_timezone,
+            on_listed=lambda count: context.log.info(f"{count} inbound file(s) to read in {settings.inbound_dir}"),
+        )
+    _log(context, run.report, run.indexes.warnings, settings.inbound_settle_seconds, client_folder.format.name)
+    _record_applied(context, run.report)
+    # The counts themselves are in archive_inbound_files' summary: each figure in one place.
+    return dg.Output(run.report, metadata=_applied_metadata(run.report))
+
+
+def _record_applied(context: dg.OpExecutionContext, report: InboundReport) -> None:
+    """Tags, and (unless a dry run) the TracOS materialization, rejected-records check and daily totals."""
     counts = {name: report.counts[name] for name in COUNTS}
     tag_run(context, REJECTED_TAG, counts["rejected"])
     tag_result(context, "rejected", counts["rejected"])
-    if not config.dry_run:
+    if not report.dry_run:
         partition = partition_of(context)
         context.log_event(dg.AssetMaterialization(TRACOS_WORK_ORDERS, description="inbound run", metadata=counts,
                                                   partition=partition))
         context.log_event(rejected_records_check(counts["rejected"], partition, run_id=context.run_id,
                                                  failed_files=failed_files_table(report.failed)))
         context.log_event(daily_totals(context.instance, partition, run_id=context.run_id, inbound=counts))
-    # The counts themselves are in archive_inbound_files' summary: each figure in one place.
-    return dg.Output(report, metadata={
+
+
+def _applied_metadata(report: InboundReport) -> dict:
+    return {
         "rejected_records": table(
             [("file", "string"), ("index", "int"), ("orderNo", "int"), ("reason", "string")],
             ({"file": display_name(r.file), "index": r.index, "orderNo": r.order_no, "reason": r.reason}
              for r in report.rejections),
         ),
-        "symlinks": dg.MetadataValue.json([display_name(name) for name in symlinks[:200]]),
-        "other_format_files": dg.MetadataValue.json([display_name(name) for name in other_format[:200]]),
+        "symlinks": dg.MetadataValue.json([display_name(name) for name in report.symlinks[:200]]),
+        "other_format_files": dg.MetadataValue.json([display_name(name) for name in report.other_format[:200]]),
         "unreadable_files": dg.MetadataValue.json(
             {display_name(name): reason for name, reason in list(report.unreadable.items())[:200]}
         ),
         "duplicate_numbers_in_tracos": dg.MetadataValue.json(report.duplicate_numbers[:200]),
-    })
+    }
 
 
 @dg.op
@@ -91,6 +96,12 @@ def archive_inbound_files(context: dg.OpExecutionContext, client_folder: ClientF
     if not report.dry_run:
         with clear_failure(f"{NOT_MOVED} The next run reads them again and finds them applied."):
             archived = client_folder.archive(report.files, report.failed)
+    return _record_archived(context, client_folder, report, archived)
+
+
+def _record_archived(context: dg.OpExecutionContext, client_folder: ClientFolder, report: InboundReport,
+                     archived: Archived) -> dict:
+    """Logs, the inbound folder's observation and files-left check, and the run's summary."""
     stayed = {display_name(name): reason for name, reason in archived.stayed.items()}
     for name, reason in stayed.items():
         context.log.warning(f"inbound/{name} was not moved: {reason}")

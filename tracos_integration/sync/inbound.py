@@ -10,16 +10,15 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 from zoneinfo import ZoneInfo
 
-from tracos_integration.client.folder import Page
-from tracos_integration.client.formats import FORMATS, ClientFormat
-from tracos_integration.client.reading import FileError, FileErrors, ReadFile
 from tracos_integration.core.client import RecordRejected, parse_client_record
+from tracos_integration.core.files import FileError, FileErrors, Page, ReadFile
 from tracos_integration.core.rules import Candidate, Decision, RecordSource, decide, pick_winners, same_content
 from tracos_integration.core.translation import to_tracos_fields
-from tracos_integration.tracos.queries import IndexReport, Update, WorkOrderRepository
+from tracos_integration.core.writes import IndexReport, Update
+from tracos_integration.ports import ClientSide, Format, TracOS
 
 COUNTS = ("read", "inserted", "updated", "unchanged", "stale", "rejected")
 BULK_SIZE = 1000  # records per $in find and per bulk_write: one round trip each
@@ -57,11 +56,25 @@ class InboundReport:
             self.rejections.append(rejection)
 
 
+def apply_files(tracos: TracOS, client: ClientSide, *, page_size: int, dry_run: bool, now: datetime,
+                client_timezone: str, on_listed: Callable[[int], None] = lambda count: None) -> InboundSync:
+    """The inbound loop: list the client's files, then validate, decide and write them a page
+    at a time. The run's report (`.report`) says what happened to each record and file."""
+    names, symlinks = client.list_inbound()
+    other_format = client.list_other_formats()
+    on_listed(len(names))
+    run = InboundSync(tracos, now=now, client_timezone=client_timezone, dry_run=dry_run, client_format=client.format)
+    for page in client.read(names, files_per_page=page_size):
+        run.apply(page)
+    run.report.symlinks, run.report.other_format = symlinks, other_format
+    return run
+
+
 class InboundSync:
     """One inbound run: feed it pages of read files, then take its report."""
 
-    def __init__(self, repository: WorkOrderRepository, *, now: datetime, client_timezone: str,
-                 dry_run: bool = False, client_format: ClientFormat = FORMATS["json"]) -> None:
+    def __init__(self, repository: TracOS, *, now: datetime, client_timezone: str, client_format: Format,
+                 dry_run: bool = False) -> None:
         self.repository = repository
         self.now = now
         self.zone = ZoneInfo(client_timezone)

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Optional
 
 from bson.datetime_ms import DatetimeMS
 
-from tracos_integration.core.tracos import DATE_FIELDS, DocumentUntranslatable, parse_tracos_document
+from tracos_integration.core.bson_order import bson_type_alias, number_key, sort_key
+from tracos_integration.core.tracos import (
+    DATE_FIELDS,
+    DocumentUntranslatable,
+    parse_tracos_document,
+    unchanged_since_read,
+)
 from tracos_integration.core.translation import to_client_record
-from tracos_integration.tracos.bson_order import bson_type_alias, number_key, sort_key
-from tracos_integration.tracos.queries import unchanged_since_read
+from tracos_integration.ports import ClientSide, TracOS
+
+MAX_SKIPPED_KEPT = 500  # for the metadata table and the log; `skipped_total` counts them all
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,85 @@ class ExportPage:
     @property
     def mark_conditions(self) -> list[dict[str, Any]]:
         return [export.mark_condition for export in self.exports]
+
+
+@dataclass
+class OutboundReport:
+    """What one outbound run did. Exported = marked synced + changed meanwhile; skipped
+    documents stay unsynced."""
+
+    counts: dict[str, int] = field(default_factory=lambda: {"exported": 0, "marked_synced": 0, "changed_meanwhile": 0})
+    skipped: list[Skipped] = field(default_factory=list)  # the first MAX_SKIPPED_KEPT
+    skipped_total: int = 0
+    to_export: int = 0
+    pages: int = 0
+
+    @property
+    def summary(self) -> dict[str, int]:
+        return {**self.counts, "skipped": self.skipped_total}
+
+    def add_page(self, page: ExportPage, skipped: list[Skipped]) -> None:
+        self.skipped_total += len(skipped)
+        self.skipped.extend(skipped[: max(0, MAX_SKIPPED_KEPT - len(self.skipped))])
+        self.to_export += len(page.exports)
+        self.pages += 1
+
+
+def export(tracos: TracOS, client: ClientSide, *, page_size: int, dry_run: bool, timezone: str,
+           now: Callable[[], datetime], warn: Callable[[str], None] = lambda message: None) -> OutboundReport:
+    """The outbound loop: read unsynced documents a page at a time; write each page's client
+    files, then mark those documents synced, each only if unchanged since it was read."""
+    report = OutboundReport()
+    if not dry_run:
+        client.require("outbound")  # before reading anything: a missing folder fails at once
+        for warning in tracos.ensure_indexes().warnings:  # the index the pages walk, and the one on number
+            warn(warning)
+    for documents in tracos.iter_unsynced(page_size):
+        # Every document with the page's numbers, synced or not: only the latest goes out. Asked
+        # even with a unique index on number: one indexed query a page, and no index, store or
+        # number type (7, an int64 7, 7.0) can let an older duplicate into a file.
+        same_number = tracos.find_same_numbers(documents)
+        page, skipped = translate_page(documents, same_number, client.format.file_name)
+        skipped += _blocked(client, page) if not dry_run else []
+        files, unwritable = _render(client, page, timezone)
+        report.add_page(page, skipped + unwritable)
+        if dry_run or not page.exports:
+            continue
+        exports = [export for export in page.exports if export.blocked is None]
+        client.write_files("outbound", files)
+        marked = tracos.mark_synced([export.mark_condition for export in exports], now())
+        report.counts["exported"] += len(exports)
+        report.counts["marked_synced"] += marked
+        report.counts["changed_meanwhile"] += len(exports) - marked
+    return report
+
+
+def _blocked(client: ClientSide, page: ExportPage) -> list[Skipped]:
+    """Exports whose file name something else holds (a folder named `3.json`): skipped with
+    the reason; their documents stay unsynced, the others go out."""
+    blocked = client.blocked("outbound", [export.file_name for export in page.exports])
+    skipped = []
+    for index, export in enumerate(page.exports):
+        if export.file_name in blocked:
+            page.exports[index] = export = replace(export, blocked=blocked[export.file_name])
+            skipped.append(Skipped(export.record["orderNo"], str(export.mark_condition["_id"]), export.blocked))
+    return skipped
+
+
+def _render(client: ClientSide, page: ExportPage, timezone: str) -> tuple[list[tuple[str, bytes]], list[Skipped]]:
+    """Each export's file in the customer's format. One the format cannot write (a CSV local
+    time outside years 1-9999 in the customer's zone) is skipped with the reason; its document
+    stays unsynced and the others go out (CONTRACT 6.4)."""
+    files, skipped = [], []
+    for index, export in enumerate(page.exports):
+        if export.blocked is not None:
+            continue
+        try:
+            files.append(client.export_file(export.record, timezone))
+        except ValueError as error:
+            page.exports[index] = export = replace(export, blocked=str(error))
+            skipped.append(Skipped(export.record["orderNo"], str(export.mark_condition["_id"]), export.blocked))
+    return files, skipped
 
 
 def outbound_file_name(number: int) -> str:

@@ -8,12 +8,12 @@ build that outruns its budget (the server finishes it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from tracos_integration.core.writes import DUPLICATE_KEY, IndexReport, short  # noqa: F401 (re-exported)
 from tracos_integration.tracos.retry import Retrier, TracosTimedOut
 
 UNIQUE_NUMBER_INDEX = "number_unique"
@@ -34,15 +34,8 @@ NUMERIC_NUMBER: dict[str, Any] = {"number": {"$gte": float("-inf")}}
 # The filter of earlier versions: it rules out duplicates too, but no query by number can use it.
 TYPED_NUMBER: dict[str, Any] = {"number": {"$type": "number"}}
 
-DUPLICATE_KEY = 11000
 UNAUTHORIZED = 13
 INDEX_CONFLICTS = (85, 86)  # IndexOptionsConflict, IndexKeySpecsConflict
-
-
-@dataclass
-class IndexReport:
-    duplicate_numbers: list[Any] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
 
 
 def ensure_indexes(collection: Any, retrier: Retrier) -> IndexReport:
@@ -191,9 +184,3 @@ def _is_number_key(key: list[tuple[str, Any]]) -> bool:
 
 def _key_text(key: list[tuple[str, Any]]) -> str:
     return "{" + ", ".join(f"{name}: {direction}" for name, direction in key) + "}"
-
-
-def short(value: Any, limit: int = 200) -> str:
-    """A server message cut to one readable length (the queries use it too)."""
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

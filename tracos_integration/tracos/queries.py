@@ -8,7 +8,6 @@ server does; `tracos_integration_tests/strict_server.py` simulates it in tests.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
@@ -16,16 +15,15 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequenc
 from pymongo import ASCENDING, UpdateOne
 from pymongo.errors import BulkWriteError, WriteConcernError
 
-from tracos_integration.core.tracos import MAPPED_FIELDS
+from tracos_integration.core.tracos import MAPPED_FIELDS, as_read
+from tracos_integration.core.writes import IndexReport, Update, WriteRefusal, WriteResult, short as _short
 from tracos_integration.tracos import indexes
-from tracos_integration.tracos.bson_order import after_id, number_key
-from tracos_integration.tracos.indexes import DUPLICATE_KEY, IndexReport, short as _short
+from tracos_integration.core.bson_order import after_id, number_key
 from tracos_integration.tracos.retry import Retrier
 
 # Unsynced = `isSynced` is not true. `$ne` cannot use the (isSynced, _id) index for a
 # sorted walk on a server, so the pages ask for the two usual states (an index range
 # each) and then sweep any odd value (a string, a number...) with `$nin`, also bounded.
-NOT_SYNCED: dict[str, Any] = {"isSynced": {"$ne": True}}
 UNSYNCED_USUAL: dict[str, Any] = {"isSynced": {"$in": [False, None]}}
 UNSYNCED_ODD: dict[str, Any] = {"isSynced": {"$nin": [True, False, None]}}
 # What the sync reads of a document: nothing it does not use crosses the network.
@@ -33,49 +31,9 @@ INBOUND_PROJECTION = {name: 1 for name in (*MAPPED_FIELDS, "syncedAt")}
 OUTBOUND_PROJECTION = {name: 1 for name in MAPPED_FIELDS}
 
 
-@dataclass(frozen=True)
-class WriteRefusal:
-    """A write the server refused: its code, message, and for a unique index the key."""
-
-    code: Any
-    message: str
-    key_pattern: Optional[dict[str, Any]] = None
-    key_value: Optional[dict[str, Any]] = None
-
-    @property
-    def lost_race_on_number(self) -> bool:
-        """Someone inserted this number meanwhile: decide again. mongomock gives no key
-        pattern; then the sync re-decides, and a write that still fails is rejected."""
-        return self.code == DUPLICATE_KEY and self.key_pattern in (None, {"number": 1}, {"number": -1})
-
-    def describe(self) -> str:
-        if self.code == DUPLICATE_KEY and self.key_pattern:
-            fields = ", ".join(self.key_pattern)
-            return (
-                f"TracOS has a unique index on {fields} and another work order already holds "
-                f"{_short(self.key_value)}; change the record or the other work order"
-            )
-        return f"TracOS refused the write (code {self.code}: {_short(self.message)})"
-
-
-@dataclass
-class WriteResult:
-    inserted: set[Any] = field(default_factory=set)
-    matched: int = 0
-    refused: dict[Any, WriteRefusal] = field(default_factory=dict)  # by number; the rest were applied
-
-
 class WritesNotConfirmed(RuntimeError):
     """The server applied writes but could not confirm them with the write concern: they
     may be rolled back, so they are never counted as applied."""
-
-
-@dataclass(frozen=True)
-class Update:
-    """Client fields to write over `read`, the document as the sync read it."""
-
-    fields: Mapping[str, Any]
-    read: Mapping[str, Any]
 
 
 class WorkOrderRepository:
@@ -265,21 +223,6 @@ class WorkOrderRepository:
             return 0
         result = self._bulk_write(operations, "write sample work orders")
         return result.upserted_count + result.modified_count
-
-
-def unchanged_since_read(read: Mapping[str, Any]) -> dict[str, Any]:
-    """A filter that matches the document only while it is unsynced and its exported
-    fields are as read (`$eq`, so stored values are never read as query operators)."""
-    condition: dict[str, Any] = {"_id": read["_id"], **NOT_SYNCED}
-    for name in MAPPED_FIELDS:
-        condition.update(as_read(read, name))
-    return condition
-
-
-def as_read(read: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """Matches field `name` only while it holds what was read. `$eq: null` matches a
-    missing field too: both mean the same to the sync (no date; nothing to export)."""
-    return {name: {"$eq": read.get(name)}}
 
 
 _START = object()

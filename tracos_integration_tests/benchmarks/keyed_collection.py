@@ -16,7 +16,7 @@ from typing import Any, Iterable, Iterator, Optional
 
 from bson import ObjectId
 
-from tracos_integration.tracos.bson_order import bson_type_alias
+from tracos_integration.core.bson_order import bson_type_alias
 
 FIRST_BATCH = 101  # MongoDB's default first batch when batch_size is not set
 

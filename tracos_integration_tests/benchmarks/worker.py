@@ -82,7 +82,7 @@ def inbound(folder: Path, keep_documents: bool = True, collection=None):
     client = ClientFolder(inbound_dir=str(folder), settle_seconds=0, max_file_bytes=16 * 2**20)
     names, _ = client.list_inbound()
     run = InboundSync(WorkOrderRepository(collection, Retrier()), now=to_utc_millis(datetime.now(UTC)),
-                      client_timezone="UTC")
+                      client_timezone="UTC", client_format=client.format)
     for page in client.read(names, files_per_page=INBOUND_BATCH):
         run.apply(page)
     client.archive(run.report.files, run.report.failed)

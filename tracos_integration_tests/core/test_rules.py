@@ -11,7 +11,7 @@ from tracos_integration.core.rules import (
     pick_winners,
 )
 from tracos_integration.core.translation import to_tracos_fields
-from tracos_integration.tracos.queries import unchanged_since_read
+from tracos_integration.core.tracos import unchanged_since_read
 from tracos_integration_tests.factories import client_order
 
 UTC = timezone.utc

@@ -20,7 +20,7 @@ from tracos_integration.core.tracos import DocumentUntranslatable, parse_tracos_
 from tracos_integration.core.translation import to_client_record
 from tracos_integration.definitions import defs
 from tracos_integration.sync.outbound import latest_first_key
-from tracos_integration.tracos.bson_order import number_key, sort_key
+from tracos_integration.core.bson_order import number_key, sort_key
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration_tests.conftest import outbound_metadata
 from tracos_integration_tests.factories import ABSENT, tracos_document

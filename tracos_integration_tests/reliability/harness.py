@@ -161,7 +161,7 @@ def outbound_problems(collection: Any, outbound: Any, inbound: Any) -> list[str]
     from tracos_integration.core.tracos import DocumentUntranslatable, parse_tracos_document
     from tracos_integration.core.translation import to_client_record
     from tracos_integration.sync.outbound import latest_first_key
-    from tracos_integration.tracos.bson_order import number_key
+    from tracos_integration.core.bson_order import number_key
 
     def content(document: Any) -> Any:
         try:
@@ -193,7 +193,7 @@ def outbound_problems(collection: Any, outbound: Any, inbound: Any) -> list[str]
 
 def client_numbers(inbound: Any, max_bytes: int = 2_000_000) -> set[Any]:
     """The `orderNo`s of every JSON file the client dropped (small enough to read)."""
-    from tracos_integration.tracos.bson_order import number_key
+    from tracos_integration.core.bson_order import number_key
 
     numbers = set()
     for path in inbound.rglob("*.json"):

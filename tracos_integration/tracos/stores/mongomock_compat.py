@@ -32,7 +32,7 @@ from types import ModuleType
 from bson import Code, Regex, Timestamp
 from pymongo.errors import DuplicateKeyError
 
-from tracos_integration.tracos.bson_order import bson_type_alias, number_key, server_equal, sort_key
+from tracos_integration.core.bson_order import bson_type_alias, number_key, server_equal, sort_key
 
 
 def _accept_unsorted(method):
