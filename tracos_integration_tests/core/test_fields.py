@@ -11,7 +11,8 @@ from tracos_integration.core import fields
 from tracos_integration.core.client import STATUS_FLAGS, ClientWorkOrder, parse_client_record
 from tracos_integration.core.tracos import MAPPED_FIELDS, TracosWorkOrder, parse_tracos_document
 from tracos_integration.core.translation import to_client_record, to_tracos_fields
-from tracos_integration.tracos.queries import OUTBOUND_PROJECTION, unchanged_since_read
+from tracos_integration.core.tracos import unchanged_since_read
+from tracos_integration.tracos.queries import OUTBOUND_PROJECTION
 
 DOCUMENT = {
     "_id": "a1", "number": 7, "title": "Lubricate gearbox", "status": "completed",
