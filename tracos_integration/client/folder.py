@@ -21,12 +21,7 @@ from pydantic import Field, PrivateAttr
 
 from tracos_integration.client.archive import Archived, archive_files
 from tracos_integration.client.formats import FORMATS, ClientFormat, format_for
-from tracos_integration.client.reading import (
-    FileErrors,
-    NotReadable,
-    StillBeingWritten,
-    read_file,
-)
+from tracos_integration.client.reading import FileErrors, NotReadable, StillBeingWritten, read_file
 from tracos_integration.client.writing import (
     ClientFolderError,
     blocked_names,
