@@ -18,6 +18,7 @@ import os
 import socket
 import stat
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +41,11 @@ class HeldLock:
     path: Path
     fd: int
 
+    def __post_init__(self) -> None:
+        # A holder dropped without release (a ClientFolder used outside a run, in a script
+        # or a test) lets go when it is collected, as a holder that dies does.
+        self._closer = weakref.finalize(self, os.close, self.fd)
+
     def release(self) -> None:
         """Remove the file (only while it is still ours), then let go of the flock."""
         try:
@@ -47,7 +53,7 @@ class HeldLock:
                 os.unlink(self.path)
         except OSError:
             pass  # the lock is released all the same when the descriptor closes
-        os.close(self.fd)
+        self._closer()
 
 
 def hold(path: Path, timeout_seconds: float, run_id: Optional[str] = None,

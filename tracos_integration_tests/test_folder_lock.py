@@ -154,3 +154,14 @@ def test_an_unusable_lock_timeout_fails_the_run_naming_the_variable(workspace, m
     drop(workspace.inbound, "a.json", [client_order(1)])
     result = workspace.run("inbound_job")
     assert not result.success and f"FOLDER_LOCK_TIMEOUT_SECONDS={raw!r}" in failure_description(result)
+
+
+def test_a_client_folder_dropped_outside_a_run_lets_go_of_its_lock(tmp_path, monkeypatch):
+    """A script or a test that lists a folder through its own ClientFolder never releases it
+    through Dagster: the lock goes when the object does, as a holder that dies lets go."""
+    from tracos_integration.client.folder import ClientFolder
+
+    monkeypatch.setenv("FOLDER_LOCK_TIMEOUT_SECONDS", "0")
+    (tmp_path / "a.json").write_text("{}")
+    for _ in range(2):  # the second would fail at once if the first still held the folder
+        assert ClientFolder(inbound_dir=str(tmp_path), settle_seconds=0).list_inbound()[0] == ["a.json"]
