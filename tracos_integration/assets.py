@@ -58,6 +58,20 @@ def _evaluation(key: dg.AssetKey, name: str, passed: bool, severity: dg.AssetChe
                                    description=description, metadata=dict(metadata), partition=partition)
 
 
+def runless(events: list) -> list:
+    """Asset events a sensor reports, with each check evaluation's customer moved from its
+    partition into its metadata and description. Dagster 1.13 stores a check evaluation that
+    no run made under run id "" with a unique index on (asset, check, run id, partition): a
+    second one for the same partition fails the tick (a NULL partition is never a clash)."""
+    moved = []
+    for event in events:
+        if isinstance(event, dg.AssetCheckEvaluation) and event.partition is not None:
+            event = _evaluation(event.asset_key, event.check_name, event.passed, event.severity,
+                                f"{event.partition}: {event.description}", {**event.metadata, "customer": event.partition})
+        moved.append(event)
+    return moved
+
+
 def rejected_records_check(rejected: int, partition: Optional[str] = None, run_id: Optional[str] = None,
                            failed_files: Optional[dg.TableMetadataValue] = None) -> dg.AssetCheckEvaluation:
     """WARN when the last inbound run rejected records; it points to that run and lists the

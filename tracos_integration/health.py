@@ -26,6 +26,7 @@ from tracos_integration.assets import (
     TRACOS_WORK_ORDERS,
     inbound_freshness_check,
     outbound_freshness_check,
+    runless,
 )
 from tracos_integration.client.folder import ClientFolder
 from tracos_integration.core.timestamps import UTC
@@ -256,7 +257,7 @@ def sync_health_sensor(context: dg.SensorEvaluationContext, client_folder: Clien
         customer_events, line = waiting_events(context.instance, folder, scoped, slug)
         events += customer_events
         lines.append(line)
-    return dg.SensorResult(asset_events=events, skip_reason="recorded: " + "; ".join(lines))
+    return dg.SensorResult(asset_events=runless(events), skip_reason="recorded: " + "; ".join(lines))
 
 
 def as_check_result(evaluation: Optional[dg.AssetCheckEvaluation], none: str) -> dg.AssetCheckResult:

@@ -10,7 +10,7 @@ from typing import Optional
 
 import dagster as dg
 
-from tracos_integration.assets import inbound_freshness_check
+from tracos_integration.assets import inbound_freshness_check, runless
 from tracos_integration.client.folder import ClientFolder
 from tracos_integration.customers import Customer, customers_from_env
 from tracos_integration.health import BACKLOG_COUNT_LIMIT, backlog_text, backoff_skip
@@ -120,8 +120,8 @@ def inbound_file_sensor(context: dg.SensorEvaluationContext, client_folder: Clie
     context.update_cursor(json.dumps(reported, sort_keys=True))
     fail_unless_served(context, failures, requests)
     if requests:
-        return dg.SensorResult(run_requests=requests, asset_events=events)
-    return dg.SensorResult(skip_reason="; ".join(skips + notes), asset_events=events)
+        return dg.SensorResult(run_requests=requests, asset_events=runless(events))
+    return dg.SensorResult(skip_reason="; ".join(skips + notes), asset_events=runless(events))
 
 
 def _inbound_request(instance: dg.DagsterInstance, customer: Optional[str], entry: Optional[Customer],

@@ -186,3 +186,21 @@ def test_customers_scale_out_through_dagsters_own_run_launchers():
         limits = yaml.safe_load((ROOT / instance_file).read_text())["concurrency"]["runs"]["tag_concurrency_limits"]
         assert {limit["key"] for limit in limits if limit["value"] == {"applyLimitPerUniqueValue": True}} == {
             "tracos/inbound_customer", "tracos/outbound_customer"}
+
+
+def test_a_sensor_reports_a_customers_check_again_and_again_without_a_storage_clash():
+    """Dagster 1.13 keys check evaluations that no run made by (asset, check, run id "",
+    partition): a second one for one customer's partition failed the tick (UNIQUE constraint)
+    under `dagster dev`. Sensors report the customer in the metadata instead."""
+    import dagster as dg
+
+    from tracos_integration.assets import inbound_freshness_check, runless
+
+    with dg.instance_for_test() as instance:
+        for waited in (10.0, 7200.0, 10.0):  # passed, failed, passed: three reports for acme
+            [event] = runless([inbound_freshness_check(waited, 3600, "acme")])
+            instance.report_runless_asset_event(event)
+        stored = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(event.asset_key, event.check_name), limit=10)
+    assert len(stored) == 3
+    assert event.metadata["customer"].value == "acme" and event.description.startswith("acme: ")
