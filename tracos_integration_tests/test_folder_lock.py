@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import types
 
 import dagster as dg
 import pytest
@@ -90,10 +91,12 @@ def test_a_run_goes_on_when_the_holder_lets_go_in_time(workspace, holder, monkey
             process.wait()
         real_sleep(seconds)
 
-    monkeypatch.setattr(locks.time, "sleep", holder_lets_go_once_the_run_waits)
+    # Only the lock's own waits: a global time.sleep would also be called by other threads.
+    monkeypatch.setattr(locks, "time", types.SimpleNamespace(monotonic=time.monotonic,
+                                                             sleep=holder_lets_go_once_the_run_waits))
     result = workspace.run("inbound_job")
     assert result.success and workspace.collection.count_documents({}) == 1
-    assert process.returncode == 0 and sorted(os.listdir(workspace.inbound)) == ["processed"]
+    assert process.wait(timeout=60) == 0 and sorted(os.listdir(workspace.inbound)) == ["processed"]
 
 
 def test_a_killed_holder_does_not_block_and_its_record_is_replaced(workspace, holder, monkeypatch):
