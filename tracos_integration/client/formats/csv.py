@@ -59,6 +59,7 @@ from tracos_integration.core.client import STATUS_FLAGS
 from tracos_integration.core.fields import (
     CSV_FIELD_BY_COLUMN, DELETED_COLUMN, FLAG, NUMBER, STATUS_COLUMN, TIMESTAMP, Field,
 )
+from tracos_integration.core.writes import short
 
 _TIME_SHAPE = re.compile(r"[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9]{2}:[0-9]{2}")
 _ORDER_NO_DIGITS = re.compile(r"[0-9]{1,30}")  # longer is no int64; the core says so for the text
@@ -97,7 +98,7 @@ class CsvFormat(ClientFormat):
                 raise ValueError(f"the file is empty; expected the header row {DELIMITER.join(COLUMNS)}")
             if [name.strip() for name in header] != list(COLUMNS):
                 raise ValueError(
-                    f"the header row is {_shorten(DELIMITER.join(header))}; expected the columns "
+                    f"the header row is {short(DELIMITER.join(header), 120)}; expected the columns "
                     f"{DELIMITER.join(COLUMNS)}, separated by semicolons"
                 )
             count = seen = 0
@@ -248,11 +249,7 @@ def _naive_iso(column: str, text: str) -> tuple[Any, Optional[str]]:
 
 
 def _quoted(text: str) -> str:
-    return '"' + _shorten(text, 57) + '"'
-
-
-def _shorten(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return '"' + short(text, 57) + '"'
 
 
 FORMAT = CsvFormat()
