@@ -14,6 +14,7 @@ from typing import Any, Mapping, Optional
 import dagster as dg
 
 from tracos_integration.client.folder import ClientFolder
+from tracos_integration.scope import TickScope
 from tracos_integration.core.timestamps import UTC
 from tracos_integration.tracos.resource import MongoResource
 
@@ -170,18 +171,39 @@ def no_files_left_behind(context: dg.AssetCheckExecutionContext) -> dg.AssetChec
 
 
 @dg.asset_check(asset=CLIENT_INBOUND, name=INBOUND_FRESH, blocking=False,
-                description="ERROR when a settled file has waited longer than FRESHNESS_WINDOW_SECONDS.")
+                description="ERROR when a settled file has waited longer than FRESHNESS_WINDOW_SECONDS (any customer).")
 def inbound_fresh(context: dg.AssetCheckExecutionContext, client_folder: ClientFolder) -> dg.AssetCheckResult:
-    window = client_folder.settings().freshness_window_seconds
-    return _as_result(inbound_freshness_check(client_folder.scan().oldest_wait_seconds(), window))
+    evaluations = []
+    for scope in TickScope.read().scopes():  # every customer, as the customers file is now
+        folder = client_folder.bind(scope)
+        window = scope.settings.freshness_window_seconds
+        evaluations.append(inbound_freshness_check(folder.scan().oldest_wait_seconds(), window, scope.customer))
+    return _as_result(_all_customers(evaluations))
 
 
 @dg.asset_check(asset=CLIENT_OUTBOUND, name=OUTBOUND_FRESH, blocking=False,
-                description="ERROR when an unsynced work order is older than FRESHNESS_WINDOW_SECONDS.")
-def outbound_fresh(context: dg.AssetCheckExecutionContext, client_folder: ClientFolder,
-                   mongo: MongoResource) -> dg.AssetCheckResult:
-    window = client_folder.settings().freshness_window_seconds
-    return _as_result(outbound_freshness_check(overdue_unsynced(mongo, window), window))
+                description="ERROR when an unsynced work order is older than FRESHNESS_WINDOW_SECONDS (any customer).")
+def outbound_fresh(context: dg.AssetCheckExecutionContext, mongo: MongoResource) -> dg.AssetCheckResult:
+    evaluations = []
+    for scope in TickScope.read().scopes():
+        window = scope.settings.freshness_window_seconds
+        evaluations.append(outbound_freshness_check(overdue_unsynced(mongo.bind(scope), window), window,
+                                                    scope.customer))
+    return _as_result(_all_customers(evaluations))
+
+
+def _all_customers(evaluations: list[dg.AssetCheckEvaluation]) -> dg.AssetCheckEvaluation:
+    """One customer's evaluation as it is; several: passed only when every customer's did,
+    described by the customers that failed."""
+    if len(evaluations) == 1:
+        return evaluations[0]
+    failed = [item for item in evaluations if not item.passed]
+    first = evaluations[0]
+    worst = failed[0] if failed else first
+    description = ("; ".join(f"{item.partition}: {item.description}" for item in failed) if failed
+                   else f"{first.description} (all {len(evaluations)} customers)")
+    return _evaluation(worst.asset_key, worst.check_name, not failed, worst.severity, description,
+                       {"customers_failing": len(failed), "customers": len(evaluations)})
 
 
 ASSET_CHECKS = [no_rejected_records, no_files_left_behind, inbound_fresh, outbound_fresh]

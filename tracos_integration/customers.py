@@ -98,12 +98,6 @@ class Customer(BaseModel):
         return value
 
 
-def customers_from_env(*, isolated: bool = True) -> Optional[dict[str, Customer]]:
-    """The customers of the file TRACOS_CUSTOMERS_FILE names; None when it is unset or empty."""
-    path = os.environ.get(CUSTOMERS_FILE_VARIABLE, "").strip()
-    return load_customers(path, isolated=isolated) if path else None
-
-
 def load_customers(path: str | os.PathLike[str], *, isolated: bool = True) -> dict[str, Customer]:
     """Every customer in the file, by slug, in the file's order. Raises CustomersFileError.
     `isolated=False` skips the check that no two share folders or a collection."""

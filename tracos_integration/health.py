@@ -30,7 +30,7 @@ from tracos_integration.assets import (
 )
 from tracos_integration.client.folder import ClientFolder
 from tracos_integration.core.timestamps import UTC
-from tracos_integration.customers import customers_from_env
+from tracos_integration.scope import TickScope
 from tracos_integration.jobs import INBOUND_TAG, OUTBOUND_TAG
 from tracos_integration.ops.outbound import BACKLOG_COUNT_LIMIT  # unsynced documents: exact up to this bound
 from tracos_integration.settings import load_time_settings
@@ -249,12 +249,10 @@ def backlog_text(count: int) -> str:
                 "change, whether or not the other sensors run.",
 )
 def sync_health_sensor(context: dg.SensorEvaluationContext, client_folder: ClientFolder, mongo: MongoResource):
-    customers = customers_from_env() or {}
     events, lines = [], []
-    for slug in list(customers) or [None]:
-        folder = client_folder.for_customer(customers[slug]) if slug else client_folder
-        scoped = mongo.for_customer(customers[slug]) if slug else mongo
-        customer_events, line = waiting_events(context.instance, folder, scoped, slug)
+    for scope in TickScope.read().scopes():  # the settings and the customers file, read once per tick
+        customer_events, line = waiting_events(context.instance, client_folder.bind(scope), mongo.bind(scope),
+                                               scope.customer)
         events += customer_events
         lines.append(line)
     return dg.SensorResult(asset_events=runless(events), skip_reason="recorded: " + "; ".join(lines))

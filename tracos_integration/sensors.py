@@ -12,11 +12,10 @@ import dagster as dg
 
 from tracos_integration.assets import inbound_freshness_check, runless
 from tracos_integration.client.folder import ClientFolder
-from tracos_integration.customers import Customer, customers_from_env
 from tracos_integration.health import BACKLOG_COUNT_LIMIT, backlog_text, backoff_skip
 from tracos_integration.jobs import INBOUND_TAG, OUTBOUND_TAG
 from tracos_integration.ops.metadata import SKIPPED_TAG
-from tracos_integration.ops.scope import PARTITION_TAG, customer_tags
+from tracos_integration.scope import PARTITION_TAG, Scope, TickScope, customer_run_config
 from tracos_integration.settings import load_time_settings
 from tracos_integration.tracos.queries import WorkOrderRepository
 from tracos_integration.tracos.resource import MongoResource
@@ -54,24 +53,26 @@ def skip_while_busy(record: dg.RunRecord) -> str:
 
 
 def served_customers(context: dg.SensorEvaluationContext | dg.ScheduleEvaluationContext,
-                     job_name: str) -> tuple[list[tuple[Optional[str], Optional[Customer]]], list[str]]:
-    """The customers a tick serves, each with its entry as the file has it now ([(None, None)]:
-    the one customer of the environment); and a note for each customer added to or removed
-    from the file since the definitions were loaded. Only the loaded partitions can have
-    runs: a new customer waits for "Reload definitions", and never stops the others."""
-    customers = customers_from_env()  # a broken file fails the tick, naming the file
-    if customers is None:
-        return [(None, None)], []
+                     job_name: str) -> tuple[list[Scope], list[str]]:
+    """The scopes a tick serves, one per customer with its entry as the file has it now (one,
+    of the environment, without a customers file), read once per tick; and a note for each
+    customer added to or removed from the file since the definitions were loaded. Only the
+    loaded partitions can have runs: a new customer waits for "Reload definitions", and
+    never stops the others."""
+    tick = TickScope.read()  # a broken file or setting fails the tick, naming it
+    scopes = tick.scopes()
+    if tick.customers is None:
+        return scopes, []
     loaded = _loaded_partitions(context, job_name)
     if loaded is None:  # evaluated outside its definitions (a test): the file is all there is
-        return list(customers.items()), []
+        return scopes, []
     notes = [f"{slug}: added to the customers file since the definitions were loaded; reload the definitions "
-             "to serve it" for slug in customers if slug not in loaded]
+             "to serve it" for slug in tick.customers if slug not in loaded]
     notes += [f"{slug}: removed from the customers file; no longer served (reload the definitions to drop it)"
-              for slug in loaded if slug not in customers]
+              for slug in loaded if slug not in tick.customers]
     for note in notes:
         context.log.warning(note)
-    return [(slug, customer) for slug, customer in customers.items() if slug in loaded], notes
+    return [scope for scope in scopes if scope.customer in loaded], notes
 
 
 def _loaded_partitions(context: dg.SensorEvaluationContext | dg.ScheduleEvaluationContext,
@@ -100,21 +101,22 @@ def inbound_file_sensor(context: dg.SensorEvaluationContext, client_folder: Clie
     served, notes = served_customers(context, "inbound_job")
     reported = json.loads(context.cursor) if context.cursor else {}  # the freshness outcome last reported
     requests, skips, events, failures = [], [], [], []
-    for slug, customer in served:
-        folder = client_folder.for_customer(customer) if customer else client_folder
+    for scope in served:
+        slug = scope.customer
         try:
+            folder = client_folder.bind(scope)
             scan = folder.scan()  # a missing folder or a bad setting raises: the tick fails
         except Exception as error:
             if slug is None:
                 raise
             failures.append((slug, error))  # one customer's broken folder never stops the others
             continue
-        freshness = inbound_freshness_check(scan.oldest_wait_seconds(), folder.settings().freshness_window_seconds, slug)
+        freshness = inbound_freshness_check(scan.oldest_wait_seconds(), scope.settings.freshness_window_seconds, slug)
         outcome = "passed" if freshness.passed else "failed"
         if reported.get(slug or "") != outcome:  # transitions only, not one entry a minute
             reported[slug or ""] = outcome
             events.append(freshness)
-        request, skip = _inbound_request(context.instance, slug, customer, folder, scan)
+        request, skip = _inbound_request(context.instance, scope, folder, scan)
         requests += [request] if request else []
         skips += [skip] if skip else []
     context.update_cursor(json.dumps(reported, sort_keys=True))
@@ -124,8 +126,8 @@ def inbound_file_sensor(context: dg.SensorEvaluationContext, client_folder: Clie
     return dg.SensorResult(skip_reason="; ".join(skips + notes), asset_events=runless(events))
 
 
-def _inbound_request(instance: dg.DagsterInstance, customer: Optional[str], entry: Optional[Customer],
-                     folder: ClientFolder, scan):
+def _inbound_request(instance: dg.DagsterInstance, scope: Scope, folder: ClientFolder, scan):
+    customer = scope.customer
     busy = run_in_flight(instance, INBOUND_TAG, customer)
     if busy:
         return None, _label(customer, skip_while_busy(busy))
@@ -149,9 +151,15 @@ def _inbound_request(instance: dg.DagsterInstance, customer: Optional[str], entr
     # files a finished run left behind are tried again (a new attempt), a bounded number of times.
     tags = {FILES_TAG: fingerprint, "tracos/inbound_file_count": str(len(scan.ready))}
     if customer:
-        tags.update({INBOUND_CUSTOMER_TAG: customer, **customer_tags(customer, entry)})
+        tags[INBOUND_CUSTOMER_TAG] = customer
     prefix = f"{customer}-" if customer else ""
-    return dg.RunRequest(run_key=f"inbound-{prefix}{fingerprint}-{len(finished)}", partition_key=customer, tags=tags), None
+    return dg.RunRequest(run_key=f"inbound-{prefix}{fingerprint}-{len(finished)}", partition_key=customer, tags=tags,
+                         run_config=_run_config(scope)), None
+
+
+def _run_config(scope: Scope) -> dict:
+    """A customer's run carries its entry as the tick read it (its page shows it); none otherwise."""
+    return customer_run_config(scope.entry()) if scope.customer else {}
 
 
 @dg.sensor(
@@ -172,10 +180,10 @@ def outbound_requests(context: dg.SensorEvaluationContext | dg.ScheduleEvaluatio
     With `run_key_suffix` (the schedule's tick), each request has a run key per customer and tick."""
     served, notes = served_customers(context, "outbound_job")
     requests, skips, failures = [], [], []
-    for slug, customer in served:
-        scoped = mongo.for_customer(customer) if customer else mongo
+    for scope in served:
+        slug = scope.customer
         try:
-            request, skip = _outbound_request(context.instance, scoped, slug, customer)
+            request, skip = _outbound_request(context.instance, mongo.bind(scope), scope)
         except Exception as error:
             if slug is None:
                 raise
@@ -202,8 +210,8 @@ def fail_unless_served(context: dg.SensorEvaluationContext | dg.ScheduleEvaluati
         raise RuntimeError("; ".join(f"{slug}: {error}" for slug, error in failures))
 
 
-def _outbound_request(instance: dg.DagsterInstance, mongo: MongoResource, customer: Optional[str],
-                      entry: Optional[Customer]):
+def _outbound_request(instance: dg.DagsterInstance, mongo: MongoResource, scope: Scope):
+    customer = scope.customer
     busy = run_in_flight(instance, OUTBOUND_TAG, customer)
     if busy:
         return None, _label(customer, skip_while_busy(busy))
@@ -223,9 +231,8 @@ def _outbound_request(instance: dg.DagsterInstance, mongo: MongoResource, custom
             f"{pending} unsynced work order(s) in TracOS, and the last outbound run ({last_run[:8]}) skipped "
             f"{skipped} it could not translate or write (see its skipped_documents); waiting for TracOS to change"
         ))
-    tags = {"tracos/unsynced_at_launch": backlog_text(pending),
-            **({OUTBOUND_CUSTOMER_TAG: customer, **customer_tags(customer, entry)} if customer else {})}
-    return dg.RunRequest(partition_key=customer, tags=tags), None
+    tags = {"tracos/unsynced_at_launch": backlog_text(pending), **({OUTBOUND_CUSTOMER_TAG: customer} if customer else {})}
+    return dg.RunRequest(partition_key=customer, tags=tags, run_config=_run_config(scope)), None
 
 
 def _skipped_by_last_outbound_run(instance: dg.DagsterInstance, customer: Optional[str]) -> tuple[Optional[str], int]:

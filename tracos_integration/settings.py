@@ -1,7 +1,8 @@
 """The project's settings: one object, read from the environment (CONTRACT section 2).
 
-Every variable has one default and one parser here. A run reads the settings when it
-starts (`Settings.from_env()`); the sensors and the schedule read theirs when Dagster
+This module is the only reader of the environment. Every variable has one default and one
+parser here. A run reads the settings once, when it starts, and a sensor tick once per tick
+(both in scope.py); the sensors' interval and the schedule's cron are read when Dagster
 loads the code. A value that cannot be used fails with one line naming the variable.
 """
 
@@ -141,6 +142,7 @@ VARIABLES: dict[str, Variable] = {
     "freshness_window_seconds": Variable("FRESHNESS_WINDOW_SECONDS", 3600.0, _finite_number(1.0)),
     # How long a run waits for a client folder another run holds, then fails naming the holder.
     "folder_lock_timeout_seconds": Variable("FOLDER_LOCK_TIMEOUT_SECONDS", 600.0, _finite_number(0.0)),
+    "customers_file": Variable("TRACOS_CUSTOMERS_FILE", "", _text),  # empty: one customer, this environment's
     "alert_webhook_url": Variable("ALERT_WEBHOOK_URL", "", _http_url),  # empty: no alerts are sent
     "dagster_ui_url": Variable("DAGSTER_UI_URL", "http://localhost:3000", _http_url),  # for links in alerts
 }
@@ -169,6 +171,7 @@ class Settings(BaseModel):
     outbound_cron: str = VARIABLES["outbound_cron"].default
     freshness_window_seconds: float = VARIABLES["freshness_window_seconds"].default
     folder_lock_timeout_seconds: float = VARIABLES["folder_lock_timeout_seconds"].default
+    customers_file: str = VARIABLES["customers_file"].default
     alert_webhook_url: str = VARIABLES["alert_webhook_url"].default
     dagster_ui_url: str = VARIABLES["dagster_ui_url"].default
 

@@ -16,9 +16,11 @@ import yaml
 
 from tracos_integration.client.folder import ClientFolder
 from tracos_integration.client.io_manager import ClientFolderIOManager
+from tracos_integration.customers import Customer, load_customers
 from tracos_integration.jobs import build_jobs
 from tracos_integration.sync import inbound as inbound_sync
 from tracos_integration.schedules import outbound_schedule
+from tracos_integration.scope import customer_run_config
 from tracos_integration.sensors import inbound_file_sensor, outbound_pending_sensor
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration_tests.factories import client_order, drop, tracos_document
@@ -31,6 +33,11 @@ def entry(root: Path, slug: str, **overrides) -> dict:
     return {"inbound_dir": str(root / slug / "inbound"), "outbound_dir": str(root / slug / "outbound"),
             "timezone": "UTC", "format": "json", "database": "tractian", "collection": f"workorders_{slug}",
             **overrides}
+
+
+def run_config(entry: dict) -> dict:
+    """A customer's entry as a run's config, as the sensors and the launchpad give it."""
+    return customer_run_config(Customer.model_validate(entry))
 
 
 def write_customers(path: Path, entries: dict) -> None:
@@ -49,7 +56,7 @@ def deployment(tmp_path, monkeypatch, workspace):
     monkeypatch.setenv("TRACOS_CUSTOMERS_FILE", str(customers_file))
     folder = ClientFolder()
     defs = dg.Definitions(
-        jobs=build_jobs(dg.StaticPartitionsDefinition(list(SLUGS))),
+        jobs=build_jobs(dg.StaticPartitionsDefinition(list(SLUGS)), load_customers(customers_file)),
         sensors=[inbound_file_sensor, outbound_pending_sensor], schedules=[outbound_schedule],
         resources={"mongo": MongoResource(), "client_folder": folder,
                    "client_folder_io_manager": ClientFolderIOManager(folder=folder)},
@@ -103,24 +110,33 @@ def test_a_run_uses_one_snapshot_of_its_customer_even_if_the_file_changes_betwee
         result = defs.get_job_def("inbound_job").execute_in_process(partition_key="acme", instance=instance,
                                                                     raise_on_error=False)
         assert result.success
-        snapshot = json.loads(instance.get_run_by_id(result.run_id).tags["tracos/customer"])
+        resources = instance.get_run_by_id(result.run_id).run_config["resources"]
     # The second step archived in the folders the run started with, not the edited ones.
     assert os.listdir(root / "acme" / "inbound" / "processed") == ["a.json"]
     assert os.listdir(moved / "inbound") == []
     assert [d["number"] for d in collections["acme"].find({})] == [1]
-    assert snapshot["slug"] == "acme" and snapshot["inbound_dir"] == str(root / "acme" / "inbound")
+    # The run's config (its page in the UI) shows the entry it used.
+    assert resources["client_folder"]["config"]["inbound_dir"] == str(root / "acme" / "inbound")
+    assert resources["mongo"]["config"]["collection"] == "workorders_acme"
 
 
-@pytest.mark.parametrize("tag", ["{", '{"slug": "acme"}', "SNAPSHOT_OF_GLOBEX"])
-def test_a_run_whose_snapshot_tag_is_not_its_customers_entry_is_refused(deployment, tag):
+@pytest.mark.parametrize("edit", ["NOT_A_ZONE", "NOT_A_FORMAT", "GLOBEX_FOLDERS"])
+def test_a_run_whose_config_is_not_its_customers_entry_is_refused(deployment, edit):
+    """The launchpad lets anyone edit the partition's config: what a run is given must still be
+    a valid entry of its own customer, never another's folders."""
     defs, root, _, _, _ = deployment
-    if tag == "SNAPSHOT_OF_GLOBEX":
-        tag = json.dumps({"slug": "globex", **entry(root, "globex")})
+    folder = dict(run_config(entry(root, "acme"))["resources"]["client_folder"]["config"])
+    if edit == "NOT_A_ZONE":
+        folder["client_timezone"] = "Mars/Olympus"
+    elif edit == "NOT_A_FORMAT":
+        folder["file_format"] = "xml"
+    else:
+        folder.update(inbound_dir=str(root / "globex" / "inbound"), outbound_dir=str(root / "globex" / "outbound"))
     drop(root / "acme" / "inbound", "a.json", [client_order(1)])
     result = defs.get_job_def("inbound_job").execute_in_process(
-        partition_key="acme", tags={"tracos/customer": tag}, raise_on_error=False)
+        partition_key="acme", run_config={"resources": {"client_folder": {"config": folder}}}, raise_on_error=False)
     assert not result.success
-    assert "launch it again without that tag. Nothing was read or written." in failure_messages(result)
+    assert "Nothing was read or written." in failure_messages(result)
     assert os.listdir(root / "acme" / "inbound") == ["a.json"]
 
 
@@ -135,8 +151,8 @@ def test_the_sensors_put_the_customers_entry_into_the_runs_they_request(deployme
         with dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def(),
                                      resources={"mongo": MongoResource()}) as context:
             [outbound] = outbound_pending_sensor.evaluate_tick(context).run_requests
-    assert json.loads(inbound.tags["tracos/customer"])["inbound_dir"] == str(root / "acme" / "inbound")
-    assert json.loads(outbound.tags["tracos/customer"])["collection"] == "workorders_globex"
+    assert inbound.run_config["resources"]["client_folder"]["config"]["inbound_dir"] == str(root / "acme" / "inbound")
+    assert outbound.run_config["resources"]["mongo"]["config"]["collection"] == "workorders_globex"
 
 
 def evaluate_schedule(defs, when: datetime):

@@ -12,9 +12,9 @@ import yaml
 from tracos_integration.customers import (
     Customer,
     CustomersFileError,
-    customers_from_env,
     load_customers,
 )
+from tracos_integration.scope import TickScope
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 
@@ -88,14 +88,14 @@ def test_shipped_demo_file_has_a_json_and_a_csv_customer(monkeypatch):
 
 def test_without_the_variable_there_are_no_customers(monkeypatch):
     monkeypatch.delenv("TRACOS_CUSTOMERS_FILE", raising=False)
-    assert customers_from_env() is None
+    assert TickScope.read().customers is None
     monkeypatch.setenv("TRACOS_CUSTOMERS_FILE", "")
-    assert customers_from_env() is None
+    assert TickScope.read().customers is None
 
 
 def test_the_variable_names_the_file_loaded(tmp_path, monkeypatch):
     monkeypatch.setenv("TRACOS_CUSTOMERS_FILE", str(write(tmp_path, {"customers": {"acme": customer("acme")}})))
-    assert list(customers_from_env()) == ["acme"]
+    assert list(TickScope.read().customers) == ["acme"]
 
 
 def test_missing_file_is_refused_naming_the_variable(tmp_path):

@@ -17,31 +17,30 @@ from tracos_integration.tracos.stores.embedded import file_name
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration_tests.factories import client_order, drop
 from tracos_integration_tests.test_alert_safety import RawServer, answer_ok
-from tracos_integration_tests.test_customer_runs import deployment, entry, failure_messages  # noqa: F401 (fixture)
+from tracos_integration_tests.test_customer_runs import deployment, entry, failure_messages, run_config  # noqa: F401
 
-# Customers: a run's tracos/customer tag is a snapshot of its own customer's entry, never a way in
+# Customers: a run's config is a snapshot of its own customer's entry, never a way in
 
 
-def test_a_forged_snapshot_tag_pointing_at_another_customers_folders_and_collection_is_refused(deployment):
+def test_a_forged_run_config_pointing_at_another_customers_folders_and_collection_is_refused(deployment):
     """Set from the launchpad (or kept by a re-execution after the file changed): slug acme, globex's
     folders and collection. Before: the run read globex's files into globex's collection as 'acme'."""
     defs, root, _, collections, _ = deployment
     drop(root / "globex" / "inbound", "theirs.json", [client_order(7)])
-    forged = json.dumps({"slug": "acme", **entry(root, "globex")})
     result = defs.get_job_def("inbound_job").execute_in_process(
-        partition_key="acme", tags={"tracos/customer": forged}, raise_on_error=False)
+        partition_key="acme", run_config=run_config(entry(root, "globex")), raise_on_error=False)
     assert not result.success
-    assert "globex" in failure_messages(result) and "This step read and wrote nothing." in failure_messages(result)
+    assert "globex" in failure_messages(result) and "Nothing was read or written." in failure_messages(result)
     assert os.listdir(root / "globex" / "inbound") == ["theirs.json"]
     assert collections["globex"].count_documents({}) == 0 and collections["acme"].count_documents({}) == 0
 
 
-def test_a_forged_snapshot_tag_sharing_only_another_customers_collection_is_refused(deployment):
+def test_a_forged_run_config_sharing_only_another_customers_collection_is_refused(deployment):
     defs, root, _, collections, _ = deployment
     drop(root / "acme" / "inbound", "a.json", [client_order(1)])
-    forged = json.dumps({"slug": "acme", **entry(root, "acme", collection="workorders_globex")})
+    forged = run_config(entry(root, "acme", collection="workorders_globex"))
     result = defs.get_job_def("inbound_job").execute_in_process(
-        partition_key="acme", tags={"tracos/customer": forged}, raise_on_error=False)
+        partition_key="acme", run_config=forged, raise_on_error=False)
     assert not result.success and "globex" in failure_messages(result)
     assert collections["globex"].count_documents({}) == 0
     assert os.listdir(root / "acme" / "inbound") == ["a.json"]
@@ -52,11 +51,9 @@ def test_a_customers_folder_swapped_for_a_link_into_anothers_after_load_stops_th
     for globex (its snapshot taken before) would have read acme's files into globex's collection."""
     defs, root, _, collections, _ = deployment
     drop(root / "acme" / "inbound", "ours.json", [client_order(3)])
-    tags = {"tracos/customer": json.dumps({"slug": "globex", **entry(root, "globex")})}
     (root / "globex" / "inbound").rmdir()
     (root / "globex" / "inbound").symlink_to(root / "acme" / "inbound")
-    result = defs.get_job_def("inbound_job").execute_in_process(partition_key="globex", tags=tags,
-                                                                raise_on_error=False)
+    result = defs.get_job_def("inbound_job").execute_in_process(partition_key="globex", raise_on_error=False)
     assert not result.success and "acme" in failure_messages(result)
     assert os.listdir(root / "acme" / "inbound") == ["ours.json"]
     assert collections["globex"].count_documents({}) == 0
@@ -69,9 +66,7 @@ def test_a_crossing_between_two_other_customers_never_stops_this_customers_run(d
     entries["hooli"] = entry(root, "hooli")
     customers_file.write_text(yaml.safe_dump({"customers": entries}), encoding="utf-8")
     drop(root / "acme" / "inbound", "a.json", [client_order(1)])
-    tags = {"tracos/customer": json.dumps({"slug": "acme", **entry(root, "acme")})}
-    result = defs.get_job_def("inbound_job").execute_in_process(partition_key="acme", tags=tags,
-                                                                raise_on_error=False)
+    result = defs.get_job_def("inbound_job").execute_in_process(partition_key="acme", raise_on_error=False)
     assert result.success and collections["acme"].count_documents({}) == 1
 
 

@@ -1,8 +1,8 @@
 """ClientFolder: the client side of the integration, as a Dagster resource.
 
-It owns the customer's inbound and outbound folders: their settings, and scanning
-(for the sensor), reading, archiving (processed/, failed/ + report) and writing. Ops and
-the sensor take it as a parameter; nothing else reads these settings.
+It owns the customer's inbound and outbound folders: scanning (for the sensor), reading,
+archiving (processed/, failed/ + report) and writing. Its configuration is the run's
+(scope.py), bound by `bind`.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from tracos_integration.client.writing import (
     write_atomically,
 )
 from tracos_integration.core.files import Page
-from tracos_integration.customers import Customer
 from tracos_integration.locks import LOCK_FILE, HeldElsewhere, NotALockFile, hold
+from tracos_integration.scope import Scope, ScopeRefused, outside_run_scope
 from tracos_integration.settings import SettingError, Settings
 
 # A modification time further ahead than this is a writer's clock running ahead, not a file
@@ -76,45 +76,53 @@ class FolderScan:
 
 
 class ClientFolder(dg.ConfigurableResource):
-    """The customer's folders. Unset fields come from the settings (DATA_INBOUND_DIR,
-    DATA_OUTBOUND_DIR, CLIENT_TIMEZONE, INBOUND_SETTLE_SECONDS, INBOUND_MAX_FILE_BYTES)
-    when used, so a run sees the environment it starts in."""
+    """The customer's folders. A field left unset takes the run's configuration (scope.py):
+    DATA_INBOUND_DIR, DATA_OUTBOUND_DIR, CLIENT_TIMEZONE, INBOUND_SETTLE_SECONDS,
+    INBOUND_MAX_FILE_BYTES, or the customer's entry in the customers file. A run for a
+    customer gets its folders, zone and format here, in its run config."""
 
     inbound_dir: Optional[str] = Field(default=None, description="default $DATA_INBOUND_DIR or ./data/inbound")
     outbound_dir: Optional[str] = Field(default=None, description="default $DATA_OUTBOUND_DIR or ./data/outbound")
     client_timezone: Optional[str] = Field(default=None, description="default $CLIENT_TIMEZONE or UTC")
     settle_seconds: Optional[float] = Field(default=None, description="default $INBOUND_SETTLE_SECONDS or 10")
     max_file_bytes: Optional[int] = Field(default=None, description="default $INBOUND_MAX_FILE_BYTES or 16 MiB")
-    file_format: str = Field(default="json", description="The customer's file format (client/formats): json or csv")
+    file_format: Optional[str] = Field(default=None, description="The customer's file format (client/formats): "
+                                                                "json (default) or csv")
 
     _locks: dict = PrivateAttr(default_factory=dict)
-    _customer: bool = PrivateAttr(default=False)  # folders from the customers file (for_customer)
+    _scope: Optional[Scope] = PrivateAttr(default=None)  # the run's (or the tick's) configuration, with these fields
     _run_id: Optional[str] = PrivateAttr(default=None)  # written into the lock file: who holds it
+
+    def bind(self, scope: Scope) -> "ClientFolder":
+        """This resource with the run's (or a tick's) configuration under its own fields.
+        It shares this resource's locks, so the run's teardown releases them."""
+        bound = ClientFolder(
+            inbound_dir=self.inbound_dir, outbound_dir=self.outbound_dir, client_timezone=self.client_timezone,
+            settle_seconds=self.settle_seconds, max_file_bytes=self.max_file_bytes, file_format=self.file_format,
+        )
+        bound._locks, bound._run_id = self._locks, self._run_id
+        bound._scope = scope.with_values(
+            inbound_dir=self.inbound_dir, outbound_dir=self.outbound_dir, client_timezone=self.client_timezone,
+            inbound_settle_seconds=self.settle_seconds, inbound_max_file_bytes=self.max_file_bytes,
+            file_format=self.file_format,
+        )
+        bound._scope.check_isolation()
+        return bound
+
+    @property
+    def scope(self) -> Scope:
+        """The configuration this resource works with (the environment's, outside a run)."""
+        if self._scope is None:
+            self._scope = self.bind(outside_run_scope())._scope
+        return self._scope
 
     @property
     def format(self) -> ClientFormat:
-        return format_for(self.file_format)
-
-    def for_customer(self, customer: Customer) -> "ClientFolder":
-        """This resource for one customer of the customers file. It shares this resource's
-        locks, so the run's teardown releases them."""
-        scoped = ClientFolder(
-            inbound_dir=str(customer.inbound_dir), outbound_dir=str(customer.outbound_dir),
-            client_timezone=customer.timezone, file_format=customer.format,
-            settle_seconds=self.settle_seconds, max_file_bytes=self.max_file_bytes,
-        )
-        scoped._locks, scoped._run_id = self._locks, self._run_id
-        scoped._customer = True
-        return scoped
+        return format_for(self.scope.file_format)
 
     def settings(self) -> Settings:
-        """The environment's settings with this resource's own fields on top."""
-        overrides = {
-            "inbound_dir": self.inbound_dir, "outbound_dir": self.outbound_dir,
-            "client_timezone": self.client_timezone, "inbound_settle_seconds": self.settle_seconds,
-            "inbound_max_file_bytes": self.max_file_bytes,
-        }
-        settings = Settings.from_env().model_copy(update={k: v for k, v in overrides.items() if v is not None})
+        """The settings this resource works with; a folder used both ways is refused."""
+        settings = self.scope.settings
         if Path(settings.inbound_dir).resolve() == Path(settings.outbound_dir).resolve():
             raise SettingError(
                 f"DATA_INBOUND_DIR and DATA_OUTBOUND_DIR are the same folder ({settings.inbound_dir}): inbound would "
@@ -124,11 +132,11 @@ class ClientFolder(dg.ConfigurableResource):
 
     @property
     def inbound_path(self) -> Path:
-        return Path(self.inbound_dir or Settings.from_env("inbound_dir").inbound_dir)
+        return Path(self.scope.inbound_dir)
 
     @property
     def outbound_path(self) -> Path:
-        return Path(self.outbound_dir or Settings.from_env("outbound_dir").outbound_dir)
+        return Path(self.scope.outbound_dir)
 
     # -- exclusivity ---------------------------------------------------------------
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
@@ -142,7 +150,7 @@ class ClientFolder(dg.ConfigurableResource):
         folder = self.inbound_path if which == "inbound" else self.outbound_path
         if folder in self._locks or not folder.is_dir():
             return folder
-        timeout, log = Settings.from_env("folder_lock_timeout_seconds").folder_lock_timeout_seconds, dg.get_dagster_logger()
+        timeout, log = self.scope.settings.folder_lock_timeout_seconds, dg.get_dagster_logger()
         try:
             self._locks[folder] = hold(folder / LOCK_FILE, timeout, self._run_id, on_wait=lambda holder: log.info(
                 f"the {which} folder {folder} is held by {holder}; waiting up to {timeout:g} s"),
@@ -260,7 +268,7 @@ class ClientFolder(dg.ConfigurableResource):
 
     def _setting(self, which: str) -> str:
         """Where the folder is set, for an error saying what to fix."""
-        if self._customer:
+        if self.scope.customer is not None:
             return f"its {which}_dir in the customers file (TRACOS_CUSTOMERS_FILE)"
         return "DATA_INBOUND_DIR" if which == "inbound" else "DATA_OUTBOUND_DIR"
 
@@ -288,7 +296,7 @@ def clear_failure(consequence: str) -> Iterator[None]:
     """A folder or setting that cannot be used fails the step with one readable line."""
     try:
         yield
-    except (ClientFolderError, SettingError) as error:
+    except (ClientFolderError, SettingError, ScopeRefused) as error:
         raise dg.Failure(description=f"{error}. {consequence}") from None
     except OSError as error:
         where = f" ({error.filename})" if error.filename else ""

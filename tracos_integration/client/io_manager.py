@@ -10,7 +10,7 @@ import dagster as dg
 
 from tracos_integration.client.folder import ClientFolder, clear_failure
 from tracos_integration.client.writing import json_bytes
-from tracos_integration.ops.scope import run_customer
+from tracos_integration.scope import ScopeRefused, run_scope
 
 FOLDER_KEY = "client_folder"
 
@@ -49,5 +49,7 @@ class ClientFolderIOManager(dg.ConfigurableIOManager):
 
     def _folder(self, context: dg.OutputContext | dg.InputContext) -> ClientFolder:
         """The folder of the run's customer, when the run has one (customers file)."""
-        customer = run_customer(context.step_context.instance, context.run_id)
-        return self.folder if customer is None else self.folder.for_customer(customer)
+        try:
+            return self.folder.bind(run_scope(context.step_context.dagster_run))
+        except ScopeRefused as error:
+            raise dg.Failure(description=str(error)) from None

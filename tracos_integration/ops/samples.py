@@ -7,7 +7,7 @@ from pydantic import Field
 
 from tracos_integration.client.formats.csv_writing import sample_csv_files
 from tracos_integration.core.samples import sample_client_files, sample_tracos_documents
-from tracos_integration.ops.scope import run_customer
+from tracos_integration.ops.scope import scoped
 from tracos_integration.tracos.resource import MongoResource, tracos_failure
 from tracos_integration.tracos.uris import EMBEDDED_SCHEME, MEMORY_SCHEME, display_uri
 
@@ -28,14 +28,13 @@ class SamplesConfig(dg.Config):
 def write_samples(context: dg.OpExecutionContext, config: SamplesConfig, mongo: MongoResource) -> dg.Output[dict[str, Any]]:
     """Unsynced TracOS documents and client files (in the customer's format), with every
     status, deletions, and order numbers that overlap between the two sides."""
-    customer = run_customer(context.instance, context.run_id)
-    if customer is not None:
-        mongo = mongo.for_customer(customer)
+    (mongo,) = scoped(context, mongo)
+    scope = mongo.scope
     refuse_real_server(mongo, config.allow_real_server)
     with tracos_failure("No sample file was written."):
         written = mongo.repository().insert_documents(sample_tracos_documents(config.count, config.seed))
-    if customer is not None and customer.format == "csv":
-        files: dict[str, Any] = sample_csv_files(config.count, customer.timezone, config.seed)
+    if scope.file_format == "csv":
+        files: dict[str, Any] = sample_csv_files(config.count, scope.settings.client_timezone, config.seed)
     else:
         files = sample_client_files(config.count, config.seed)
     context.log.info(f"samples: {written} TracOS documents, {len(files)} inbound files")

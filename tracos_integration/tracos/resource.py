@@ -9,9 +9,8 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 from pymongo.errors import InvalidName
 
-from tracos_integration.customers import Customer
-from tracos_integration.ops.scope import run_customer
-from tracos_integration.settings import VARIABLES, Settings
+from tracos_integration.scope import Scope, ScopeRefused, outside_run_scope, run_scope
+from tracos_integration.settings import VARIABLES, SettingError
 from tracos_integration.tracos.queries import WorkOrderRepository, WritesNotConfirmed
 from tracos_integration.tracos.retry import Retrier, TracosUnavailable
 from tracos_integration.tracos.stores import DamagedStore, DemoExtraMissing, embedded_store_for, open_collection
@@ -35,9 +34,9 @@ def tracos_failure(consequence: str) -> Iterator[None]:
 
 
 class MongoResource(dg.ConfigurableResource):
-    """TracOS work orders in MongoDB. Unset fields are read from MONGO_URI,
-    MONGO_DATABASE and MONGO_COLLECTION when used, so a run sees the environment it
-    starts in. `mongomock://<name>` is an in-memory store shared within a process;
+    """TracOS work orders in MongoDB. An unset field takes the run's configuration
+    (scope.py): MONGO_URI, MONGO_DATABASE and MONGO_COLLECTION, or the customer's entry
+    in the customers file; outside a run, the environment's. `mongomock://<name>` is an in-memory store shared within a process;
     `embedded://<path>` is a file-backed store shared between processes."""
 
     uri: Optional[str] = Field(default=None, description="MongoDB URI; default $MONGO_URI or " + DEFAULT_URI)
@@ -51,21 +50,42 @@ class MongoResource(dg.ConfigurableResource):
     )
 
     _retrier: Optional[Retrier] = PrivateAttr(default=None)
+    _scope: Optional[Scope] = PrivateAttr(default=None)  # the run's (or the tick's) configuration, with these fields
+
+    def bind(self, scope: Scope) -> "MongoResource":
+        """This resource with the run's (or a tick's) configuration under its own fields."""
+        bound = MongoResource(
+            uri=self.uri, database=self.database, collection=self.collection,
+            retry_budget_seconds=self.retry_budget_seconds,
+            server_selection_timeout_ms=self.server_selection_timeout_ms,
+            index_build_budget_seconds=self.index_build_budget_seconds,
+        )
+        bound._scope = scope.with_values(mongo_uri=self.uri, mongo_database=self.database,
+                                         mongo_collection=self.collection)
+        bound._scope.check_isolation()
+        return bound
+
+    @property
+    def scope(self) -> Scope:
+        """The configuration this resource works with (the environment's, outside a run)."""
+        if self._scope is None:
+            self._scope = self.bind(outside_run_scope())._scope
+        return self._scope
 
     @property
     def resolved_uri(self) -> str:
-        uri = self.uri or Settings.from_env("mongo_uri").mongo_uri
+        uri = self.scope.settings.mongo_uri
         # From here on, its user name and password are scrubbed from every message and log record.
         remember_credentials(uri)
         return uri
 
     @property
     def resolved_database(self) -> str:
-        return self.database or Settings.from_env("mongo_database").mongo_database
+        return self.scope.settings.mongo_database
 
     @property
     def resolved_collection(self) -> str:
-        return self.collection or Settings.from_env("mongo_collection").mongo_collection
+        return self.scope.settings.mongo_collection
 
     @property
     def display_name(self) -> str:
@@ -90,14 +110,6 @@ class MongoResource(dg.ConfigurableResource):
                 reason = f"MONGO_URI {display_uri(self.resolved_uri)} cannot be used: {reason}"
             raise UnusableMongoUri(reason) from None
 
-    def for_customer(self, customer: Customer) -> "MongoResource":
-        """The same server, one customer's collection (customers file)."""
-        return MongoResource(
-            uri=self.uri, database=customer.database, collection=customer.collection, retry_budget_seconds=self.retry_budget_seconds,
-            server_selection_timeout_ms=self.server_selection_timeout_ms,
-            index_build_budget_seconds=self.index_build_budget_seconds,
-        )
-
     def retrier(self) -> Retrier:
         if self._retrier is None:
             self._retrier = Retrier(
@@ -111,9 +123,8 @@ class MongoResource(dg.ConfigurableResource):
         return WorkOrderRepository(self.get_collection(), self.retrier())
 
     @contextlib.contextmanager
-    def hold(self, customer: Optional[Customer] = None) -> Iterator[None]:
-        """Hold the embedded store's lock on the collection a run works on (a no-op for
-        other stores): the customer's, for a run of one customer."""
+    def hold(self) -> Iterator[None]:
+        """Hold the embedded store's lock on this resource's collection (a no-op for other stores)."""
         try:
             store = embedded_store_for(self.resolved_uri)
         except DemoExtraMissing:  # nothing to lock: the first step fails with that one line
@@ -121,8 +132,7 @@ class MongoResource(dg.ConfigurableResource):
         if store is None:
             yield
             return
-        scoped = self.for_customer(customer) if customer else self
-        with store.hold(scoped.resolved_database, scoped.resolved_collection):
+        with store.hold(self.resolved_database, self.resolved_collection):
             yield
 
     @contextlib.contextmanager
@@ -132,15 +142,13 @@ class MongoResource(dg.ConfigurableResource):
         if context.dagster_run is None:
             yield self
             return
-        # The run's snapshot of its customer is taken here, before any step. A run that cannot
+        # The run's configuration is resolved here, once, before any step. A run that cannot
         # have one (it names no customer on a customers deployment) takes no lock: its first
         # step refuses it with the reason, before it touches a folder or TracOS.
         try:
-            customer, refused = run_customer(context.instance, context.dagster_run.run_id), False
-        except dg.Failure:
-            customer, refused = None, True
-        if refused:
+            bound = self.bind(run_scope(context.dagster_run))
+        except (ScopeRefused, SettingError, ValueError):
             yield self
             return
-        with self.hold(customer):
+        with bound.hold():
             yield self
