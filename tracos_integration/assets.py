@@ -81,7 +81,8 @@ def rejected_records_check(rejected: int, partition: Optional[str] = None, run_i
 
     metadata: dict[str, Any] = {"rejected": rejected}
     if run_id:
-        metadata.update(run_id=run_id, run=dg.MetadataValue.url(run_link(run_id)))
+        # Relative: it is read in the UI that holds the run; a run never reads the alert settings.
+        metadata.update(run_id=run_id, run=dg.MetadataValue.url(run_link(run_id, ui_url="")))
     if failed_files is not None:
         metadata["failed_files"] = failed_files
     return _evaluation(

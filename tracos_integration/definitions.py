@@ -16,11 +16,11 @@ from tracos_integration.jobs import build_jobs
 from tracos_integration.schedules import outbound_schedule
 from tracos_integration.scope import read_customers
 from tracos_integration.sensors import inbound_file_sensor, outbound_pending_sensor
-from tracos_integration.settings import Settings
+from tracos_integration.settings import load_time_settings
 from tracos_integration.tracos.resource import MongoResource
 
 # A bad file fails the load with one line naming the file and the fix.
-customers = read_customers(Settings.from_env("customers_file"))
+customers = read_customers(load_time_settings())
 customer_partitions = dg.StaticPartitionsDefinition(list(customers)) if customers else None
 client_folder = ClientFolder()
 

@@ -191,5 +191,6 @@ class Settings(BaseModel):
 
 
 def load_time_settings() -> Settings:
-    """What Dagster fixes when it loads the code: the sensors' interval, the schedule's cron."""
-    return Settings.from_env("sync_interval_seconds", "outbound_cron")
+    """What Dagster fixes when it loads the code: the sensors' interval, the schedule's cron,
+    and the customers file's name (its customers become the partitions)."""
+    return Settings.from_env("sync_interval_seconds", "outbound_cron", "customers_file")

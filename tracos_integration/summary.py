@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import dagster as dg
 
+from tracos_integration.scope import outside_run_scope
 from tracos_integration.settings import Settings
 from tracos_integration.tracos.uris import display_uri
 
@@ -43,9 +44,7 @@ def describe(
     instance: dg.DagsterInstance, job_name: str, settings: Optional[Settings] = None
 ) -> tuple[bool, list[str]]:
     """(succeeded, lines) for the latest run of `job_name`."""
-    settings = settings or Settings.from_env(
-        "mongo_uri", "mongo_database", "mongo_collection", "inbound_dir", "outbound_dir"
-    )
+    settings = settings or outside_run_scope().settings
     runs = instance.get_runs(filters=dg.RunsFilter(job_name=job_name), limit=1)
     if not runs:
         return False, [f"{job_name}: no run found in this Dagster instance (DAGSTER_HOME)"]
