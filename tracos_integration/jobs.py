@@ -3,8 +3,8 @@ state, so they run in one process (in_process_executor): required for mongomock:
 cheap for a handful of steps.
 
 With a customers file (TRACOS_CUSTOMERS_FILE) the same jobs are partitioned by customer:
-a run's partition key is the customer's slug, and its ops work on that customer's folders,
-format, time zone and collection (ops/scope.py)."""
+a run's partition key is the customer's slug, and its config holds that customer's folders,
+format, time zone and collection (scope.py)."""
 
 from typing import Mapping, Optional
 

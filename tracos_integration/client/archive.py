@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from tracos_integration.client.reading import FileErrors, FileIdentity, display_name
+from tracos_integration.client.rename import rename_without_overwrite
 from tracos_integration.core.files import Archived
 from tracos_integration.client.writing import (
     ensure_subfolder,
@@ -75,8 +76,7 @@ def _move_if_unchanged(path: Path, identity: FileIdentity, target: Path, failed:
     if not changed:
         return destination
     try:
-        os.link(destination, path)  # never over a file that took the name meanwhile
-        os.unlink(destination)
+        rename_without_overwrite(destination, path)  # never over a file that took the name meanwhile
     except OSError:
         return destination  # yet another file took the name: keep both; this one is in target
     raise _ChangedSinceRead(

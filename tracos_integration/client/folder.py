@@ -112,9 +112,10 @@ class ClientFolder(dg.ConfigurableResource):
     @property
     def scope(self) -> Scope:
         """The configuration this resource works with (the environment's, outside a run)."""
-        if self._scope is None:
-            self._scope = self.bind(outside_run_scope())._scope
-        return self._scope
+        scope = self._scope
+        if scope is None:
+            scope = self._scope = self.bind(outside_run_scope())._scope
+        return scope
 
     @property
     def format(self) -> ClientFormat:
@@ -201,10 +202,10 @@ class ClientFolder(dg.ConfigurableResource):
     def list_inbound(self) -> tuple[list[str], list[str]]:
         """The inbound files to read, in name order, and the symlinks (never read)."""
         folder = require_folder(self.hold("inbound"), "inbound", self._setting("inbound"))
-        names, symlinks = [], []
+        names, symlinks, is_candidate = [], [], self.format.is_candidate
         with os.scandir(folder) as entries:
             for entry in entries:
-                if not self.format.is_candidate(entry.name):
+                if not is_candidate(entry.name):
                     continue
                 if entry.is_symlink():
                     symlinks.append(entry.name)

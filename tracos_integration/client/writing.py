@@ -2,9 +2,10 @@
 file is never written over another one it was not meant to replace.
 
 - Outbound files: a hidden temp file in the same folder, fsync, then `os.replace`.
-- Moving inbound files to processed/ or failed/: `os.link` to the new name, then
-  `os.unlink` of the old one. `link` fails if the new name exists, so nothing is ever
-  overwritten, even by a concurrent writer (POSIX; both names are in one file system).
+- Moving inbound files to processed/ or failed/: one `renameat2(RENAME_NOREPLACE)` where
+  Linux and the file system offer it, else `os.link` to the new name, then `os.unlink` of
+  the old one. Both fail if the new name exists, so nothing is ever overwritten, even by a
+  concurrent writer (both names are in one file system).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import stat
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
+
+from tracos_integration.client.rename import rename_without_overwrite
 
 NAME_MAX = 255  # bytes in one file name on Linux file systems (ext4, xfs, btrfs, tmpfs)
 TEMP_SUFFIX = ".tmp"
@@ -66,10 +69,9 @@ def move_without_overwrite(
         if also_free is not None and os.path.lexists(target_folder / also_free(name)):
             continue
         try:
-            os.link(source, candidate, follow_symlinks=False)
+            rename_without_overwrite(source, candidate)
         except FileExistsError:
             continue
-        os.unlink(source)
         return candidate
     raise ClientFolderError(f"no free name for {source.name!r} in {target_folder}")
 

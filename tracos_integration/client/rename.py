@@ -1,0 +1,44 @@
+"""A rename that never replaces a file: Linux's `renameat2(RENAME_NOREPLACE)`, one system
+call, where the C library and the file system offer it; else `link` then `unlink` (POSIX:
+`link` refuses an existing name). Either raises FileExistsError when the name is taken."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+from typing import Optional
+
+AT_FDCWD = -100
+RENAME_NOREPLACE = 1
+
+
+def _load_renameat2() -> Optional[object]:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        function = libc.renameat2  # glibc 2.28 and later
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+_renameat2 = _load_renameat2()
+_unsupported_folders: set[bytes] = set()  # where the file system refused the flag (EINVAL): link + unlink there
+
+
+def rename_without_overwrite(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Give `source` the name `target`, never replacing a file already there."""
+    source_bytes, target_bytes = os.fsencode(source), os.fsencode(target)
+    folder = os.path.dirname(target_bytes)
+    if _renameat2 is not None and folder not in _unsupported_folders:
+        if _renameat2(AT_FDCWD, source_bytes, AT_FDCWD, target_bytes, RENAME_NOREPLACE) == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+            raise OSError(code, os.strerror(code), os.fsdecode(source), None, os.fsdecode(target))
+        _unsupported_folders.add(folder)
+    os.link(source_bytes, target_bytes, follow_symlinks=False)
+    os.unlink(source_bytes)
