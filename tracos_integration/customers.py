@@ -29,6 +29,7 @@ import yaml  # PyYAML: already installed, dagster depends on it
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tracos_integration.client.formats import FORMATS, ClientFormat, format_for
+from tracos_integration.core.text import short
 from tracos_integration.core.names import collection_problem, database_problem, namespace_problem
 
 CUSTOMERS_FILE_VARIABLE = "TRACOS_CUSTOMERS_FILE"
@@ -274,8 +275,7 @@ def _path(folder: Path) -> str:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return short(repr(value), 60)
 
 
 def _kind(value: Any) -> str:

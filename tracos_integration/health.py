@@ -29,6 +29,7 @@ from tracos_integration.assets import (
     runless,
 )
 from tracos_integration.client.folder import ClientFolder
+from tracos_integration.core.text import one_line
 from tracos_integration.core.timestamps import UTC
 from tracos_integration.customers import customers_from_env
 from tracos_integration.jobs import INBOUND_TAG, OUTBOUND_TAG
@@ -64,8 +65,7 @@ def _ended(record: dg.RunRecord) -> float:
 
 
 def _short(text: str, limit: int = 300) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return one_line(text, limit)
 
 
 # -- a failed run turns its asset red until a run succeeds ------------------------------------

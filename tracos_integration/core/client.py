@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from tracos_integration.core import fields
+from tracos_integration.core.text import short
 from tracos_integration.core.timestamps import UTC, parse_iso_timestamp, type_name
 
 STATUS_FLAGS: tuple[str, ...] = ("isPending", "isActive", "isDone", "isOnHold", "isCanceled")
@@ -136,5 +137,5 @@ def _describe_input(value: Any) -> str:
             text = json.dumps(value)  # ASCII only: a lone surrogate shows as \ud800
         except ValueError:  # an integer too long to print
             return type_name(value)
-        return text if len(text) <= 60 else text[:57] + "..."
+        return short(text, 60)
     return type_name(value)

@@ -7,6 +7,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import dagster as dg
 
 from tracos_integration.client.reading import display_name
+from tracos_integration.core.text import one_line
 
 MAX_TABLE_ROWS = 500  # the full list is always in the failed/ reports
 
@@ -59,8 +60,7 @@ def _first_reason(errors: Any) -> str:
         return ""
     first = errors.listed[0]
     where = "" if first.index is None else f"record {first.index}: "
-    reason = " ".join(str(first.reason).split())
-    return where + (reason if len(reason) <= 300 else reason[:299] + "…")
+    return where + one_line(first.reason)
 
 
 def table(columns: Sequence[tuple[str, str]], rows: Iterable[dict[str, Any]]) -> dg.TableMetadataValue:

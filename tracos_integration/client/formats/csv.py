@@ -59,7 +59,7 @@ from tracos_integration.core.client import STATUS_FLAGS
 from tracos_integration.core.fields import (
     CSV_FIELD_BY_COLUMN, DELETED_COLUMN, FLAG, NUMBER, STATUS_COLUMN, TIMESTAMP, Field,
 )
-from tracos_integration.core.writes import short
+from tracos_integration.core.text import short
 
 _TIME_SHAPE = re.compile(r"[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9]{2}:[0-9]{2}")
 _ORDER_NO_DIGITS = re.compile(r"[0-9]{1,30}")  # longer is no int64; the core says so for the text

@@ -9,6 +9,7 @@ import json
 from typing import Any, Optional
 
 from tracos_integration.client.formats import ClientFormat, decode_text
+from tracos_integration.core.text import short
 from tracos_integration.core.timestamps import type_name
 
 
@@ -70,8 +71,7 @@ def _note_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _short(error: BaseException) -> str:
-    text = "nested too deeply" if isinstance(error, RecursionError) else (str(error) or type(error).__name__)
-    return text if len(text) <= 200 else text[:197] + "..."
+    return short("nested too deeply" if isinstance(error, RecursionError) else (str(error) or type(error).__name__))
 
 
 FORMAT = JsonFormat()
