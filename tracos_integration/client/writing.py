@@ -158,8 +158,9 @@ def sync_folder(folder: Path) -> None:
 
 
 def json_bytes(document: Any) -> bytes:
-    # backslashreplace: a lone surrogate cannot reach here (names go through display_name and
-    # records are validated), but if one did, the file is still written, escaped.
+    """The one way the sync writes JSON: outbound files, error reports, sample files.
+    backslashreplace: a lone surrogate cannot reach here (names go through display_name and
+    records are validated), but if one did, the file is still written, escaped."""
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8", "backslashreplace")
 
 

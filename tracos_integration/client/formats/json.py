@@ -9,6 +9,7 @@ import json
 from typing import Any, Optional
 
 from tracos_integration.client.formats import ClientFormat, decode_text
+from tracos_integration.client.writing import json_bytes
 from tracos_integration.core.text import short
 from tracos_integration.core.timestamps import type_name
 
@@ -27,9 +28,7 @@ class JsonFormat(ClientFormat):
         return None
 
     def render(self, record: dict[str, Any], timezone: str) -> bytes:
-        # As client/writing.py writes outbound files. backslashreplace: a lone surrogate cannot
-        # reach here (records are validated), but if one did, the file is still written, escaped.
-        return (json.dumps(record, ensure_ascii=False, indent=2) + "\n").encode("utf-8", "backslashreplace")
+        return json_bytes(record)
 
 
 def _parse_records(data: bytes) -> list[Any]:
