@@ -213,7 +213,7 @@ def waiting_events(instance: dg.DagsterInstance, folder: ClientFolder, mongo: Mo
         words.append("inbound folder unreadable")
     try:
         repository = WorkOrderRepository(
-            mongo.get_collection(), Retrier(budget_seconds=HEALTH_RETRY_BUDGET_SECONDS, server=mongo.display_name)
+            mongo.get_collection(), Retrier(budget_seconds=HEALTH_RETRY_BUDGET_SECONDS, server=mongo.server_label)
         )
         backlog = repository.count_unsynced(limit=BACKLOG_COUNT_LIMIT + 1)
         cutoff = datetime.now(UTC) - timedelta(seconds=window)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tracos_integration.client.reading import FileErrors, FileIdentity, display_name
+from tracos_integration.client.reading import FileErrors, FileIdentity, shown_name
 from tracos_integration.core.files import Archived
 from tracos_integration.client.writing import (
     ensure_subfolder,
@@ -89,7 +89,7 @@ def _write_report(destination: Path, name: str, errors: FileErrors) -> Path:
     appeared meanwhile, the file moves on to a name whose report is free. Returns where the
     file ends."""
     report = {
-        "file": display_name(name),
+        "file": shown_name(name),
         "errors_total": errors.total,
         "errors": [{"index": e.index, "reason": e.reason} for e in errors.listed],
     }

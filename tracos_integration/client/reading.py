@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from tracos_integration.client.formats import ClientFormat
 
 
-def display_name(name: str) -> str:
+def shown_name(name: str) -> str:
     """A file name as reports, metadata and logs show it. os.scandir hands back bytes that
     are not UTF-8 as lone surrogates, which JSON and the run storage cannot hold; they are
     shown as backslash escapes of the raw bytes instead (b'caf\\xe9.json' -> 'caf\\\\xe9.json')."""

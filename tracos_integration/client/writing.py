@@ -159,7 +159,7 @@ def sync_folder(folder: Path) -> None:
 
 def json_bytes(document: Any) -> bytes:
     """The one way the sync writes JSON: outbound files, error reports, sample files.
-    backslashreplace: a lone surrogate cannot reach here (names go through display_name and
+    backslashreplace: a lone surrogate cannot reach here (names go through shown_name and
     records are validated), but if one did, the file is still written, escaped."""
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8", "backslashreplace")
 

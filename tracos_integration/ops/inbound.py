@@ -12,7 +12,7 @@ from pydantic import Field
 from tracos_integration.assets import CLIENT_INBOUND, TRACOS_WORK_ORDERS, files_left_check, rejected_records_check
 from tracos_integration.core.files import Archived
 from tracos_integration.client.folder import ClientFolder, clear_failure
-from tracos_integration.client.reading import display_name
+from tracos_integration.client.reading import shown_name
 from tracos_integration.core.timestamps import UTC, to_utc_millis
 from tracos_integration.ops.metadata import (
     REJECTED_TAG,
@@ -75,13 +75,13 @@ def _applied_metadata(report: InboundReport) -> dict:
     return {
         "rejected_records": table(
             [("file", "string"), ("index", "int"), ("orderNo", "int"), ("reason", "string")],
-            ({"file": display_name(r.file), "index": r.index, "orderNo": r.order_no, "reason": r.reason}
+            ({"file": shown_name(r.file), "index": r.index, "orderNo": r.order_no, "reason": r.reason}
              for r in report.rejections),
         ),
-        "symlinks": dg.MetadataValue.json([display_name(name) for name in report.symlinks[:200]]),
-        "other_format_files": dg.MetadataValue.json([display_name(name) for name in report.other_format[:200]]),
+        "symlinks": dg.MetadataValue.json([shown_name(name) for name in report.symlinks[:200]]),
+        "other_format_files": dg.MetadataValue.json([shown_name(name) for name in report.other_format[:200]]),
         "unreadable_files": dg.MetadataValue.json(
-            {display_name(name): reason for name, reason in list(report.unreadable.items())[:200]}
+            {shown_name(name): reason for name, reason in list(report.unreadable.items())[:200]}
         ),
         "duplicate_numbers_in_tracos": dg.MetadataValue.json(report.duplicate_numbers[:200]),
     }
@@ -102,10 +102,10 @@ def archive_inbound_files(context: dg.OpExecutionContext, client_folder: ClientF
 def _record_archived(context: dg.OpExecutionContext, client_folder: ClientFolder, report: InboundReport,
                      archived: Archived) -> dict:
     """Logs, the inbound folder's observation and files-left check, and the run's summary."""
-    stayed = {display_name(name): reason for name, reason in archived.stayed.items()}
+    stayed = {shown_name(name): reason for name, reason in archived.stayed.items()}
     for name, reason in stayed.items():
         context.log.warning(f"inbound/{name} was not moved: {reason}")
-    unreported = {f"failed/{display_name(name)}": reason for name, reason in archived.unreported.items()}
+    unreported = {f"failed/{shown_name(name)}": reason for name, reason in archived.unreported.items()}
     for name, reason in unreported.items():
         context.log.warning(f"{name} was moved, but its error report could not be written ({reason})")
     left = {  # why files stayed in the inbound folder: metadata name -> count
@@ -130,7 +130,7 @@ def _record_archived(context: dg.OpExecutionContext, client_folder: ClientFolder
         **files,
         **left,
         "dry_run": report.dry_run,
-        "failed_files": dg.MetadataValue.json([f"failed/{display_name(name)}" for name in archived.failed[:200]]),
+        "failed_files": dg.MetadataValue.json([f"failed/{shown_name(name)}" for name in archived.failed[:200]]),
         "not_moved_files": dg.MetadataValue.json(dict(list(stayed.items())[:200])),
         "reports_not_written": dg.MetadataValue.json(dict(list(unreported.items())[:200])),
         "inbound_folder": dg.MetadataValue.path(str(client_folder.inbound_path)),
@@ -161,21 +161,21 @@ def _log(context: dg.OpExecutionContext, report: InboundReport, warnings: list[s
         context.log.warning(warning)
     for name in report.other_format[:20]:
         context.log.warning(
-            f"inbound/{display_name(name)} is not a {format_name} file, this customer's format: it was not read and "
+            f"inbound/{shown_name(name)} is not a {format_name} file, this customer's format: it was not read and "
             "stays in place; convert or rename it (suffixes are case-sensitive), or move it to the right "
             "customer's folder"
         )
     for name in report.symlinks:
-        context.log.warning(f"inbound/{display_name(name)} is a symbolic link; links are not read, so it was left in place")
+        context.log.warning(f"inbound/{shown_name(name)} is a symbolic link; links are not read, so it was left in place")
     for name, reason in report.unreadable.items():
-        context.log.warning(f"inbound/{display_name(name)} could not be read ({reason}); it stays in place for the next run")
+        context.log.warning(f"inbound/{shown_name(name)} could not be read ({reason}); it stays in place for the next run")
     if report.deferred:
         context.log.info(
             f"{len(report.deferred)} inbound file(s) do not parse yet and changed less than {settle_seconds:g}s ago; "
-            f"left for the next run: {', '.join(display_name(name) for name in report.deferred[:10])}"
+            f"left for the next run: {', '.join(shown_name(name) for name in report.deferred[:10])}"
         )
     for rejection in report.rejections[:20]:
-        where = f"inbound/{display_name(rejection.file)}" + ("" if rejection.index is None else f" record {rejection.index}")
+        where = f"inbound/{shown_name(rejection.file)}" + ("" if rejection.index is None else f" record {rejection.index}")
         context.log.warning(f"rejected {where}: {rejection.reason}")
     if report.duplicate_numbers:
         context.log.warning(
