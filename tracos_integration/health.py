@@ -203,7 +203,7 @@ def waiting_events(instance: dg.DagsterInstance, folder: ClientFolder, mongo: Mo
         oldest = scan.oldest_wait_seconds(now)
         observations.append(dg.AssetObservation(
             CLIENT_INBOUND, partition=customer, description="waiting in the inbound folder (sync_health_sensor)",
-            metadata={"files_waiting": len(scan.ready), "files_settling": scan.changing,
+            metadata={"files_waiting": len(scan.ready), "files_being_written": scan.being_written,
                       "oldest_wait_seconds": round(oldest or 0.0, 1)},
         ))
         checks.append(inbound_freshness_check(oldest, window, customer))

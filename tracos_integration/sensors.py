@@ -133,7 +133,7 @@ def _inbound_request(instance: dg.DagsterInstance, customer: Optional[str], entr
     if backoff:
         return None, _label(customer, backoff)
     if not scan.ready:
-        still = f" ({scan.changing} still settling)" if scan.changing else ""
+        still = f" ({scan.being_written} still being written)" if scan.being_written else ""
         others = scan.other_format_note(folder.format)
         return None, _label(customer, f"no settled *{folder.format.suffix} files in {folder.inbound_path}{still}{others}")
     fingerprint = scan.fingerprint
