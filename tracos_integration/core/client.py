@@ -125,8 +125,7 @@ def describe_validation_error(error: ValidationError, *, noun: str = "field", ex
         field = ".".join(str(part) for part in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] in ("missing", "extra_forbidden"):
-            message = f"{'required' if item['type'] == 'missing' else 'unknown'} {noun}" + (
-                " is missing" if item["type"] == "missing" else "")
+            message = f"required {noun} is missing" if item["type"] == "missing" else f"unknown {noun}"
             message += f"; the {noun}s are {', '.join(expected)}" if expected else ""
         elif item["type"] not in ("value_error", "assertion_error") and "input" in item:
             message = f"{message[:1].lower()}{message[1:]} (got {_describe_input(item['input'])})"
