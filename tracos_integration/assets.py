@@ -95,7 +95,7 @@ def rejected_records_check(rejected: int, partition: Optional[str] = None, run_i
 # Why a run left a file in the inbound folder, for the next run: metadata key -> the words shown.
 LEFT_REASONS = {
     "files_left_being_written": "still being written", "files_left_unreadable": "unreadable",
-    "files_left_not_moved": "not moved (changed since read)", "files_left_symlinks": "symbolic links",
+    "files_left_not_moved": "not moved (see not_moved_files)", "files_left_symlinks": "symbolic links",
     "files_left_other_format": "of another format",
 }
 
