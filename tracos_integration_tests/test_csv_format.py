@@ -327,6 +327,11 @@ def test_csv_samples_are_files_of_valid_rows_numbered_from_one(tmp_path):
 def test_csv_samples_hold_the_same_orders_in_the_same_files_as_the_json_samples():
     csv_files = {name.removesuffix(".csv"): [int(row["orderNo"]) for row in CSV.parse(data)]
                  for name, data in sample_csv_files(40, BERLIN).items()}
-    json_files = {name.removesuffix(".json"): [order["orderNo"] for order in (orders if isinstance(orders, list) else [orders])]
-                  for name, orders in sample_client_files(40).items()}
+    json_files = {name.removesuffix(".json"): [order["orderNo"] for order in _orders_in(content)]
+                  for name, content in sample_client_files(40).items()}
     assert csv_files == json_files
+
+
+def _orders_in(content):
+    """A JSON sample file holds one order alone, or several as an array."""
+    return content if isinstance(content, list) else [content]

@@ -36,9 +36,9 @@ Writing (the columns' words, outbound rows, formula cells, samples) is csv_writi
 
 Hostile input (README, "CSV safety"): a cell may be as long as the file (the csv module's
 field limit is raised to the file's length); a file still being written (younger than
-INBOUND_SETTLE_SECONDS) is left for the next run (a file cut at a row's end looks complete); rows become records one at a time, so memory follows bytes;
-cells a spreadsheet would run as formulas are written with a leading `'`, and read back
-without it.
+INBOUND_SETTLE_SECONDS) is left for the next run (a file cut at a row's end looks
+complete); rows become records one at a time, so memory follows bytes; cells a
+spreadsheet would run as formulas are written with a leading `'`, and read back without it.
 """
 
 from __future__ import annotations
