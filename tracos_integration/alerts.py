@@ -29,6 +29,7 @@ from typing import Iterable, Optional, Sequence
 import dagster as dg
 
 from tracos_integration.settings import SettingError, Settings, http_url
+from tracos_integration.core.text import short
 from tracos_integration.tracos.uris import redact, remember_credentials
 from tracos_integration.webhook import (
     HttpHandler,
@@ -116,7 +117,7 @@ def _escape(text: str) -> str:
 def _first_line(text: str) -> str:
     lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
     line = lines[0] if lines else ""
-    return line if len(line) <= MAX_REASON_CHARS else line[: MAX_REASON_CHARS - 1] + "…"
+    return short(line, MAX_REASON_CHARS)
 
 
 def run_link(run_id: str, ui_url: Optional[str] = None) -> str:

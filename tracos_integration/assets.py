@@ -94,11 +94,23 @@ def rejected_records_check(rejected: int, partition: Optional[str] = None, run_i
     )
 
 
+# Why a run left a file in the inbound folder, for the next run: metadata key -> the words shown.
+LEFT_REASONS = {
+    "files_left_being_written": "still being written", "files_left_unreadable": "unreadable",
+    "files_left_not_moved": "not moved (see not_moved_files)", "files_left_symlinks": "symbolic links",
+    "files_left_other_format": "of another format",
+}
+
+
+def left_reasons(left: Mapping[str, int]) -> str:
+    """`2 still being written, 1 unreadable`: each reason a run left files for, with its count."""
+    return ", ".join(f"{count} {LEFT_REASONS.get(key, key)}" for key, count in left.items() if count)
+
+
 def files_left_check(left: Mapping[str, int], partition: Optional[str] = None) -> dg.AssetCheckEvaluation:
-    """WARN when the last inbound run left files in the inbound folder (still settling, unreadable,
-    changed while read, links)."""
+    """WARN when the last inbound run left files in the inbound folder (see LEFT_REASONS)."""
     total = sum(left.values())
-    reasons = ", ".join(f"{count} {why.removeprefix('files_').replace('_', ' ')}" for why, count in left.items() if count)
+    reasons = left_reasons(left)
     return _evaluation(
         CLIENT_INBOUND, NO_FILES_LEFT_BEHIND, total == 0, dg.AssetCheckSeverity.WARN,
         "the last inbound run archived every file it found" if total == 0 else

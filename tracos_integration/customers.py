@@ -29,7 +29,9 @@ import yaml  # PyYAML: already installed, dagster depends on it
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tracos_integration.client.formats import FORMATS, ClientFormat, format_for
+from tracos_integration.core.client import describe_validation_error
 from tracos_integration.core.names import collection_problem, database_problem, namespace_problem
+from tracos_integration.core.text import short
 
 CUSTOMERS_FILE_VARIABLE = "TRACOS_CUSTOMERS_FILE"
 SLUG = re.compile(r"[a-z0-9_-]{1,40}")
@@ -248,17 +250,8 @@ def _read_yaml(where: str) -> Any:
 
 
 def _first_problem(error: ValidationError) -> str:
-    """The first problem as `key: what is wrong`; the file is fixed one line at a time."""
-    item = error.errors(include_url=False)[0]
-    key = ".".join(str(part) for part in item["loc"])
-    if item["type"] == "missing":
-        return f"missing key {key!r}; every customer sets {', '.join(Customer.model_fields)}"
-    if item["type"] == "extra_forbidden":
-        return f"unknown key {key!r}; the keys are {', '.join(Customer.model_fields)}"
-    message = item["msg"].removeprefix("Value error, ")
-    if item["type"] == "string_type":
-        message = f"must be text, got {_show(item.get('input'))}"
-    return f"{key}: {message}"
+    """The first problem only: the file is fixed one line at a time."""
+    return describe_validation_error(error, noun="key", expected=tuple(Customer.model_fields), first_only=True)
 
 
 def _path(folder: Path) -> str:
@@ -268,8 +261,7 @@ def _path(folder: Path) -> str:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return short(repr(value), 60)
 
 
 def _kind(value: Any) -> str:

@@ -29,6 +29,7 @@ from tracos_integration.assets import (
     runless,
 )
 from tracos_integration.client.folder import ClientFolder
+from tracos_integration.core.text import one_line
 from tracos_integration.core.timestamps import UTC
 from tracos_integration.scope import TickScope
 from tracos_integration.jobs import INBOUND_TAG, OUTBOUND_TAG
@@ -64,8 +65,7 @@ def _ended(record: dg.RunRecord) -> float:
 
 
 def _short(text: str, limit: int = 300) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return one_line(text, limit)
 
 
 # -- a failed run turns its asset red until a run succeeds ------------------------------------
@@ -203,7 +203,7 @@ def waiting_events(instance: dg.DagsterInstance, folder: ClientFolder, mongo: Mo
         oldest = scan.oldest_wait_seconds(now)
         observations.append(dg.AssetObservation(
             CLIENT_INBOUND, partition=customer, description="waiting in the inbound folder (sync_health_sensor)",
-            metadata={"files_waiting": len(scan.ready), "files_settling": scan.changing,
+            metadata={"files_waiting": len(scan.ready), "files_being_written": scan.being_written,
                       "oldest_wait_seconds": round(oldest or 0.0, 1)},
         ))
         checks.append(inbound_freshness_check(oldest, window, customer))
@@ -213,7 +213,7 @@ def waiting_events(instance: dg.DagsterInstance, folder: ClientFolder, mongo: Mo
         words.append("inbound folder unreadable")
     try:
         repository = WorkOrderRepository(
-            mongo.get_collection(), Retrier(budget_seconds=HEALTH_RETRY_BUDGET_SECONDS, server=mongo.display_name)
+            mongo.get_collection(), Retrier(budget_seconds=HEALTH_RETRY_BUDGET_SECONDS, server=mongo.server_label)
         )
         backlog = repository.count_unsynced(limit=BACKLOG_COUNT_LIMIT + 1)
         cutoff = datetime.now(UTC) - timedelta(seconds=window)

@@ -50,8 +50,8 @@ class ClientSide(Protocol):
     def require(self, which: str) -> Any:
         """Fail at once, with what to fix, when the folder `which` cannot be used."""
 
-    def blocked(self, which: str, names: Iterable[str]) -> dict[str, str]:
-        """Names in the folder that a file cannot take, with why."""
+    def taken_names(self, which: str, names: Iterable[str]) -> dict[str, str]:
+        """Names in the folder that something else takes, so a file cannot, with why."""
 
     def export_file(self, record: dict[str, Any], timezone: Optional[str] = None) -> tuple[str, bytes]:
         """The outbound file for a client record; ValueError when the format cannot write it."""

@@ -135,7 +135,7 @@ def _inbound_request(instance: dg.DagsterInstance, scope: Scope, folder: ClientF
     if backoff:
         return None, _label(customer, backoff)
     if not scan.ready:
-        still = f" ({scan.changing} still settling)" if scan.changing else ""
+        still = f" ({scan.being_written} still being written)" if scan.being_written else ""
         others = scan.other_format_note(folder.format)
         return None, _label(customer, f"no settled *{folder.format.suffix} files in {folder.inbound_path}{still}{others}")
     fingerprint = scan.fingerprint
@@ -220,12 +220,12 @@ def _outbound_request(instance: dg.DagsterInstance, mongo: MongoResource, scope:
         return None, _label(customer, backoff)
     last_run, skipped = _skipped_by_last_outbound_run(instance, customer)
     repository = WorkOrderRepository(
-        mongo.get_collection(), Retrier(budget_seconds=SENSOR_RETRY_BUDGET_SECONDS, server=mongo.display_name)
+        mongo.get_collection(), Retrier(budget_seconds=SENSOR_RETRY_BUDGET_SECONDS, server=mongo.server_label)
     )
     # Counting stops past a bound: exact for the launch tag, cheap on a big backlog.
     pending = repository.count_unsynced(limit=max(skipped, BACKLOG_COUNT_LIMIT) + 1)  # unreachable: the tick fails
     if not pending:
-        return None, _label(customer, f"no unsynced work orders in {mongo.display_name}")
+        return None, _label(customer, f"no unsynced work orders in {mongo.server_label}")
     if last_run and pending <= skipped:
         return None, _label(customer, (
             f"{pending} unsynced work order(s) in TracOS, and the last outbound run ({last_run[:8]}) skipped "

@@ -90,7 +90,7 @@ def read_inbound(folder: Path, **fields: Any) -> Page:
     merged = Page()
     for page in client.read(names, files_per_page=len(names) or 1):
         merged.files += page.files
-        merged.deferred += page.deferred
+        merged.being_written += page.being_written
         merged.unreadable.update(page.unreadable)
     return merged
 

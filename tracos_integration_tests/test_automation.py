@@ -64,7 +64,7 @@ def test_a_file_younger_than_the_settle_time_gives_a_skip(workspace, instance, m
     monkeypatch.setenv("INBOUND_SETTLE_SECONDS", "10")  # the one meaning of "settled", run and sensor alike
     drop(workspace.inbound, "fresh.json", "[")
     result = tick(instance)
-    assert result.run_requests == [] and "1 still settling" in result.skip_message
+    assert result.run_requests == [] and "1 still being written" in result.skip_message
 
 
 def test_files_in_subfolders_give_a_skip(workspace, instance):
@@ -94,7 +94,7 @@ def finish_run(instance, run_request, status):
 
 @pytest.mark.parametrize("status", [dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.SUCCESS])
 def test_files_left_by_a_finished_run_are_tried_again_with_a_new_key(workspace, instance, status):
-    settled(drop(workspace.inbound, "stuck.json", "[{"))  # e.g. deferred as still being written
+    settled(drop(workspace.inbound, "stuck.json", "[{"))  # e.g. left as still being written
     first = tick(instance).run_requests[0]
     finish_run(instance, first, status)
     second = tick(instance).run_requests[0]

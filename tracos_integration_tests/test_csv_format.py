@@ -17,6 +17,7 @@ from tracos_integration.client.formats.csv import COLUMNS, row_number
 from tracos_integration.client.formats.csv_writing import sample_csv_files
 from tracos_integration.client.writing import write_json_atomically
 from tracos_integration.core.client import RecordRejected, parse_client_record
+from tracos_integration.core.samples import sample_client_files
 from tracos_integration.core.tracos import TracosWorkOrder
 from tracos_integration.core.translation import to_client_record, to_tracos_fields
 from tracos_integration_tests.factories import client_order, tracos_document
@@ -321,3 +322,16 @@ def test_csv_samples_are_files_of_valid_rows_numbered_from_one(tmp_path):
             numbers.append(tracos_fields(row)["number"])
     assert sorted(numbers) == list(range(1, 41))
     assert any(len(CSV.parse(data)) > 1 for data in files.values())
+
+
+def test_csv_samples_hold_the_same_orders_in_the_same_files_as_the_json_samples():
+    csv_files = {name.removesuffix(".csv"): [int(row["orderNo"]) for row in CSV.parse(data)]
+                 for name, data in sample_csv_files(40, BERLIN).items()}
+    json_files = {name.removesuffix(".json"): [order["orderNo"] for order in _orders_in(content)]
+                  for name, content in sample_client_files(40).items()}
+    assert csv_files == json_files
+
+
+def _orders_in(content):
+    """A JSON sample file holds one order alone, or several as an array."""
+    return content if isinstance(content, list) else [content]

@@ -77,7 +77,7 @@ def test_a_young_csv_file_cut_off_mid_write_is_left_in_place_and_nothing_applied
     assert workspace.processed() == [] and workspace.failed() == []
     assert workspace.collection.count_documents({}) == 0
     metadata = inbound_metadata(result)
-    assert metadata["files_deferred"] == 1 and metadata["read"] == 0
+    assert metadata["files_left_being_written"] == 1 and metadata["read"] == 0
 
 
 def test_a_settled_csv_file_without_a_final_line_end_is_read_whole(workspace):
@@ -193,7 +193,7 @@ def test_a_json_file_in_a_csv_customers_folder_is_reported_and_left_unread(works
     result = workspace.run("inbound_job", client_folder=csv_folder())
     assert result.success
     metadata = inbound_metadata(result)
-    assert metadata["files_other_format"] == 1 and metadata["other_format_files"] == ["a.json"]
+    assert metadata["files_left_other_format"] == 1 and metadata["other_format_files"] == ["a.json"]
     assert (workspace.inbound / "a.json").exists() and workspace.processed() == ["b.csv"]
     assert [d["number"] for d in workspace.collection.find({})] == [2]
     assert any("a.json" in line and "csv" in line for line in workspace.logged(result))

@@ -86,7 +86,7 @@ def test_a_file_replaced_while_the_run_works_stays_for_the_next_run(workspace, m
     assert workspace.processed() == ["other.json"]
     assert read_json(workspace.inbound / "orders.json") == new_content  # not moved, not lost
     moved = inbound_metadata(result)
-    assert moved["files_not_moved"] == 1
+    assert moved["files_left_not_moved"] == 1
     assert "changed after this run read it" in moved["not_moved_files"]["orders.json"]
     assert workspace.run("inbound_job").success
     assert workspace.processed() == ["orders.json", "other.json"]
@@ -98,7 +98,7 @@ def test_a_file_left_alone_during_the_run_is_moved(workspace):
     drop(workspace.inbound, "orders.json", [client_order(1)])
     result = workspace.run("inbound_job")
     assert workspace.processed() == ["orders.json"]
-    assert inbound_metadata(result)["files_not_moved"] == 0
+    assert inbound_metadata(result)["files_left_not_moved"] == 0
 
 
 # CONTRACT 5.5: any name the file system accepts ends in processed/ or failed/ with its report.
@@ -141,7 +141,7 @@ def test_a_255_byte_name_gets_its_report_under_a_shortened_unique_name(workspace
     result = workspace.run("inbound_job")
     assert result.success
     moved = inbound_metadata(result)
-    assert moved["files_not_moved"] == 0 and moved["files_failed"] == 1
+    assert moved["files_left_not_moved"] == 0 and moved["files_failed"] == 1
     failed = workspace.failed()
     assert LONGEST in failed and len(failed) == 2
     report_name = next(name for name in failed if name.endswith(".error.json"))
@@ -155,7 +155,7 @@ def test_a_255_byte_name_that_clashes_is_moved_under_a_shortened_name(workspace)
     drop(workspace.inbound / "processed", LONGEST, "earlier")
     drop(workspace.inbound, LONGEST, [client_order(1)])
     result = workspace.run("inbound_job")
-    assert inbound_metadata(result)["files_not_moved"] == 0
+    assert inbound_metadata(result)["files_left_not_moved"] == 0
     assert list(workspace.inbound.glob("*.json")) == []
     assert len(workspace.processed()) == 2
     assert (workspace.inbound / "processed" / LONGEST).read_text() == "earlier"
@@ -169,7 +169,7 @@ def test_a_stale_report_never_blocks_nor_stands_in_for_the_new_one(workspace):
     result = workspace.run("inbound_job")
     assert result.success
     moved = inbound_metadata(result)
-    assert moved["files_not_moved"] == 0 and moved["failed_files"] == ["failed/bad.1.json"]
+    assert moved["files_left_not_moved"] == 0 and moved["failed_files"] == ["failed/bad.1.json"]
     assert workspace.failed() == ["bad.1.json", "bad.1.json.error.json", "bad.json.error.json"]
     report = read_json(workspace.inbound / "failed" / "bad.1.json.error.json")
     assert report["file"] == "bad.json" and report["errors"][0]["index"] == 0
@@ -439,7 +439,7 @@ def test_the_sensor_scan_takes_a_name_that_is_not_utf8(tmp_path):
     assert len(scan.ready) == 1 and len(scan.fingerprint) == 24
 
 
-def test_a_document_blocked_by_a_folder_does_not_relaunch_outbound_every_tick(workspace):
+def test_a_document_skipped_for_a_folder_taking_its_file_name_does_not_relaunch_outbound_every_tick(workspace):
     import dagster as dg
 
     from tracos_integration.definitions import defs
@@ -472,7 +472,7 @@ def test_a_file_renamed_over_the_name_just_before_the_move_is_put_back(tmp_path,
 
     monkeypatch.setattr(archive_module, "move_without_overwrite", replaced_right_before_the_move)
     archived = archive_module.archive_files(tmp_path, {"orders.json": read.packed()}, {})
-    assert archived.processed == 0 and "inode" in archived.stayed["orders.json"]
+    assert archived.processed == 0 and "inode" in archived.not_moved["orders.json"]
     assert read_json(path)[0]["summary"] == "newer" and os.listdir(tmp_path / "processed") == []
 
 

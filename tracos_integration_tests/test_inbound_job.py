@@ -151,7 +151,7 @@ def test_young_unparseable_file_is_left_for_the_next_run(workspace, monkeypatch)
     result = workspace.run("inbound_job")
     assert (workspace.inbound / "half.json").exists() and workspace.failed() == []
     assert workspace.processed() == ["done.json"]
-    assert inbound_metadata(result)["files_deferred"] == 1
+    assert inbound_metadata(result)["files_left_being_written"] == 1
 
 
 def test_old_unparseable_file_is_failed(workspace, monkeypatch):
@@ -175,7 +175,7 @@ def test_hidden_files_other_extensions_folders_and_symlinks_are_not_read(workspa
         ".hidden.json", "folder.json", "link.json", "notes.txt", "upper.JSON"
     ]
     metadata = inbound_metadata(result)
-    assert metadata["symlinks_skipped"] == 1 and metadata["symlinks"] == ["link.json"]
+    assert metadata["files_left_symlinks"] == 1 and metadata["symlinks"] == ["link.json"]
 
 
 def test_name_clash_adds_a_suffix_and_never_overwrites(workspace):

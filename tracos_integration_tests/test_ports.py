@@ -116,7 +116,7 @@ class FakeClient:
     def require(self, which: str) -> None:
         return None
 
-    def blocked(self, which: str, names: Iterable[str]) -> dict[str, str]:
+    def taken_names(self, which: str, names: Iterable[str]) -> dict[str, str]:
         return {}
 
     def export_file(self, record: dict[str, Any], timezone: Optional[str] = None) -> tuple[str, bytes]:

@@ -32,7 +32,7 @@ def server_workspace(workspace, monkeypatch):
     try:
         resource.get_collection().database.command("ping")
     except Exception as error:  # a configured but unreachable server is a skip here, not a failure
-        pytest.skip(f"MongoDB at {resource.display_name} is not reachable: {type(error).__name__}")
+        pytest.skip(f"MongoDB at {resource.server_label} is not reachable: {type(error).__name__}")
     yield workspace, resource.get_collection()
     resource.get_collection().drop()
 

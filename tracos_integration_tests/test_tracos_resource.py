@@ -35,7 +35,7 @@ def test_configuration_is_read_from_the_environment_when_used(monkeypatch):
     monkeypatch.setenv("MONGO_COLLECTION", "orders")
     collection = resource.get_collection()
     assert collection.full_name == "plant.orders"
-    assert resource.display_name == "mongomock://late (plant.orders)"
+    assert resource.server_label == "mongomock://late (plant.orders)"
 
 
 def test_defaults_match_the_contract(monkeypatch):

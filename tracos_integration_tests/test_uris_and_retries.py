@@ -83,7 +83,7 @@ def failure(code, message, name, labels=()):
      "db.plant:27017"),
 ])
 def test_a_uri_is_shown_with_its_server_and_without_its_credentials(uri, secrets, server):
-    shown = MongoResource(uri=uri).display_name
+    shown = MongoResource(uri=uri).server_label
     assert server in shown
     for secret in secrets:
         assert secret not in shown
@@ -91,12 +91,12 @@ def test_a_uri_is_shown_with_its_server_and_without_its_credentials(uri, secrets
 
 def test_an_embedded_path_or_store_name_with_an_at_sign_is_not_taken_for_credentials(tmp_path):
     path = tmp_path / "ops@plant" / "tracos.json"
-    assert MongoResource(uri=f"embedded://{path}").display_name.startswith(f"embedded://{path} (")
+    assert MongoResource(uri=f"embedded://{path}").server_label.startswith(f"embedded://{path} (")
     assert redact(f"opened {path}") == f"opened {path}"
 
 
 def test_the_configured_secrets_are_removed_from_any_text_once_the_uri_is_used():
-    MongoResource(uri="mongodb://tracos user:pa ss%2Fword@db.plant:27017/tractian").display_name
+    MongoResource(uri="mongodb://tracos user:pa ss%2Fword@db.plant:27017/tractian").server_label
     echoed = "auth failed for 'tracos user' with 'pa ss/word' (pa ss%2Fword) on mongodb://tracos user:pa ss%2Fword@db"
     cleaned = redact(echoed)
     assert "tracos user" not in cleaned and "pa ss" not in cleaned

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tracos_integration.client.reading import FileErrors, FileIdentity, display_name
+from tracos_integration.client.reading import FileErrors, FileIdentity, shown_name
 from tracos_integration.client.rename import rename_without_overwrite
 from tracos_integration.core.files import Archived
 from tracos_integration.client.writing import (
@@ -36,10 +36,10 @@ def archive_files(folder: Path, files: dict[str, int], failed: dict[str, FileErr
         try:
             destination = _move_if_unchanged(folder / name, FileIdentity.unpacked(packed), target, failed=bool(errors))
         except _ChangedSinceRead as changed:
-            archived.stayed[name] = str(changed)
+            archived.not_moved[name] = str(changed)
             continue
         except OSError as error:
-            archived.stayed[name] = f"{type(error).__name__}: {error.strerror or error}"
+            archived.not_moved[name] = f"{type(error).__name__}: {error.strerror or error}"
             continue
         if not errors:
             archived.processed += 1
@@ -61,7 +61,7 @@ class _ChangedSinceRead(Exception):
 
 def _move_if_unchanged(path: Path, identity: FileIdentity, target: Path, failed: bool) -> Path:
     """Move the file, then check that what moved is the file the run read; if not, put it
-    back, so it stays for the next run. One check after the move covers every way a file
+    back, so it is left for the next run. One check after the move covers every way a file
     changes: a writer that replaces it (rename over it) changes the inode, one that
     rewrites it in place changes the size or the modification time."""
     destination = move_without_overwrite(path, target, also_free=report_name if failed else None)
@@ -80,7 +80,7 @@ def _move_if_unchanged(path: Path, identity: FileIdentity, target: Path, failed:
     except OSError:
         return destination  # yet another file took the name: keep both; this one is in target
     raise _ChangedSinceRead(
-        f"changed after this run read it ({', '.join(changed)} differ); it stays for the next run to read"
+        f"changed after this run read it ({', '.join(changed)} differ); left for the next run"
     )
 
 
@@ -89,7 +89,7 @@ def _write_report(destination: Path, name: str, errors: FileErrors) -> Path:
     appeared meanwhile, the file moves on to a name whose report is free. Returns where the
     file ends."""
     report = {
-        "file": display_name(name),
+        "file": shown_name(name),
         "errors_total": errors.total,
         "errors": [{"index": e.index, "reason": e.reason} for e in errors.listed],
     }

@@ -24,7 +24,7 @@ from tracos_integration.client.formats import FORMATS, ClientFormat, format_for
 from tracos_integration.client.reading import FileErrors, NotReadable, StillBeingWritten, read_file
 from tracos_integration.client.writing import (
     ClientFolderError,
-    blocked_names,
+    taken_names,
     remove_temp_files,
     require_folder,
     sync_folder,
@@ -45,10 +45,10 @@ PAGE_BYTES = 16 * 1024 * 1024  # a page takes no more files once it holds this m
 @dataclass
 class FolderScan:
     """What the sensor sees: the settled files ("name\0mtime_ns\0size" each) and how many
-    files are still settling."""
+    files may still be being written (younger than the settle time)."""
 
     ready: list[str] = field(default_factory=list)
-    changing: int = 0
+    being_written: int = 0
     oldest_mtime_ns: Optional[int] = None  # of the settled files: how long the oldest has waited
     other_format: list[str] = field(default_factory=list)  # the suffixes of files of another format, one per file
 
@@ -191,7 +191,7 @@ class ClientFolder(dg.ConfigurableResource):
                 if not stat.S_ISREG(info.st_mode):
                     continue
                 if settled_before < info.st_mtime_ns <= now_ns + SKEW_NS:
-                    scan.changing += 1
+                    scan.being_written += 1
                 else:  # settled, or stamped "in the future" by a writer whose clock runs ahead
                     scan.ready.append(f"{name}\0{info.st_mtime_ns}\0{info.st_size}")
                     if oldest is None or info.st_mtime_ns < oldest:
@@ -242,7 +242,7 @@ class ClientFolder(dg.ConfigurableResource):
             try:
                 read = read_file(folder, name, settings.inbound_max_file_bytes, settled_before, client_format)
             except StillBeingWritten:
-                page.deferred.append(name)
+                page.being_written.append(name)
                 continue
             except NotReadable as reason:
                 page.unreadable[name] = str(reason)
@@ -254,7 +254,7 @@ class ClientFolder(dg.ConfigurableResource):
                 page, held = Page(), 0
             page.files.append(read)
             held += read.identity.size
-        if page.files or page.deferred or page.unreadable:
+        if page.files or page.being_written or page.unreadable:
             yield page
 
     def archive(self, files: dict[str, int], failed: dict[str, FileErrors]) -> Archived:
@@ -273,9 +273,9 @@ class ClientFolder(dg.ConfigurableResource):
             return f"its {which}_dir in the customers file (TRACOS_CUSTOMERS_FILE)"
         return "DATA_INBOUND_DIR" if which == "inbound" else "DATA_OUTBOUND_DIR"
 
-    def blocked(self, which: str, names: Iterable[str]) -> dict[str, str]:
-        """Names in the folder that a file cannot take, with why (see writing.blocked_names)."""
-        return blocked_names(self.require(which), names)
+    def taken_names(self, which: str, names: Iterable[str]) -> dict[str, str]:
+        """Names in the folder that a file cannot take, with why (see writing.taken_names)."""
+        return taken_names(self.require(which), names)
 
     def write_files(self, which: str, files: Iterable[tuple[str, bytes]]) -> list[str]:
         """Write files (already in the customer's format) atomically; then make the renames durable."""

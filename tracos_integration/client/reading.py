@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from tracos_integration.client.formats import ClientFormat
 
 
-def display_name(name: str) -> str:
+def shown_name(name: str) -> str:
     """A file name as reports, metadata and logs show it. os.scandir hands back bytes that
     are not UTF-8 as lone surrogates, which JSON and the run storage cannot hold; they are
     shown as backslash escapes of the raw bytes instead (b'caf\\xe9.json' -> 'caf\\\\xe9.json')."""
@@ -49,11 +49,11 @@ def read_file(folder: str, name: str, max_file_bytes: int, settled_before_ns: in
     data, identity, too_big = _read_limited(os.path.join(folder, name), max_file_bytes)
     if too_big:
         return ReadFile(name, identity, error=too_big)
-    settling = identity.mtime_ns > settled_before_ns
+    maybe_being_written = identity.mtime_ns > settled_before_ns
     try:
-        return ReadFile(name, identity, records=client_format.records(data, may_be_cut_off=settling))
+        return ReadFile(name, identity, records=client_format.records(data, may_be_cut_off=maybe_being_written))
     except ValueError as error:
-        if settling:
+        if maybe_being_written:
             raise StillBeingWritten from None
         return ReadFile(name, identity, error=str(error))
 

@@ -134,20 +134,20 @@ def write_atomically(folder: Path, name: str, payload: bytes) -> Path:
     return target
 
 
-def blocked_names(folder: Path, names: Iterable[str]) -> dict[str, str]:
+def taken_names(folder: Path, names: Iterable[str]) -> dict[str, str]:
     """Names in `folder` that a file cannot take (os.replace cannot put a file over a folder,
     a FIFO or a socket), each with the reason. A regular file or a link is simply replaced."""
-    blocked = {}
+    taken = {}
     for name in names:
         try:
             mode = os.lstat(folder / name).st_mode
         except OSError:
             continue
         if stat.S_ISDIR(mode):
-            blocked[name] = f"{name} in {folder} is a folder, so the file cannot be written; move the folder away"
+            taken[name] = f"{name} in {folder} is a folder, so the file cannot be written; move the folder away"
         elif not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
-            blocked[name] = f"{name} in {folder} is not a regular file, so it cannot be replaced; move it away"
-    return blocked
+            taken[name] = f"{name} in {folder} is not a regular file, so it cannot be replaced; move it away"
+    return taken
 
 
 def sync_folder(folder: Path) -> None:
@@ -160,8 +160,9 @@ def sync_folder(folder: Path) -> None:
 
 
 def json_bytes(document: Any) -> bytes:
-    # backslashreplace: a lone surrogate cannot reach here (names go through display_name and
-    # records are validated), but if one did, the file is still written, escaped.
+    """The one way the sync writes JSON: outbound files, error reports, sample files.
+    backslashreplace: a lone surrogate cannot reach here (names go through shown_name and
+    records are validated), but if one did, the file is still written, escaped."""
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8", "backslashreplace")
 
 

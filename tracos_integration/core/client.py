@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, Sequence
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from tracos_integration.core import fields
+from tracos_integration.core.text import short
 from tracos_integration.core.timestamps import UTC, parse_iso_timestamp, type_name
 
 STATUS_FLAGS: tuple[str, ...] = ("isPending", "isActive", "isDone", "isOnHold", "isCanceled")
@@ -113,18 +114,24 @@ def parse_client_record(raw: Any, client_timezone: ZoneInfo | Any = UTC) -> Clie
         raise RecordRejected(describe_validation_error(error)) from None
 
 
-def describe_validation_error(error: ValidationError) -> str:
-    """One line per problem: the field, what is wrong, and the offending value."""
+def describe_validation_error(error: ValidationError, *, noun: str = "field", expected: Sequence[str] = (),
+                              first_only: bool = False) -> str:
+    """The one wording of a pydantic error (work orders, TracOS documents, the customers file):
+    per problem the field, what is wrong and the offending value. `noun` is what the input calls
+    a field (a YAML file: "key"); `expected`, the names listed after a missing or unknown one;
+    `first_only` for a file fixed one problem at a time."""
     problems = []
     for item in error.errors(include_url=False):
         field = ".".join(str(part) for part in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "missing":
-            problems.append(f"{field}: required field is missing")
-            continue
-        if item["type"] not in ("value_error", "assertion_error") and "input" in item:
+        if item["type"] in ("missing", "extra_forbidden"):
+            message = f"required {noun} is missing" if item["type"] == "missing" else f"unknown {noun}"
+            message += f"; the {noun}s are {', '.join(expected)}" if expected else ""
+        elif item["type"] not in ("value_error", "assertion_error") and "input" in item:
             message = f"{message[:1].lower()}{message[1:]} (got {_describe_input(item['input'])})"
         problems.append(f"{field}: {message}" if field else message)
+        if first_only:
+            break
     return "; ".join(problems)
 
 
@@ -136,5 +143,5 @@ def _describe_input(value: Any) -> str:
             text = json.dumps(value)  # ASCII only: a lone surrogate shows as \ud800
         except ValueError:  # an integer too long to print
             return type_name(value)
-        return text if len(text) <= 60 else text[:57] + "..."
+        return short(text, 60)
     return type_name(value)

@@ -66,7 +66,7 @@ class Page:
     """Some inbound files, read; and the files of that page left in place, with why."""
 
     files: list[ReadFile] = field(default_factory=list)
-    deferred: list[str] = field(default_factory=list)  # do not parse yet and still settling
+    being_written: list[str] = field(default_factory=list)  # do not parse yet and younger than the settle time
     unreadable: dict[str, str] = field(default_factory=dict)
 
 
@@ -74,5 +74,5 @@ class Page:
 class Archived:
     processed: int = 0
     failed: list[str] = field(default_factory=list)  # names in failed/, as moved
-    stayed: dict[str, str] = field(default_factory=dict)  # name -> why it was not moved
+    not_moved: dict[str, str] = field(default_factory=dict)  # left in the inbound folder: name -> why
     unreported: dict[str, str] = field(default_factory=dict)  # moved to failed/, its report not written

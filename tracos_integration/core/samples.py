@@ -23,20 +23,26 @@ SUMMARIES = (
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def sample_client_files(count: int, seed: int = 42) -> dict[str, Any]:
-    """`count` client work orders spread over files: mostly one object per file,
-    some arrays; order numbers 1..count, half of them shared with the TracOS samples."""
+def sample_batches(count: int, seed: int = 42) -> list[list[dict[str, Any]]]:
+    """`count` client work orders grouped as sample files hold them, in every format: mostly
+    one per file, some files of 2 to 5; order numbers 1..count, half of them shared with the
+    TracOS samples."""
     rng = random.Random(seed)
     orders = [_client_order(rng, number) for number in range(1, count + 1)]
-    files: dict[str, Any] = {}
-    position = 0
+    batches, position = [], 0
     while position < len(orders):
         size = 1 if rng.random() < 0.7 else rng.randint(2, 5)
-        chunk = orders[position : position + size]
-        name = f"sample_{chunk[0]['orderNo']:06d}.json"
-        files[name] = chunk[0] if size == 1 and len(chunk) == 1 else chunk
+        batches.append(orders[position : position + size])
         position += size
-    return files
+    return batches
+
+
+def sample_client_files(count: int, seed: int = 42) -> dict[str, Any]:
+    """The sample batches as JSON files: one object alone, several as an array."""
+    return {
+        f"sample_{batch[0]['orderNo']:06d}.json": batch[0] if len(batch) == 1 else batch
+        for batch in sample_batches(count, seed)
+    }
 
 
 def sample_tracos_documents(count: int, seed: int = 42) -> list[dict[str, Any]]:

@@ -10,6 +10,8 @@ import json
 import re
 from datetime import datetime, timezone, tzinfo
 
+from tracos_integration.core.text import short
+
 UTC = timezone.utc
 
 
@@ -79,5 +81,4 @@ def type_name(value: object) -> str:
 
 
 def _shorten(value: object, limit: int = 60) -> str:
-    text = json.dumps(value) if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return short(json.dumps(value) if isinstance(value, str) else repr(value), limit)

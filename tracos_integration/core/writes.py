@@ -6,13 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from tracos_integration.core.text import short
+
 DUPLICATE_KEY = 11000  # the server's error code for a unique index violation
-
-
-def short(value: Any, limit: int = 200) -> str:
-    """A server message cut to one readable length."""
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass

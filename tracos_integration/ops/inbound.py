@@ -9,10 +9,12 @@ from datetime import datetime
 import dagster as dg
 from pydantic import Field
 
-from tracos_integration.assets import CLIENT_INBOUND, TRACOS_WORK_ORDERS, files_left_check, rejected_records_check
+from tracos_integration.assets import (
+    CLIENT_INBOUND, TRACOS_WORK_ORDERS, files_left_check, left_reasons, rejected_records_check,
+)
 from tracos_integration.core.files import Archived
 from tracos_integration.client.folder import ClientFolder, clear_failure
-from tracos_integration.client.reading import display_name
+from tracos_integration.client.reading import shown_name
 from tracos_integration.core.timestamps import UTC, to_utc_millis
 from tracos_integration.ops.metadata import (
     REJECTED_TAG,
@@ -28,9 +30,6 @@ from tracos_integration.totals import daily_totals
 from tracos_integration.tracos.resource import MongoResource, tracos_failure
 
 NOT_MOVED = "No inbound file was moved."
-LEFT_WORDS = {"files_deferred": "still settling", "files_unreadable": "unreadable",
-              "files_not_moved": "changed while read", "symlinks_skipped": "symbolic links",
-              "files_other_format": "of another format"}
 
 
 class InboundConfig(dg.Config):
@@ -75,13 +74,13 @@ def _applied_metadata(report: InboundReport) -> dict:
     return {
         "rejected_records": table(
             [("file", "string"), ("index", "int"), ("orderNo", "int"), ("reason", "string")],
-            ({"file": display_name(r.file), "index": r.index, "orderNo": r.order_no, "reason": r.reason}
+            ({"file": shown_name(r.file), "index": r.index, "orderNo": r.order_no, "reason": r.reason}
              for r in report.rejections),
         ),
-        "symlinks": dg.MetadataValue.json([display_name(name) for name in report.symlinks[:200]]),
-        "other_format_files": dg.MetadataValue.json([display_name(name) for name in report.other_format[:200]]),
+        "symlinks": dg.MetadataValue.json([shown_name(name) for name in report.symlinks[:200]]),
+        "other_format_files": dg.MetadataValue.json([shown_name(name) for name in report.other_format[:200]]),
         "unreadable_files": dg.MetadataValue.json(
-            {display_name(name): reason for name, reason in list(report.unreadable.items())[:200]}
+            {shown_name(name): reason for name, reason in list(report.unreadable.items())[:200]}
         ),
         "duplicate_numbers_in_tracos": dg.MetadataValue.json(report.duplicate_numbers[:200]),
     }
@@ -90,7 +89,7 @@ def _applied_metadata(report: InboundReport) -> dict:
 @dg.op
 def archive_inbound_files(context: dg.OpExecutionContext, client_folder: ClientFolder, report: InboundReport) -> dict:
     """Move each read file to processed/ or failed/ (with `<name>.error.json`); a file that
-    changed since it was read stays for the next run. Then the run's summary, in one place."""
+    changed since it was read is left for the next run. Then the run's summary, in one place."""
     client_folder, = scoped(context, client_folder)
     archived = Archived()
     if not report.dry_run:
@@ -102,23 +101,23 @@ def archive_inbound_files(context: dg.OpExecutionContext, client_folder: ClientF
 def _record_archived(context: dg.OpExecutionContext, client_folder: ClientFolder, report: InboundReport,
                      archived: Archived) -> dict:
     """Logs, the inbound folder's observation and files-left check, and the run's summary."""
-    stayed = {display_name(name): reason for name, reason in archived.stayed.items()}
-    for name, reason in stayed.items():
+    not_moved = {shown_name(name): reason for name, reason in archived.not_moved.items()}
+    for name, reason in not_moved.items():
         context.log.warning(f"inbound/{name} was not moved: {reason}")
-    unreported = {f"failed/{display_name(name)}": reason for name, reason in archived.unreported.items()}
+    unreported = {f"failed/{shown_name(name)}": reason for name, reason in archived.unreported.items()}
     for name, reason in unreported.items():
         context.log.warning(f"{name} was moved, but its error report could not be written ({reason})")
-    left = {  # why files stayed in the inbound folder: metadata name -> count
-        "files_deferred": len(report.deferred), "files_unreadable": len(report.unreadable),
-        "files_not_moved": len(stayed), "symlinks_skipped": len(report.symlinks),
-        "files_other_format": len(report.other_format),
+    left = {  # files left in the inbound folder for the next run, by why (assets.LEFT_REASONS)
+        "files_left_being_written": len(report.being_written), "files_left_unreadable": len(report.unreadable),
+        "files_left_not_moved": len(not_moved), "files_left_symlinks": len(report.symlinks),
+        "files_left_other_format": len(report.other_format),
     }
     files = {
         "files_read": len(report.files), "files_processed": archived.processed, "files_failed": len(archived.failed),
         "files_left": sum(left.values()),
     }
     counts = {name: report.counts[name] for name in COUNTS}
-    failed = {name: errors for name, errors in report.failed.items() if name not in archived.stayed}
+    failed = {name: errors for name, errors in report.failed.items() if name not in archived.not_moved}
     if not report.dry_run:
         partition = partition_of(context)
         context.log_event(dg.AssetObservation(CLIENT_INBOUND, description="inbound run", partition=partition,
@@ -130,8 +129,8 @@ def _record_archived(context: dg.OpExecutionContext, client_folder: ClientFolder
         **files,
         **left,
         "dry_run": report.dry_run,
-        "failed_files": dg.MetadataValue.json([f"failed/{display_name(name)}" for name in archived.failed[:200]]),
-        "not_moved_files": dg.MetadataValue.json(dict(list(stayed.items())[:200])),
+        "failed_files": dg.MetadataValue.json([f"failed/{shown_name(name)}" for name in archived.failed[:200]]),
+        "not_moved_files": dg.MetadataValue.json(dict(list(not_moved.items())[:200])),
         "reports_not_written": dg.MetadataValue.json(dict(list(unreported.items())[:200])),
         "inbound_folder": dg.MetadataValue.path(str(client_folder.inbound_path)),
     })
@@ -142,7 +141,7 @@ def _summary(counts: dict[str, int], files: dict[str, int], left: dict[str, int]
              failed_lines: list[str]) -> str:
     """Records read = inserted + updated + unchanged + stale + rejected; files read (plus
     files left unread) = processed + failed + left."""
-    why_left = ", ".join(f"{count} {LEFT_WORDS[name]}" for name, count in left.items() if count) or "none"
+    why_left = left_reasons(left) or "none"
     lines = [
         "**Dry run**: decided and reported, nothing written or moved." if dry_run else "",
         "| records | |", "| --- | ---: |",
@@ -161,21 +160,22 @@ def _log(context: dg.OpExecutionContext, report: InboundReport, warnings: list[s
         context.log.warning(warning)
     for name in report.other_format[:20]:
         context.log.warning(
-            f"inbound/{display_name(name)} is not a {format_name} file, this customer's format: it was not read and "
-            "stays in place; convert or rename it (suffixes are case-sensitive), or move it to the right "
+            f"inbound/{shown_name(name)} is not a {format_name} file, this customer's format: it was not read and "
+            "was left in place; convert or rename it (suffixes are case-sensitive), or move it to the right "
             "customer's folder"
         )
     for name in report.symlinks:
-        context.log.warning(f"inbound/{display_name(name)} is a symbolic link; links are not read, so it was left in place")
+        context.log.warning(f"inbound/{shown_name(name)} is a symbolic link; links are not read, so it was left in place")
     for name, reason in report.unreadable.items():
-        context.log.warning(f"inbound/{display_name(name)} could not be read ({reason}); it stays in place for the next run")
-    if report.deferred:
+        context.log.warning(f"inbound/{shown_name(name)} could not be read ({reason}); left in place for the next run")
+    if report.being_written:
         context.log.info(
-            f"{len(report.deferred)} inbound file(s) do not parse yet and changed less than {settle_seconds:g}s ago; "
-            f"left for the next run: {', '.join(display_name(name) for name in report.deferred[:10])}"
+            f"{len(report.being_written)} inbound file(s) do not parse yet and changed less than {settle_seconds:g}s "
+            f"ago (still being written?); left for the next run: "
+            f"{', '.join(shown_name(name) for name in report.being_written[:10])}"
         )
     for rejection in report.rejections[:20]:
-        where = f"inbound/{display_name(rejection.file)}" + ("" if rejection.index is None else f" record {rejection.index}")
+        where = f"inbound/{shown_name(rejection.file)}" + ("" if rejection.index is None else f" record {rejection.index}")
         context.log.warning(f"rejected {where}: {rejection.reason}")
     if report.duplicate_numbers:
         context.log.warning(

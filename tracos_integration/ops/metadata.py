@@ -6,7 +6,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import dagster as dg
 
-from tracos_integration.client.reading import display_name
+from tracos_integration.client.reading import shown_name
+from tracos_integration.core.text import one_line
 
 MAX_TABLE_ROWS = 500  # the full list is always in the failed/ reports
 
@@ -40,14 +41,14 @@ def failed_files_table(failed: Mapping[str, Any]) -> dg.TableMetadataValue:
     `<name>.error.json` report lists more)."""
     return table(
         [("file", "string"), ("errors_total", "int"), ("first_reason", "string")],
-        ({"file": f"failed/{display_name(name)}", "errors_total": errors.total,
+        ({"file": f"failed/{shown_name(name)}", "errors_total": errors.total,
           "first_reason": _first_reason(errors)} for name, errors in failed.items()),
     )
 
 
 def failed_files_lines(failed: Mapping[str, Any]) -> list[str]:
     """The first MAX_FILES_NAMED failed files, a Markdown line each, for a run's summary."""
-    lines = [f"- `failed/{display_name(name)}` ({errors.total} error(s)): {_first_reason(errors)}"
+    lines = [f"- `failed/{shown_name(name)}` ({errors.total} error(s)): {_first_reason(errors)}"
              for name, errors in list(failed.items())[:MAX_FILES_NAMED]]
     if len(failed) > MAX_FILES_NAMED:
         lines.append(f"- ... and {len(failed) - MAX_FILES_NAMED} more (see the failed_files table)")
@@ -59,8 +60,7 @@ def _first_reason(errors: Any) -> str:
         return ""
     first = errors.listed[0]
     where = "" if first.index is None else f"record {first.index}: "
-    reason = " ".join(str(first.reason).split())
-    return where + (reason if len(reason) <= 300 else reason[:299] + "…")
+    return where + one_line(first.reason)
 
 
 def table(columns: Sequence[tuple[str, str]], rows: Iterable[dict[str, Any]]) -> dg.TableMetadataValue:

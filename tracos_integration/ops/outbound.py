@@ -67,7 +67,7 @@ def _record(context: dg.OpExecutionContext, mongo: MongoResource, report: Outbou
         "to_export": report.to_export,
         "pages": report.pages,
         "dry_run": dry_run,
-        "tracos": mongo.display_name,
+        "tracos": mongo.server_label,
         "skipped_documents": table(
             [("number", "int"), ("document_id", "string"), ("reason", "string")],
             ({"number": int(s.number) if isinstance(s.number, int) and not isinstance(s.number, bool) else None,

@@ -39,7 +39,7 @@ def write_samples(context: dg.OpExecutionContext, config: SamplesConfig, mongo: 
         files = sample_client_files(config.count, config.seed)
     context.log.info(f"samples: {written} TracOS documents, {len(files)} inbound files")
     return dg.Output(
-        files, metadata={"tracos_documents": written, "inbound_files": len(files), "tracos": mongo.display_name}
+        files, metadata={"tracos_documents": written, "inbound_files": len(files), "tracos": mongo.server_label}
     )
 
 

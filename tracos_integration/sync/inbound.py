@@ -43,8 +43,8 @@ class InboundReport:
     rejections: list[Rejection] = field(default_factory=list)
     files: dict[str, int] = field(default_factory=dict)  # every file read: its identity (FileIdentity.packed)
     failed: dict[str, FileErrors] = field(default_factory=dict)  # those that go to failed/, with their errors
-    deferred: list[str] = field(default_factory=list)  # do not parse yet, still settling: left in place
-    unreadable: dict[str, str] = field(default_factory=dict)  # left in place, with why
+    being_written: list[str] = field(default_factory=list)  # do not parse yet, younger than the settle time: left
+    unreadable: dict[str, str] = field(default_factory=dict)  # left, with why
     symlinks: list[str] = field(default_factory=list)
     other_format: list[str] = field(default_factory=list)  # files of another client format: never read
     duplicate_numbers: list[Any] = field(default_factory=list)
@@ -88,7 +88,7 @@ class InboundSync:
 
     def apply(self, page: Page) -> None:
         """Validate, decide and write one page; record where each of its files goes."""
-        self.report.deferred.extend(page.deferred)
+        self.report.being_written.extend(page.being_written)
         self.report.unreadable.update(page.unreadable)
         self._page_errors = {read_file.name: FileErrors() for read_file in page.files}
         candidates = self._validate(page.files)

@@ -35,7 +35,7 @@ class Export:
     file_name: str
     record: dict[str, Any]
     mark_condition: dict[str, Any]
-    blocked: Optional[str] = None  # why the file cannot be written (its name is held by a folder)
+    skip_reason: Optional[str] = None  # why it is skipped: its name is taken (by a folder), or unrenderable
 
 
 @dataclass
@@ -88,12 +88,12 @@ def export(tracos: TracOS, client: ClientSide, *, page_size: int, dry_run: bool,
         # number type (7, an int64 7, 7.0) can let an older duplicate into a file.
         same_number = tracos.find_same_numbers(documents)
         page, skipped = translate_page(documents, same_number, client.format.file_name)
-        skipped += _blocked(client, page) if not dry_run else []
-        files, unwritable = _render(client, page, timezone)
-        report.add_page(page, skipped + unwritable)
+        skipped += _skip_taken_names(client, page) if not dry_run else []
+        files, not_rendered = _render(client, page, timezone)
+        report.add_page(page, skipped + not_rendered)
         if dry_run or not page.exports:
             continue
-        exports = [export for export in page.exports if export.blocked is None]
+        exports = [export for export in page.exports if export.skip_reason is None]
         client.write_files("outbound", files)
         marked = tracos.mark_synced([export.mark_condition for export in exports], now())
         report.counts["exported"] += len(exports)
@@ -102,15 +102,15 @@ def export(tracos: TracOS, client: ClientSide, *, page_size: int, dry_run: bool,
     return report
 
 
-def _blocked(client: ClientSide, page: ExportPage) -> list[Skipped]:
-    """Exports whose file name something else holds (a folder named `3.json`): skipped with
+def _skip_taken_names(client: ClientSide, page: ExportPage) -> list[Skipped]:
+    """Exports whose file name something else takes (a folder named `3.json`): skipped with
     the reason; their documents stay unsynced, the others go out."""
-    blocked = client.blocked("outbound", [export.file_name for export in page.exports])
+    taken = client.taken_names("outbound", [export.file_name for export in page.exports])
     skipped = []
     for index, export in enumerate(page.exports):
-        if export.file_name in blocked:
-            page.exports[index] = export = replace(export, blocked=blocked[export.file_name])
-            skipped.append(Skipped(export.record["orderNo"], str(export.mark_condition["_id"]), export.blocked))
+        if export.file_name in taken:
+            page.exports[index] = export = replace(export, skip_reason=taken[export.file_name])
+            skipped.append(Skipped(export.record["orderNo"], str(export.mark_condition["_id"]), export.skip_reason))
     return skipped
 
 
@@ -120,13 +120,13 @@ def _render(client: ClientSide, page: ExportPage, timezone: str) -> tuple[list[t
     stays unsynced and the others go out (CONTRACT 6.4)."""
     files, skipped = [], []
     for index, export in enumerate(page.exports):
-        if export.blocked is not None:
+        if export.skip_reason is not None:
             continue
         try:
             files.append(client.export_file(export.record, timezone))
         except ValueError as error:
-            page.exports[index] = export = replace(export, blocked=str(error))
-            skipped.append(Skipped(export.record["orderNo"], str(export.mark_condition["_id"]), export.blocked))
+            page.exports[index] = export = replace(export, skip_reason=str(error))
+            skipped.append(Skipped(export.record["orderNo"], str(export.mark_condition["_id"]), export.skip_reason))
     return files, skipped
 
 

@@ -13,7 +13,8 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from tracos_integration.core.writes import DUPLICATE_KEY, IndexReport, short  # noqa: F401 (re-exported)
+from tracos_integration.core.text import short
+from tracos_integration.core.writes import DUPLICATE_KEY, IndexReport  # noqa: F401 (re-exported)
 from tracos_integration.tracos.retry import Retrier, TracosTimedOut
 
 UNIQUE_NUMBER_INDEX = "number_unique"

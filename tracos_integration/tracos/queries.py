@@ -16,7 +16,8 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.errors import BulkWriteError, WriteConcernError
 
 from tracos_integration.core.tracos import MAPPED_FIELDS, as_read
-from tracos_integration.core.writes import IndexReport, Update, WriteRefusal, WriteResult, short as _short
+from tracos_integration.core.text import short
+from tracos_integration.core.writes import IndexReport, Update, WriteRefusal, WriteResult
 from tracos_integration.tracos import indexes
 from tracos_integration.core.bson_order import after_id, number_key
 from tracos_integration.tracos.retry import Retrier
@@ -131,7 +132,7 @@ class WorkOrderRepository:
         except WriteConcernError as error:
             raise WritesNotConfirmed(
                 f"TracOS applied the writes but did not confirm them with its write concern while trying to {what} "
-                f"(code {error.code}: {_short(str(error))}); they are not counted as applied"
+                f"(code {error.code}: {short(str(error))}); they are not counted as applied"
             ) from None
 
     # -- outbound ------------------------------------------------------------------

@@ -88,7 +88,7 @@ class MongoResource(dg.ConfigurableResource):
         return self.scope.settings.mongo_collection
 
     @property
-    def display_name(self) -> str:
+    def server_label(self) -> str:
         """The server, without credentials: safe for logs, errors and metadata."""
         return f"{display_uri(self.resolved_uri)} ({self.resolved_database}.{self.resolved_collection})"
 
@@ -114,7 +114,7 @@ class MongoResource(dg.ConfigurableResource):
         if self._retrier is None:
             self._retrier = Retrier(
                 budget_seconds=self.retry_budget_seconds,
-                server=self.display_name,
+                server=self.server_label,
                 long_operation_budget_seconds=self.index_build_budget_seconds,
             )
         return self._retrier

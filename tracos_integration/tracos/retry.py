@@ -22,6 +22,7 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
+from tracos_integration.core.text import short
 from tracos_integration.tracos.uris import redact
 
 T = TypeVar("T")
@@ -150,8 +151,7 @@ def describe(error: BaseException) -> str:
         if isinstance(error, ServerSelectionTimeoutError):  # the topology dump after it is noise here
             message = message.split(", Timeout:")[0]
         text = f"{type(error).__name__}: {message}" if message else type(error).__name__
-    text = redact(" ".join(text.split()))
-    return text if len(text) <= 300 else text[:297] + "..."
+    return short(redact(" ".join(text.split())), 300)
 
 
 class TracosUnavailable(RuntimeError):

@@ -29,7 +29,7 @@ def test_permission_denied_on_one_inbound_file_processes_the_others(workspace, m
     assert workspace.processed() == ["f1.json", "f3.json"]
     assert (workspace.inbound / "f2.json").exists()
     metadata = inbound_metadata(result)
-    assert metadata["files_unreadable"] == 1 and "permission denied" in metadata["unreadable_files"]["f2.json"]
+    assert metadata["files_left_unreadable"] == 1 and "permission denied" in metadata["unreadable_files"]["f2.json"]
     assert sorted(d["number"] for d in workspace.collection.find({})) == [1, 3]
     assert workspace.run("inbound_job").success and workspace.processed() == ["f1.json", "f2.json", "f3.json"]
     figures(records_in=3, applied=3, rejected=0, lost=0, duplicated=0)

@@ -37,7 +37,7 @@ def test_files_replaced_while_a_run_works_are_read_again_next_run(workspace, mon
         use_collection(patch, collection)
         first = workspace.run("inbound_job")
     assert first.success
-    assert inbound_metadata(first)["files_not_moved"] == len(replaced)
+    assert inbound_metadata(first)["files_left_not_moved"] == len(replaced)
     assert workspace.run("inbound_job").success
     assert every_file_settled(workspace) and len(workspace.processed()) == 100
     expected = {n: (f"order {n}" if n in replaced else f"first {n}") for n in range(1, 101)}
@@ -67,7 +67,7 @@ def test_hostile_names_and_stale_reports_all_end_in_processed_or_failed(workspac
     result = workspace.run("inbound_job")
     assert result.success
     moved = inbound_metadata(result)
-    assert moved["files_not_moved"] == 0 and moved["files_failed"] == len(bad_names)
+    assert moved["files_left_not_moved"] == 0 and moved["files_failed"] == len(bad_names)
     assert every_file_settled(workspace)
     reports = [name for name in os.listdir(os.fsencode(workspace.inbound / "failed")) if name.endswith(b".error.json")]
     assert len(reports) == len(bad_names) + 1  # each failed file's own report, and the stale one kept

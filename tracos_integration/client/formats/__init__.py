@@ -39,9 +39,9 @@ class ClientFormat(ABC):
     def records(self, data: bytes, *, may_be_cut_off: bool = False) -> Iterable[Any]:
         """The file's raw client records as the inbound run reads them: the whole file is
         checked now (ValueError as `parse`), records may be made as they are iterated. With
-        `may_be_cut_off` (the file is still settling), a file whose end looks like its writer
-        stopped mid-record is a ValueError too, so the caller leaves it for the next run
-        (CONTRACT 5.6). A JSON file cut off does not parse anyway."""
+        `may_be_cut_off` (younger than INBOUND_SETTLE_SECONDS: maybe still being written), a
+        file whose end looks like its writer stopped mid-record is a ValueError too, so the
+        caller leaves it for the next run (CONTRACT 5.6). A JSON file cut off does not parse anyway."""
         return self.parse(data)
 
     def record_problem(self, raw: Any) -> Optional[str]:

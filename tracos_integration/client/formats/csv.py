@@ -35,10 +35,10 @@ zone cannot hold (year 10000 in Berlin) skips that order with the reason (CONTRA
 Writing (the columns' words, outbound rows, formula cells, samples) is csv_writing.py.
 
 Hostile input (README, "CSV safety"): a cell may be as long as the file (the csv module's
-field limit is raised to the file's length); a file still settling is left for the next run
-(a file cut at a row's end looks complete); rows become records one at a time, so memory follows bytes;
-cells a spreadsheet would run as formulas are written with a leading `'`, and read back
-without it.
+field limit is raised to the file's length); a file still being written (younger than
+INBOUND_SETTLE_SECONDS) is left for the next run (a file cut at a row's end looks
+complete); rows become records one at a time, so memory follows bytes; cells a
+spreadsheet would run as formulas are written with a leading `'`, and read back without it.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from tracos_integration.core.client import STATUS_FLAGS
 from tracos_integration.core.fields import (
     CSV_FIELD_BY_COLUMN, DELETED_COLUMN, FLAG, NUMBER, STATUS_COLUMN, TIMESTAMP, Field,
 )
-from tracos_integration.core.writes import short
+from tracos_integration.core.text import short
 
 _TIME_SHAPE = re.compile(r"[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9]{2}:[0-9]{2}")
 _ORDER_NO_DIGITS = re.compile(r"[0-9]{1,30}")  # longer is no int64; the core says so for the text
@@ -164,10 +164,11 @@ def allow_cells_of(length: int) -> None:
 
 
 def _refuse_young() -> None:
-    """A CSV file still settling is never read (CONTRACT 3, 5.6): a writer that flushes row
-    by row leaves a complete-looking file at every row's end, and read then, the rows it
-    writes after the move to processed/ would never reach TracOS. The caller leaves it in
-    place for the next run; the sensor launches only for settled files anyway."""
+    """A CSV file still being written (younger than the settle time) is never read (CONTRACT
+    3, 5.6): a writer that flushes row by row leaves a complete-looking file at every row's
+    end, and read then, the rows it writes after the move to processed/ would never reach
+    TracOS. The caller leaves it in place for the next run; the sensor launches only for
+    settled files anyway."""
     raise ValueError("the file is younger than INBOUND_SETTLE_SECONDS: it may still be being written")
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import random
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,7 +14,7 @@ from tracos_integration.core.client import parse_client_record
 from tracos_integration.core.fields import (
     CSV_COLUMNS, CSV_FIELD_BY_COLUMN, DELETED_COLUMN, STATUS_COLUMN, TIMESTAMP, Field,
 )
-from tracos_integration.core.samples import sample_client_files
+from tracos_integration.core.samples import sample_batches
 
 COLUMNS: tuple[str, ...] = CSV_COLUMNS  # from the field map, core/fields.py
 DELIMITER = ";"
@@ -31,27 +30,18 @@ TIME_FORMAT = "%d/%m/%Y %H:%M"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as a formula (OWASP)
 
 def sample_csv_files(count: int, timezone: str, seed: int = 42) -> dict[str, bytes]:
-    """`count` work orders as CSV exports (`core.samples`' orders, so order numbers 1..count
-    overlap the TracOS samples alike): mostly one row per file, some files of 2 to 5 rows."""
+    """`core.samples`' batches as CSV exports, a row per work order: the same orders and files
+    as the JSON samples."""
     zone = ZoneInfo(timezone)
-    rng = random.Random(seed)
     files: dict[str, bytes] = {}
-    orders = [
-        parse_client_record(raw)
-        for content in sample_client_files(count, seed).values()
-        for raw in (content if isinstance(content, list) else [content])
-    ]
-    position = 0
-    while position < len(orders):
-        chunk = orders[position : position + (1 if rng.random() < 0.7 else rng.randint(2, 5))]
+    for batch in sample_batches(count, seed):
         buffer = io.StringIO(newline="")
         writer = csv.writer(buffer, delimiter=DELIMITER, lineterminator="\r\n")
         writer.writerow(COLUMNS)
-        for order in chunk:
+        for order in map(parse_client_record, batch):
             flag = order.raised_status_flag or "isActive"  # no flag reads as in progress (CONTRACT 4)
             writer.writerow(cells(dict(order), flag, order.isDeleted, zone))
-        files[f"sample_{chunk[0].orderNo:06d}.csv"] = buffer.getvalue().encode("utf-8")
-        position += len(chunk)
+        files[f"sample_{batch[0]['orderNo']:06d}.csv"] = buffer.getvalue().encode("utf-8")
     return files
 
 

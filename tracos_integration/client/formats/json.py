@@ -9,6 +9,8 @@ import json
 from typing import Any, Optional
 
 from tracos_integration.client.formats import ClientFormat, decode_text
+from tracos_integration.client.writing import json_bytes
+from tracos_integration.core.text import short
 from tracos_integration.core.timestamps import type_name
 
 
@@ -26,9 +28,7 @@ class JsonFormat(ClientFormat):
         return None
 
     def render(self, record: dict[str, Any], timezone: str) -> bytes:
-        # As client/writing.py writes outbound files. backslashreplace: a lone surrogate cannot
-        # reach here (records are validated), but if one did, the file is still written, escaped.
-        return (json.dumps(record, ensure_ascii=False, indent=2) + "\n").encode("utf-8", "backslashreplace")
+        return json_bytes(record)
 
 
 def _parse_records(data: bytes) -> list[Any]:
@@ -70,8 +70,7 @@ def _note_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _short(error: BaseException) -> str:
-    text = "nested too deeply" if isinstance(error, RecursionError) else (str(error) or type(error).__name__)
-    return text if len(text) <= 200 else text[:197] + "..."
+    return short("nested too deeply" if isinstance(error, RecursionError) else (str(error) or type(error).__name__))
 
 
 FORMAT = JsonFormat()
