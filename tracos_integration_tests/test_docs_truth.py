@@ -34,6 +34,7 @@ NOT_CODE = {
     "in_process_executor", "ConfigurableResource", "ResourceDependency[ClientFolder]", "RunRequest(partition_key=...)",
     "K8sRunLauncher", "DockerRunLauncher", "QueuedRunCoordinator", "applyLimitPerUniqueValue",
     "postgresqlHost", "delete_*", "team:integrations",
+    "resources.client_folder.config", "resources.mongo.config",  # where a run's config holds its customer's entry
     "FreshnessPolicy",  # Dagster's, named where the README says why it is not used
     "expression_algo.cpp",  # the MongoDB server's source file for the planner's rule
     "database.collection", "tractian/workorders_acme", "/tmp/x",  # examples of MongoDB names and paths
