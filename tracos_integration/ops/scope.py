@@ -19,6 +19,7 @@ import dagster as dg
 from tracos_integration.customers import (
     CUSTOMERS_FILE_VARIABLE, Customer, CustomersFileError, check_isolation, customers_from_env,
 )
+from tracos_integration.tracos.lease import refusal
 
 R = TypeVar("R")
 PARTITION_TAG = "dagster/partition"
@@ -126,6 +127,9 @@ def _names_no_customer() -> str:
 
 def scoped(context: dg.OpExecutionContext, *resources: R) -> tuple[R, ...]:
     """The resources (ClientFolder, MongoResource) as this run's customer sees them."""
+    refused = refusal(context.run_id)  # the run could not take its customer's lease
+    if refused is not None:
+        raise dg.Failure(description=refused)
     customer = run_customer(context.instance, context.run_id)
     if customer is None:
         return resources

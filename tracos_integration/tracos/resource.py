@@ -12,6 +12,7 @@ from pymongo.errors import InvalidName
 from tracos_integration.customers import Customer
 from tracos_integration.ops.scope import run_customer
 from tracos_integration.settings import VARIABLES, Settings
+from tracos_integration.tracos.lease import held_for_run
 from tracos_integration.tracos.queries import WorkOrderRepository, WritesNotConfirmed
 from tracos_integration.tracos.retry import Retrier, TracosUnavailable
 from tracos_integration.tracos.stores import DamagedStore, DemoExtraMissing, embedded_store_for, open_collection
@@ -74,13 +75,15 @@ class MongoResource(dg.ConfigurableResource):
 
     def get_collection(self) -> Any:
         """A pymongo-compatible Collection; works inside a run and when constructed directly."""
+        return self.open_collection(self.resolved_collection)
+
+    def open_collection(self, name: str) -> Any:
+        """Collection `name` of this resource's database (the work orders', or the leases')."""
         try:
-            return open_collection(
-                self.resolved_uri, self.resolved_database, self.resolved_collection, self.server_selection_timeout_ms
-            )
+            return open_collection(self.resolved_uri, self.resolved_database, name, self.server_selection_timeout_ms)
         except InvalidName as error:  # the names, not the URI, are at fault: say which setting to fix
             raise ValueError(
-                f"MONGO_DATABASE {self.resolved_database!r} / MONGO_COLLECTION {self.resolved_collection!r} "
+                f"MONGO_DATABASE {self.resolved_database!r} / MONGO_COLLECTION {name!r} "
                 f"cannot be used: {redact(str(error))}"
             ) from None
         except Exception as error:  # pymongo's URI errors may echo parts of the URI
@@ -142,5 +145,9 @@ class MongoResource(dg.ConfigurableResource):
         if refused:
             yield self
             return
-        with self.hold(customer):
-            yield self
+        # The customer's lease in TracOS first (a second run waits for it, at most its timeout);
+        # without it, the run's steps refuse to start (tracos/lease.py).
+        scoped = self.for_customer(customer) if customer else self
+        with held_for_run(scoped, context.dagster_run.run_id, context.log) as held:
+            with self.hold(customer) if held else contextlib.nullcontext():
+                yield self
