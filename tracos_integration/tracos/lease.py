@@ -201,7 +201,7 @@ def held_for_run(mongo: Any, run_id: str, log: Any) -> Iterator[bool]:
     except PyMongoError as error:  # refused for good (not authorized on the leases collection, ...)
         reason = describe_error(error)
     if reason is not None:
-        _REFUSED[run_id] = f"{reason}. Nothing was read or written"
+        _REFUSED[run_id] = f"{reason}. Nothing was read or written."
         try:
             yield False
         finally:
