@@ -82,6 +82,13 @@ def test_a_lease_is_never_released_or_renewed_by_a_run_that_does_not_hold_it(lea
     assert leases.find_one({"_id": KEY})["run_id"] == "other"
 
 
+@pytest.mark.parametrize("record", [{}, {"expiresAt": "soon"}, {"expiresAt": None, "holder": "x"}])
+def test_a_lease_record_without_an_expiry_date_never_blocks_a_run(leases, record):
+    leases.insert_one({"_id": KEY, **record})  # edited by hand, or left by something else
+    assert a_lease(leases, FakeClock()).take()
+    assert leases.find_one({"_id": KEY})["run_id"] == "run-a"
+
+
 def test_a_waiter_gives_up_after_the_timeout_naming_the_holder_and_the_setting(leases):
     clock = FakeClock()
     a_lease(leases, clock, "run-of-the-holder").take()
@@ -263,6 +270,7 @@ def customer(request, tmp_path):
         pytest.skip("MONGO_URI names no MongoDB server")
     env.update(MONGO_URI=SERVER_URI, MONGO_COLLECTION=f"workorders_lease_{uuid.uuid4().hex[:8]}")
     mongo = MongoResource(uri=SERVER_URI, collection=env["MONGO_COLLECTION"], retry_budget_seconds=5)
+    env["MONGO_DATABASE"] = mongo.resolved_database
     try:
         mongo.get_collection().database.command("ping")
     except Exception as error:  # a configured but unreachable server is a skip here, not a failure

@@ -97,7 +97,10 @@ class Lease:
                   "since": now, "expiresAt": now + timedelta(seconds=self.ttl_seconds)}
         try:
             self.retrier.call(lambda: self.collection.update_one(
-                {"_id": self.key, "$or": [{"holder": self.token}, {"expiresAt": {"$lte": now}}]},
+                {"_id": self.key, "$or": [
+                    {"holder": self.token}, {"expiresAt": {"$lte": now}},
+                    {"expiresAt": {"$not": {"$type": "date"}}},  # not a lease we wrote (hand-edited): never blocks
+                ]},
                 {"$set": holder}, upsert=True,
             ), f"take the lease on {self.key}")
         except DuplicateKeyError:
