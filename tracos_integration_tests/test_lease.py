@@ -89,6 +89,16 @@ def test_a_lease_record_without_an_expiry_date_never_blocks_a_run(leases, record
     assert leases.find_one({"_id": KEY})["run_id"] == "run-a"
 
 
+def test_the_strict_server_refuses_expr_in_an_upsert_as_mongodb_does_and_the_lease_needs_none():
+    """Why the lease reads the server's clock with `hello` rather than comparing with `$$NOW`."""
+    leases = StrictCollection(MongoResource(uri=f"mongomock://lease-{uuid.uuid4().hex}").open_collection(LEASES))
+    with pytest.raises(pymongo.errors.OperationFailure) as refused:
+        leases.update_one({"_id": KEY, "$or": [{"$expr": {"$lte": ["$expiresAt", "$$NOW"]}}]}, {"$set": {"a": 1}},
+                          upsert=True)
+    assert refused.value.code == 224
+    assert a_lease(leases, FakeClock()).take()
+
+
 def test_a_waiter_gives_up_after_the_timeout_naming_the_holder_and_the_setting(leases):
     clock = FakeClock()
     a_lease(leases, clock, "run-of-the-holder").take()
