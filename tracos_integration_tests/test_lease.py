@@ -140,6 +140,20 @@ def test_a_living_holder_keeps_its_lease_past_its_ttl_then_lets_go(leases, monke
     assert other.take()
 
 
+def test_a_holder_that_lost_its_lease_says_so_and_leaves_the_new_holders_lease_alone(leases):
+    now = lambda: datetime.now(timezone.utc)  # noqa: E731
+    stalled, log = a_lease(leases, now, "stalled", ttl_seconds=0.6), _Log()
+    assert stalled.take()
+    with stalled.kept(log=log):
+        # It stalled past its TTL, and another run took the lease meanwhile.
+        thief = a_lease(leases, now, "run-that-took-over")
+        leases.update_one({"_id": KEY}, {"$set": {"holder": thief.token, "run_id": thief.run_id}})
+        assert log.said.wait(timeout=60)
+    [line] = log.lines
+    assert line.startswith(f"lost the lease on {KEY}") and "(Dagster run run-that-took-over)" in line
+    assert leases.find_one({"_id": KEY})["run_id"] == "run-that-took-over"  # its end released nothing
+
+
 def test_on_the_embedded_store_renewals_never_wait_for_the_run_holding_its_collection(tmp_path, monkeypatch):
     """The run holds its collection of the embedded store for its whole duration; the lease's
     renewals (another thread, another collection) go on meanwhile."""
@@ -170,9 +184,11 @@ def test_on_a_mongodb_server_leases_run_by_the_servers_clock(monkeypatch):
 class _Log:
     def __init__(self) -> None:
         self.lines: list[str] = []
+        self.said = threading.Event()
 
     def info(self, text: str) -> None:
         self.lines.append(text)
+        self.said.set()
 
     warning = error = info
 
