@@ -8,6 +8,7 @@ import socket
 import types
 
 import dagster as dg
+from pymongo.errors import OperationFailure
 import pytest
 
 from tracos_integration.client.folder import ClientFolder
@@ -116,4 +117,28 @@ def test_the_work_orders_collection_cannot_be_the_leases_one(workspace, monkeypa
     drop(workspace.inbound, "a.json", [client_order(1)])
     result = workspace.run("inbound_job")
     assert not result.success and "give the work orders another collection" in failure_description(result)
+    assert os.listdir(workspace.inbound) == ["a.json"]
+
+
+def test_a_store_refusing_the_lease_fails_the_first_step_with_its_reason(workspace, monkeypatch):
+    opening = MongoResource.open_collection
+
+    def unauthorized_on_leases(self, name):
+        collection = opening(self, name)
+        if name != LEASES:
+            return collection
+
+        def refuse(*args, **kwargs):
+            raise OperationFailure("not authorized on tractian to execute command { update: \"tracos_leases\" }", 13,
+                                   {"codeName": "Unauthorized", "errmsg": "not authorized on tractian to execute "
+                                    "command { update: \"tracos_leases\" }"})
+
+        return types.SimpleNamespace(update_one=refuse, find_one=collection.find_one)
+
+    monkeypatch.setattr(MongoResource, "open_collection", unauthorized_on_leases)
+    drop(workspace.inbound, "a.json", [client_order(1)])
+    result = workspace.run("inbound_job")
+    assert not result.success
+    assert failure_description(result) == ('Unauthorized (code 13): not authorized on tractian to execute command '
+                                           '{ update: "tracos_leases" }. Nothing was read or written.')
     assert os.listdir(workspace.inbound) == ["a.json"]

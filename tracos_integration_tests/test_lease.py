@@ -18,7 +18,6 @@ from pathlib import Path
 import pymongo
 import pytest
 
-from tracos_integration.tracos import lease as lease_module
 from tracos_integration.tracos.lease import LEASES, Lease, LeaseHeld, store_clock
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration.tracos.retry import Retrier
@@ -107,9 +106,11 @@ def test_a_waiter_gives_up_after_the_timeout_naming_the_holder_and_the_setting(l
         a_lease(leases, clock, "waiter").acquire(0.3, on_wait=told.append)
     message = str(caught.value)
     assert "\n" not in message
-    assert f"host {socket.gethostname()} pid {os.getpid()} (Dagster run run-of-the-holder) since 2026-01-01T00:00:00+00:00" in message
+    holder = (f"host {socket.gethostname()} pid {os.getpid()} (Dagster run run-of-the-holder) "
+              "since 2026-01-01T00:00:00+00:00")
+    assert f"is held by {holder}, till 2026-01-01T00:01:00+00:00 unless renewed" in message
     assert "gave up after 0.3 s (FOLDER_LOCK_TIMEOUT_SECONDS; raise it to wait longer)" in message
-    assert told == [f"host {socket.gethostname()} pid {os.getpid()} (Dagster run run-of-the-holder) since 2026-01-01T00:00:00+00:00"]
+    assert told == [holder]
 
 
 def test_leases_of_different_customers_never_meet(leases):
@@ -237,8 +238,10 @@ def holder(self):
     return reading(self)
 
 ClientFolder.list_inbound, lease.Lease.release, lease.Lease.holder = list_inbound, release, holder
-result = defs.get_job_def("inbound_job").execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
-failures = [event.event_specific_data.error.message for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
+job = defs.get_job_def("inbound_job")
+result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+failures = [event.event_specific_data.error.message for event in result.all_events
+            if event.event_type_value == "STEP_FAILURE"]
 print(json.dumps({"success": result.success, "run_id": result.run_id, "failures": failures}), flush=True)
 """
 
@@ -352,7 +355,8 @@ def test_the_second_process_fails_after_the_timeout_naming_the_holder(customer):
             second.end()
     assert held["success"] and not refused["success"]
     [message] = refused["failures"]
-    assert f"is held by host {socket.gethostname()} pid {first.process.pid} (Dagster run {held['run_id']}) since " in message
+    holder = f"host {socket.gethostname()} pid {first.process.pid} (Dagster run {held['run_id']})"
+    assert f"is held by {holder} since " in message
     assert "gave up after 0.5 s (FOLDER_LOCK_TIMEOUT_SECONDS; raise it to wait longer)" in message
     assert "Nothing was read or written" in message
     assert "second" not in records(where)  # it never started a step

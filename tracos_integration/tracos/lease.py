@@ -62,7 +62,9 @@ def describe(record: Optional[dict]) -> str:
 
 
 def _shown(moment: Any) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds") if isinstance(moment, datetime) else str(moment)
+    if isinstance(moment, datetime):
+        return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return str(moment)
 
 
 def store_clock(collection: Any) -> Callable[[], datetime]:
