@@ -98,6 +98,28 @@ def test_the_strict_server_refuses_expr_in_an_upsert_as_mongodb_does_and_the_lea
     assert a_lease(leases, FakeClock()).take()
 
 
+def test_transient_errors_on_the_lease_are_retried_as_every_tracos_call_is(leases):
+    class Flaky:
+        """Every other call fails with a primary stepping down: each operation fails once, then goes through."""
+
+        def __init__(self, inner):
+            self.inner, self.calls = inner, 0
+
+        def __getattr__(self, name):
+            def call(*args, **kwargs):
+                self.calls += 1
+                if self.calls % 2:
+                    raise pymongo.errors.NotPrimaryError("not primary")
+                return getattr(self.inner, name)(*args, **kwargs)
+            return call
+
+    slept = []
+    retrier = Retrier(budget_seconds=60, sleep=slept.append)
+    lease = Lease(Flaky(leases), KEY, retrier, FakeClock(), run_id="run-a")
+    assert lease.take() and lease.renew() and lease.release()
+    assert len(slept) == 3 and leases.find_one({"_id": KEY}) is None
+
+
 def test_a_waiter_gives_up_after_the_timeout_naming_the_holder_and_the_setting(leases):
     clock = FakeClock()
     a_lease(leases, clock, "run-of-the-holder").take()
