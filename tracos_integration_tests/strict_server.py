@@ -24,6 +24,8 @@ What it adds, each as the server documents it:
   build (4.4+): the index is gone and the client gets code 50.
 - A bulk whose write errors carry a transient code (`fail_writes()`), e.g. a primary
   stepping down mid-batch: the other writes are applied.
+- An upsert whose filter holds `$expr` is refused: code 224, "$expr is not allowed in the
+  query predicate for an upsert" (mongomock applies it).
 Everything else passes through to mongomock, which `tracos/stores/mongomock_compat.py` makes
 match and sort as the server does (a number never equals a boolean, numbers equal by value
 whatever their type, the server's type order, `$gt: NaN` matches nothing).
@@ -138,6 +140,15 @@ class StrictCollection:
                 f"Index build failed: E11000 duplicate key error collection: {self._inner.full_name} index: {name}",
                 11000, {"keyPattern": dict(key)},
             ) from None
+
+    def update_one(self, filter: dict[str, Any], update: Any, upsert: bool = False, **kwargs: Any) -> Any:
+        _refuse_expr_in_upsert(filter, upsert)
+        return self._inner.update_one(filter, update, upsert=upsert, **kwargs)
+
+    def find_one_and_update(self, filter: dict[str, Any], update: Any, *args: Any, upsert: bool = False,
+                            **kwargs: Any) -> Any:
+        _refuse_expr_in_upsert(filter, upsert)
+        return self._inner.find_one_and_update(filter, update, *args, upsert=upsert, **kwargs)
 
     def bulk_write(self, operations: list, ordered: bool = True, **kwargs: Any) -> Any:
         self.queries.extend(dict(operation._filter) for operation in operations)
@@ -289,3 +300,14 @@ def _is_nan(value: Any) -> bool:
 
 def _key(value: Any) -> Any:
     return repr(value) if not (isinstance(value, float) and math.isnan(value)) else "nan"
+
+
+def _refuse_expr_in_upsert(filter: Any, upsert: bool) -> None:
+    def holds_expr(value: Any) -> bool:
+        if isinstance(value, dict):
+            return "$expr" in value or any(holds_expr(inner) for inner in value.values())
+        return isinstance(value, list) and any(holds_expr(inner) for inner in value)
+
+    if upsert and holds_expr(filter):
+        raise OperationFailure("$expr is not allowed in the query predicate for an upsert", 224,
+                               {"code": 224, "codeName": "QueryFeatureNotAllowed"})

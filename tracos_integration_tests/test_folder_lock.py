@@ -1,53 +1,33 @@
-"""The client folder's lock (README "Locks: one per guarantee"): a hidden file in the folder it
-guards, held by real processes here; a run waits for it at most FOLDER_LOCK_TIMEOUT_SECONDS,
-then fails naming who holds it."""
+"""Who guards a customer's folders (README "Locks: one per guarantee"): the run's lease in
+TracOS, held by the MongoResource for the whole run, not a lock file in the folder (SFTP and
+S3 have none). A run waits for the lease at most FOLDER_LOCK_TIMEOUT_SECONDS, then fails
+naming who holds it; the folders keep nothing of it. Between processes: test_lease.py."""
 
-import json
 import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 import types
 
 import dagster as dg
+from pymongo.errors import OperationFailure
 import pytest
 
-from tracos_integration import locks
 from tracos_integration.client.folder import ClientFolder
-from tracos_integration.locks import LOCK_FILE
+from tracos_integration.tracos import lease as lease_module
+from tracos_integration.tracos.lease import LEASES, Lease, store_clock
+from tracos_integration.tracos.resource import MongoResource
+from tracos_integration.tracos.retry import Retrier
 from tracos_integration_tests.factories import client_order, drop, tracos_document
 
-# Holds the lock at argv[1] as Dagster run argv[2], says so, and lets go when its stdin closes.
-HOLDER = """
-import sys
-from pathlib import Path
-from tracos_integration.locks import hold
-held = hold(Path(sys.argv[1]), 0, run_id=sys.argv[2])
-print("held", flush=True)
-sys.stdin.read()
-held.release()
-"""
+KEY = "tractian.workorders"
 
 
 @pytest.fixture
-def holder():
-    """Start a process holding a lock; the test ends it (or kills it)."""
-    started = []
-
-    def start(path, run_id="run-of-the-holder"):
-        process = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), run_id], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, text=True)
-        started.append(process)
-        assert process.stdout.readline().strip() == "held"
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+def holder(workspace):
+    """Another run's lease on the workspace's customer, taken in this process."""
+    leases = MongoResource(uri=workspace.mongo_uri).open_collection(LEASES)
+    other = Lease(leases, KEY, Retrier(budget_seconds=1), store_clock(leases), run_id="run-of-the-holder")
+    assert other.take()
+    return other
 
 
 def failure_description(result: dg.ExecuteInProcessResult) -> str:
@@ -58,97 +38,69 @@ def failure_description(result: dg.ExecuteInProcessResult) -> str:
 def test_a_run_waits_for_the_holder_at_most_the_timeout_then_fails_naming_it(workspace, holder, monkeypatch):
     monkeypatch.setenv("FOLDER_LOCK_TIMEOUT_SECONDS", "0.3")
     drop(workspace.inbound, "a.json", [client_order(1)])
-    process = holder(workspace.inbound / LOCK_FILE)
     result = workspace.run("inbound_job")
     assert not result.success
-    description = failure_description(result)  # one line: the folder, who holds it, what to do
+    description = failure_description(result)  # one line: the lease, who holds it, what to do
     assert "\n" not in description
-    assert str(workspace.inbound / LOCK_FILE) in description
-    assert f"host {socket.gethostname()} pid {process.pid} (Dagster run run-of-the-holder)" in description
-    assert "gave up after 0.3 s (FOLDER_LOCK_TIMEOUT_SECONDS)" in description
+    assert f"the lease on {KEY} (collection {LEASES}) is held by host {socket.gethostname()} pid {os.getpid()} " \
+           "(Dagster run run-of-the-holder) since " in description
+    assert "gave up after 0.3 s (FOLDER_LOCK_TIMEOUT_SECONDS; raise it to wait longer)" in description
     assert any("waiting up to 0.3 s" in line for line in workspace.logged(result, level=20))
-    assert os.path.exists(workspace.inbound / "a.json") and workspace.collection.count_documents({}) == 0
+    assert os.listdir(workspace.inbound) == ["a.json"] and workspace.collection.count_documents({}) == 0
 
 
-def test_an_outbound_run_waits_for_the_outbound_folder_and_marks_nothing(workspace, holder, monkeypatch):
+def test_an_outbound_run_waits_for_the_lease_and_marks_nothing(workspace, holder, monkeypatch):
     monkeypatch.setenv("FOLDER_LOCK_TIMEOUT_SECONDS", "0")
     workspace.collection.insert_one(tracos_document(3))
-    process = holder(workspace.outbound / LOCK_FILE)
     result = workspace.run("outbound_job")
-    assert not result.success and f"pid {process.pid}" in failure_description(result)
-    assert os.listdir(workspace.outbound) == [LOCK_FILE]  # the holder's, nothing of the run
+    assert not result.success and f"pid {os.getpid()}" in failure_description(result)
+    assert os.listdir(workspace.outbound) == []
     assert workspace.collection.find_one({"number": 3})["isSynced"] is False
 
 
 def test_a_run_goes_on_when_the_holder_lets_go_in_time(workspace, holder, monkeypatch):
     drop(workspace.inbound, "a.json", [client_order(1)])
-    process = holder(workspace.inbound / LOCK_FILE)
-    real_sleep = time.sleep
 
     def holder_lets_go_once_the_run_waits(seconds):
-        if process.poll() is None:
-            process.stdin.close()
-            process.wait()
-        real_sleep(seconds)
+        holder.release()
 
-    # Only the lock's own waits: a global time.sleep would also be called by other threads.
-    monkeypatch.setattr(locks, "time", types.SimpleNamespace(monotonic=time.monotonic,
-                                                             sleep=holder_lets_go_once_the_run_waits))
+    # Only the lease's own waits: a global time.sleep would also be called by other threads.
+    monkeypatch.setattr(lease_module, "time", types.SimpleNamespace(monotonic=lease_module.time.monotonic,
+                                                                    sleep=holder_lets_go_once_the_run_waits))
     result = workspace.run("inbound_job")
     assert result.success and workspace.collection.count_documents({}) == 1
-    assert process.wait(timeout=60) == 0 and sorted(os.listdir(workspace.inbound)) == ["processed"]
+    assert sorted(os.listdir(workspace.inbound)) == ["processed"]
 
 
-def test_a_killed_holder_does_not_block_and_its_record_is_replaced(workspace, holder, monkeypatch):
-    monkeypatch.setenv("FOLDER_LOCK_TIMEOUT_SECONDS", "0")  # fail at once if anything still held it
-    drop(workspace.inbound, "a.json", [client_order(1)])
-    process = holder(workspace.inbound / LOCK_FILE)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    stale = json.loads((workspace.inbound / LOCK_FILE).read_text())
-    assert stale["pid"] == process.pid  # the dead holder's record stays in the file...
-    assert workspace.run("inbound_job").success  # ...and never blocks: only the flock does
-    assert not (workspace.inbound / LOCK_FILE).exists()
-
-
-def test_after_a_sync_run_the_folders_hold_no_lock_file_and_outbound_only_number_json(workspace):
+def test_after_a_sync_run_the_folders_and_the_leases_hold_nothing_of_it(workspace):
     drop(workspace.inbound, "a.json", [client_order(1)])
     workspace.collection.insert_one(tracos_document(3))
     assert workspace.run("sync_job").success
     assert os.listdir(workspace.outbound) == ["3.json"]  # hidden files included
     assert sorted(os.listdir(workspace.inbound)) == ["processed"]
+    assert MongoResource(uri=workspace.mongo_uri).open_collection(LEASES).count_documents({}) == 0
 
 
-def test_the_holder_record_names_the_dagster_run_holding_the_folder(workspace, monkeypatch):
+def test_the_lease_names_the_dagster_run_holding_the_customer(workspace, monkeypatch):
     seen = {}
-    real_hold = locks.hold
+    listing = ClientFolder.list_inbound
 
-    def spy(path, *args, **kwargs):
-        held = real_hold(path, *args, **kwargs)
-        seen[path] = json.loads(path.read_text())
-        return held
+    def spy(self):
+        seen.update(MongoResource(uri=workspace.mongo_uri).open_collection(LEASES).find_one({"_id": KEY}))
+        return listing(self)
 
-    monkeypatch.setattr("tracos_integration.client.folder.hold", spy)
+    monkeypatch.setattr(ClientFolder, "list_inbound", spy)
     drop(workspace.inbound, "a.json", [client_order(1)])
     result = workspace.run("inbound_job")
-    record = seen[workspace.inbound / LOCK_FILE]
-    assert (record["host"], record["pid"], record["run_id"]) == (socket.gethostname(), os.getpid(), result.run_id)
+    assert result.success
+    assert (seen["host"], seen["pid"], seen["run_id"]) == (socket.gethostname(), os.getpid(), result.run_id)
 
 
-def test_something_else_at_the_lock_name_fails_the_run_and_is_left_alone(workspace, tmp_path):
-    elsewhere = tmp_path / "precious.txt"
-    elsewhere.write_text("keep me")
-    (workspace.inbound / LOCK_FILE).symlink_to(elsewhere)
-    drop(workspace.inbound, "a.json", [client_order(1)])
-    result = workspace.run("inbound_job")
-    assert not result.success and "is a folder or a symbolic link, not a lock file" in failure_description(result)
-    assert elsewhere.read_text() == "keep me" and workspace.collection.count_documents({}) == 0
-
-
-def test_the_hidden_lock_file_is_never_an_inbound_file(workspace):
-    (workspace.inbound / LOCK_FILE).write_text("{}")  # left by a holder that died
-    folder = ClientFolder()
-    assert folder.scan(now=time.time() + 3600).ready == [] and folder.list_inbound() == ([], [])
+def test_a_run_removes_temp_files_a_crashed_writer_left_in_the_outbound_folder(workspace):
+    (workspace.outbound / ".3.json.0123456789ab.tmp").write_text("{")  # a writer that died
+    workspace.collection.insert_one(tracos_document(3))
+    assert workspace.run("outbound_job").success
+    assert os.listdir(workspace.outbound) == ["3.json"]
 
 
 @pytest.mark.parametrize("raw", ["nan", "inf", "-1", "soon"])
@@ -157,14 +109,36 @@ def test_an_unusable_lock_timeout_fails_the_run_naming_the_variable(workspace, m
     drop(workspace.inbound, "a.json", [client_order(1)])
     result = workspace.run("inbound_job")
     assert not result.success and f"FOLDER_LOCK_TIMEOUT_SECONDS={raw!r}" in failure_description(result)
+    assert os.listdir(workspace.inbound) == ["a.json"]
 
 
-def test_a_client_folder_dropped_outside_a_run_lets_go_of_its_lock(tmp_path, monkeypatch):
-    """A script or a test that lists a folder through its own ClientFolder never releases it
-    through Dagster: the lock goes when the object does, as a holder that dies lets go."""
-    from tracos_integration.client.folder import ClientFolder
+def test_the_work_orders_collection_cannot_be_the_leases_one(workspace, monkeypatch):
+    monkeypatch.setenv("MONGO_COLLECTION", LEASES)
+    drop(workspace.inbound, "a.json", [client_order(1)])
+    result = workspace.run("inbound_job")
+    assert not result.success and "give the work orders another collection" in failure_description(result)
+    assert os.listdir(workspace.inbound) == ["a.json"]
 
-    monkeypatch.setenv("FOLDER_LOCK_TIMEOUT_SECONDS", "0")
-    (tmp_path / "a.json").write_text("{}")
-    for _ in range(2):  # the second would fail at once if the first still held the folder
-        assert ClientFolder(inbound_dir=str(tmp_path), settle_seconds=0).list_inbound()[0] == ["a.json"]
+
+def test_a_store_refusing_the_lease_fails_the_first_step_with_its_reason(workspace, monkeypatch):
+    opening = MongoResource.open_collection
+
+    def unauthorized_on_leases(self, name):
+        collection = opening(self, name)
+        if name != LEASES:
+            return collection
+
+        def refuse(*args, **kwargs):
+            raise OperationFailure("not authorized on tractian to execute command { update: \"tracos_leases\" }", 13,
+                                   {"codeName": "Unauthorized", "errmsg": "not authorized on tractian to execute "
+                                    "command { update: \"tracos_leases\" }"})
+
+        return types.SimpleNamespace(update_one=refuse, find_one=collection.find_one)
+
+    monkeypatch.setattr(MongoResource, "open_collection", unauthorized_on_leases)
+    drop(workspace.inbound, "a.json", [client_order(1)])
+    result = workspace.run("inbound_job")
+    assert not result.success
+    assert failure_description(result) == ('Unauthorized (code 13): not authorized on tractian to execute command '
+                                           '{ update: "tracos_leases" }. Nothing was read or written.')
+    assert os.listdir(workspace.inbound) == ["a.json"]

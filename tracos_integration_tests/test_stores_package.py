@@ -95,5 +95,5 @@ def test_a_run_on_a_demo_store_without_the_demo_extra_fails_its_first_step_with_
     assert completed.stdout.splitlines()[-1] == (
         "MONGO_URI embedded:// needs the project's demo extra, and litemongo is not installed: install it "
         "(pip install '.[demo]' in the project folder; make install does) or use a mongodb:// URI. "
-        "No inbound file was moved."
+        "Nothing was read or written."
     )

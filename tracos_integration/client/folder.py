@@ -31,7 +31,6 @@ from tracos_integration.client.writing import (
     write_atomically,
 )
 from tracos_integration.core.files import Page
-from tracos_integration.locks import LOCK_FILE, HeldElsewhere, NotALockFile, hold
 from tracos_integration.scope import Scope, ScopeRefused, outside_run_scope
 from tracos_integration.settings import SettingError, Settings
 
@@ -89,18 +88,18 @@ class ClientFolder(dg.ConfigurableResource):
     file_format: Optional[str] = Field(default=None, description="The customer's file format (client/formats): "
                                                                 "json (default) or csv")
 
-    _locks: dict = PrivateAttr(default_factory=dict)
+    _tidied: set = PrivateAttr(default_factory=set)  # folders this run has tidied (`hold`)
     _scope: Optional[Scope] = PrivateAttr(default=None)  # the run's (or the tick's) configuration, with these fields
-    _run_id: Optional[str] = PrivateAttr(default=None)  # written into the lock file: who holds it
+    _run_id: Optional[str] = PrivateAttr(default=None)  # set inside a run, which holds its customer's lease
 
     def bind(self, scope: Scope) -> "ClientFolder":
         """This resource with the run's (or a tick's) configuration under its own fields.
-        It shares this resource's locks, so the run's teardown releases them."""
+        It shares this resource's record of tidied folders, so the run tidies each once."""
         bound = ClientFolder(
             inbound_dir=self.inbound_dir, outbound_dir=self.outbound_dir, client_timezone=self.client_timezone,
             settle_seconds=self.settle_seconds, max_file_bytes=self.max_file_bytes, file_format=self.file_format,
         )
-        bound._locks, bound._run_id = self._locks, self._run_id
+        bound._tidied, bound._run_id = self._tidied, self._run_id
         bound._scope = scope.with_values(
             inbound_dir=self.inbound_dir, outbound_dir=self.outbound_dir, client_timezone=self.client_timezone,
             inbound_settle_seconds=self.settle_seconds, inbound_max_file_bytes=self.max_file_bytes,
@@ -144,28 +143,20 @@ class ClientFolder(dg.ConfigurableResource):
         self._run_id = context.run_id
 
     def hold(self, which: str) -> Path:
-        """Hold the folder's lock, `<folder>/.tracos.lock`, till the step's resources are torn
-        down or the process dies. Every reader of the inbound folder and every writer of the
-        outbound folder holds it, whoever started the run, on whichever machine; a second
-        waits FOLDER_LOCK_TIMEOUT_SECONDS at most. A missing folder: `require` reports it."""
+        """The folder, as the run holds it. The lock is not here: a run holds its customer's lease
+        in TracOS (MongoResource, tracos/lease.py) for its whole duration, so no other run of
+        this customer, on any machine, works on these folders meanwhile. Once per run, the
+        outbound folder loses the hidden temp files a crashed writer left: no live writer owns
+        them. A missing folder: `require` reports it."""
         folder = self.inbound_path if which == "inbound" else self.outbound_path
-        if folder in self._locks or not folder.is_dir():
-            return folder
-        timeout, log = self.scope.settings.folder_lock_timeout_seconds, dg.get_dagster_logger()
-        try:
-            self._locks[folder] = hold(folder / LOCK_FILE, timeout, self._run_id, on_wait=lambda holder: log.info(
-                f"the {which} folder {folder} is held by {holder}; waiting up to {timeout:g} s"),
-                timeout_setting="FOLDER_LOCK_TIMEOUT_SECONDS")
-        except (HeldElsewhere, NotALockFile) as error:
-            raise ClientFolderError(f"the {which} folder's lock {error}") from None
-        if which == "outbound":
-            remove_temp_files(folder)  # the lock is ours: no live writer owns them
+        if self._run_id is not None and folder not in self._tidied and folder.is_dir():
+            if which == "outbound":
+                remove_temp_files(folder)
+            self._tidied.add(folder)
         return folder
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        for held in self._locks.values():
-            held.release()
-        self._locks.clear()
+        self._tidied.clear()
 
     # -- inbound -------------------------------------------------------------------
     def scan(self, now: Optional[float] = None) -> FolderScan:

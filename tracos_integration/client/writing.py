@@ -189,8 +189,8 @@ def _unlink_quietly(path: Path) -> None:
 
 def remove_temp_files(folder: Path) -> list[str]:
     """Remove this project's temp files (`.<name>.<12 hex>.tmp`) from `folder`. Call it only
-    while holding the folder's lock: every writer holds it, so any temp file found then was
-    left by a writer that died."""
+    while the run holds its customer's lease: every writer holds it, so any temp file found
+    then was left by a writer that died."""
     removed = []
     with os.scandir(folder) as entries:
         for entry in entries:

@@ -10,6 +10,7 @@ import dagster as dg
 from tracos_integration.customers import CustomersFileError
 from tracos_integration.scope import Scope, ScopeRefused, run_scope
 from tracos_integration.settings import SettingError
+from tracos_integration.tracos.lease import refusal
 
 R = TypeVar("R")
 
@@ -29,6 +30,9 @@ def step_scope(context: dg.OpExecutionContext) -> Scope:
 def scoped(context: dg.OpExecutionContext, *resources: R) -> tuple[R, ...]:
     """The resources (ClientFolder, MongoResource) bound to the run's configuration, after
     checking that it still keeps to its own customer's folders and collection."""
+    refused = refusal(context.run_id)  # the run could not take its customer's lease
+    if refused is not None:
+        raise dg.Failure(description=refused)
     scope = step_scope(context)
     try:
         return tuple(resource.bind(scope) for resource in resources)

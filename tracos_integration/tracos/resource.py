@@ -11,6 +11,7 @@ from pymongo.errors import InvalidName
 
 from tracos_integration.scope import Scope, ScopeRefused, outside_run_scope, run_scope
 from tracos_integration.settings import VARIABLES, SettingError
+from tracos_integration.tracos.lease import held_for_run
 from tracos_integration.tracos.queries import WorkOrderRepository, WritesNotConfirmed
 from tracos_integration.tracos.retry import Retrier, TracosUnavailable
 from tracos_integration.tracos.stores import DamagedStore, DemoExtraMissing, embedded_store_for, open_collection
@@ -94,13 +95,15 @@ class MongoResource(dg.ConfigurableResource):
 
     def get_collection(self) -> Any:
         """A pymongo-compatible Collection; works inside a run and when constructed directly."""
+        return self.open_collection(self.resolved_collection)
+
+    def open_collection(self, name: str) -> Any:
+        """Collection `name` of this resource's database (the work orders', or the leases')."""
         try:
-            return open_collection(
-                self.resolved_uri, self.resolved_database, self.resolved_collection, self.server_selection_timeout_ms
-            )
+            return open_collection(self.resolved_uri, self.resolved_database, name, self.server_selection_timeout_ms)
         except InvalidName as error:  # the names, not the URI, are at fault: say which setting to fix
             raise ValueError(
-                f"MONGO_DATABASE {self.resolved_database!r} / MONGO_COLLECTION {self.resolved_collection!r} "
+                f"MONGO_DATABASE {self.resolved_database!r} / MONGO_COLLECTION {name!r} "
                 f"cannot be used: {redact(str(error))}"
             ) from None
         except Exception as error:  # pymongo's URI errors may echo parts of the URI
@@ -150,5 +153,8 @@ class MongoResource(dg.ConfigurableResource):
         except (ScopeRefused, SettingError, ValueError):
             yield self
             return
-        with bound.hold():
-            yield self
+        # The customer's lease in TracOS first (a second run waits for it, at most its timeout);
+        # without it, the run's steps refuse to start (tracos/lease.py).
+        with held_for_run(bound, context.dagster_run.run_id, context.log) as held:
+            with bound.hold() if held else contextlib.nullcontext():
+                yield self

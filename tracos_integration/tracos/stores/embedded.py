@@ -109,7 +109,7 @@ class EmbeddedStore:
         self.directory = data_directory(path)
         self.lock_path = path.with_name(path.name + ".lock")
         self._mutex = threading.RLock()
-        self._held: dict[tuple[str, str], list[Any]] = {}  # (database, collection) -> [depth, lock file]
+        self._held: dict[tuple[str, str], list[Any]] = {}  # (database, collection) -> [depth, lock file, its RLock]
         # SQLite connections belong to the thread that opened them: one client per thread.
         self._clients = threading.local()
         self._imported = False
@@ -126,7 +126,10 @@ class EmbeddedStore:
         lock_path = self.lock_path if key == ("", "") else self.lock_path.with_name(
             lock_name(self.path.name, database, collection))
         with self._mutex:
-            held = self._held.setdefault(key, [0, None])
+            held = self._held.setdefault(key, [0, None, threading.RLock()])
+        # One collection's lock, not the store's: a thread writing another collection (the
+        # lease's renewals, tracos/lease.py) never waits for a run holding its own.
+        with held[2]:
             if held[0] == 0:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 held[1] = open(lock_path, "a+")
