@@ -72,7 +72,7 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 ifeq ($(CUSTOMERS_FILE),)
 	$(MAKE) samples
 else
-	for customer in $$($(DEV_ENV) $(BIN)/python -c "from tracos_integration.customers import customers_from_env as c; print(' '.join(c()))"); do \
+	for customer in $$($(DEV_ENV) $(BIN)/python -c "from tracos_integration.scope import TickScope; print(' '.join(TickScope.read().customers))"); do \
 		$(DEV_ENV) $(BIN)/dagster job execute -m tracos_integration -j samples_job --tags "{\"dagster/partition\": \"$$customer\"}" \
 			-c $(DAGSTER_HOME)/samples.yaml || exit 1; \
 	done
