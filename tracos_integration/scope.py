@@ -13,6 +13,7 @@ two versions of a customer. A sensor tick reads its own `TickScope` once per tic
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Optional
@@ -59,6 +60,12 @@ class Scope:
         file_format = values.pop("file_format", self.file_format)
         for key, value in values.items():  # run config is a setting too: checked as its variable is
             _check_value(key, value)
+        if self.customer is not None:
+            # A customer's folders as the customers file reads them (`~`, then `..` before links):
+            # the run works in the very folder check_isolation compared, never a link's `..` beyond it.
+            for key in ("inbound_dir", "outbound_dir"):
+                if key in values:
+                    values[key] = os.path.abspath(os.path.expanduser(str(values[key])))
         return replace(self, settings=self.settings.model_copy(update=values), file_format=file_format)
 
     def entry(self) -> Customer:

@@ -9,7 +9,7 @@ import os
 import dagster as dg
 import pytest
 
-from tracos_integration.assets import inbound_fresh
+from tracos_integration.assets import asset_specs, inbound_fresh
 from tracos_integration.client.folder import ClientFolder
 from tracos_integration.client.io_manager import ClientFolderIOManager
 from tracos_integration.customers import load_customers
@@ -163,6 +163,31 @@ def test_the_on_demand_inbound_check_judges_every_customer_when_one_folder_is_mi
     (root / "acme" / "inbound").rmdir()
     old = drop(root / "globex" / "inbound", "late.json", [client_order(1)])
     os.utime(old, (1_000_000, 1_000_000))
-    result = inbound_fresh(dg.build_asset_check_context(), client_folder=ClientFolder())
-    assert not result.passed
-    assert "acme: cannot look at the inbound folder" in result.description and "globex" in result.description
+    checks = dg.Definitions(  # as the UI executes the check on demand: a job selecting it
+        assets=asset_specs(), asset_checks=[inbound_fresh], resources={"client_folder": ClientFolder()},
+        jobs=[dg.define_asset_job("checks", selection=dg.AssetSelection.checks(inbound_fresh))],
+    ).resolve_job_def("checks")
+    result = checks.execute_in_process(raise_on_error=False)
+    [evaluation] = [event.event_specific_data for event in result.all_events
+                    if event.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert not evaluation.passed
+    assert "acme: cannot look at the inbound folder" in evaluation.description and "globex" in evaluation.description
+
+
+def test_a_folder_reaching_another_customer_through_a_link_and_dotdot_is_never_used(deployment):
+    """`<acme>/x/..` with x a link into globex's inbound/processed: the check normalised `..`
+    before resolving links (as the customers file is read: <acme> itself, nobody else's), but
+    the run opened the path as given, which the system resolves link first: globex's inbound.
+    Before: acme's run read globex's file, wrote it into acme's collection and moved it into
+    globex's processed/ (CONTRACT 9: never another customer's folders)."""
+    defs, root, _, collections, _ = deployment
+    (root / "globex" / "inbound" / "processed").mkdir()
+    (root / "acme" / "x").symlink_to(root / "globex" / "inbound" / "processed")
+    (root / "acme-out").mkdir()
+    drop(root / "globex" / "inbound", "g.json", [client_order(1)])
+    config = acme_config(root, {"inbound_dir": str(root / "acme" / "x") + "/..", "outbound_dir": str(root / "acme-out")})
+
+    defs.get_job_def("inbound_job").execute_in_process(partition_key="acme", run_config=config, raise_on_error=False)
+
+    assert tree(root / "globex" / "inbound") == ["g.json", "processed"]
+    assert collections["acme"].count_documents({}) == 0
