@@ -162,13 +162,13 @@ def _resolve(run: dg.DagsterRun) -> Scope:
         if slug is None and not settings.customers_file:
             raise
         raise ScopeRefused(f"{error}. {NOTHING_DONE}") from None
-    if customers is None:
-        return Scope(settings=settings)
+    given = _run_config_values(run)
+    if customers is None:  # the resources apply their config on bind; checked here, before any step
+        return Scope(settings=settings).with_values(**given)
     if slug is None:
         raise ScopeRefused(_names_no_customer(customers))
     others = {other: entry for other, entry in customers.items() if other != slug}
-    given = _run_config_values(run)
-    if given and (slug in customers or set(given) == set(ENTRY_VALUES)):
+    if given and (slug in customers or set(ENTRY_VALUES) <= set(given)):
         # The run carries its entry (sensor, schedule, launchpad): that is its snapshot. A customer
         # no longer in the file is served only from a whole entry, never from the environment's folders.
         base = customers.get(slug)
@@ -183,17 +183,18 @@ def _resolve(run: dg.DagsterRun) -> Scope:
 
 
 # A setting's name as the resources' config spells it, for messages.
-CONFIG_NAMES = {"inbound_settle_seconds": "settle_seconds", "inbound_max_file_bytes": "max_file_bytes",
-                "mongo_uri": "uri", "mongo_database": "database", "mongo_collection": "collection"}
+CONFIG_NAMES = {"inbound_settle_seconds": "settle_seconds", "inbound_max_file_bytes": "max_file_bytes"}
+CHECKED_VALUES = ("inbound_dir", "outbound_dir", "client_timezone", "inbound_settle_seconds", "inbound_max_file_bytes")
 ENTRY_VALUES = ("inbound_dir", "outbound_dir", "client_timezone", "file_format", "mongo_database", "mongo_collection")
 
 
 def _check_value(key: str, value: Any) -> None:
     """ScopeRefused unless `value` passes the parser of the variable behind setting `key` (a
-    number finite and in range, a known zone, a MongoDB name), and a folder is not blank."""
-    variable = VARIABLES.get(key)
-    if variable is None:
+    number finite and in range, a known zone), and a folder is not blank. MongoDB names are
+    checked by entry() and get_collection, which name the setting."""
+    if key not in CHECKED_VALUES:
         return
+    variable = VARIABLES[key]
     if key in ("inbound_dir", "outbound_dir") and not str(value).strip():
         raise ScopeRefused(f"this run's config leaves {key} empty; name the folder. {NOTHING_DONE}")
     try:
@@ -211,6 +212,8 @@ def _run_config_values(run: dg.DagsterRun) -> dict[str, Any]:
         "inbound_dir": folder.get("inbound_dir"), "outbound_dir": folder.get("outbound_dir"),
         "client_timezone": folder.get("client_timezone"), "file_format": folder.get("file_format"),
         "mongo_database": mongo.get("database"), "mongo_collection": mongo.get("collection"),
+        # Not part of an entry, but checked with the run, whichever resources its steps bind.
+        "inbound_settle_seconds": folder.get("settle_seconds"), "inbound_max_file_bytes": folder.get("max_file_bytes"),
     }
     return {key: value for key, value in values.items() if value is not None}
 

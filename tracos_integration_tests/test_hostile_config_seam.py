@@ -191,3 +191,17 @@ def test_a_folder_reaching_another_customer_through_a_link_and_dotdot_is_never_u
 
     assert tree(root / "globex" / "inbound") == ["g.json", "processed"]
     assert collections["acme"].count_documents({}) == 0
+
+
+def test_samples_job_with_a_bad_number_in_its_config_writes_nothing_anywhere(deployment):
+    """The number is the client folder's, but samples_job's op binds only TracOS (its files go
+    through the IO manager): the run's config is checked when the run resolves its scope, so the
+    refusal comes before any sample reaches TracOS and "Nothing was read or written" is true."""
+    defs, root, _, collections, _ = deployment
+
+    result = defs.get_job_def("samples_job").execute_in_process(
+        partition_key="acme", run_config=acme_config(root, {"settle_seconds": float("nan")}), raise_on_error=False)
+
+    assert not result.success
+    assert "is not a finite number" in failure_messages(result)
+    assert collections["acme"].count_documents({}) == 0 and tree(root / "acme" / "inbound") == []
