@@ -13,6 +13,7 @@ two versions of a customer. A sensor tick reads its own `TickScope` once per tic
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Optional
@@ -21,7 +22,8 @@ import dagster as dg
 
 from tracos_integration.customers import CUSTOMERS_FILE_VARIABLE, Customer, CustomersFileError, check_isolation
 from tracos_integration.customers import load_customers
-from tracos_integration.settings import SettingError, Settings
+from tracos_integration.core.names import namespace_problem
+from tracos_integration.settings import VARIABLES, SettingError, Settings
 
 PARTITION_TAG = "dagster/partition"
 SHOWN_CUSTOMERS = 10
@@ -56,6 +58,14 @@ class Scope:
         resource built by hand); `None` values are ignored. Setting names, plus `file_format`."""
         values = {key: value for key, value in values.items() if value is not None}
         file_format = values.pop("file_format", self.file_format)
+        for key, value in values.items():  # run config is a setting too: checked as its variable is
+            _check_value(key, value)
+        if self.customer is not None:
+            # A customer's folders as the customers file reads them (`~`, then `..` before links):
+            # the run works in the very folder check_isolation compared, never a link's `..` beyond it.
+            for key in ("inbound_dir", "outbound_dir"):
+                if key in values:
+                    values[key] = os.path.abspath(os.path.expanduser(str(values[key])))
         return replace(self, settings=self.settings.model_copy(update=values), file_format=file_format)
 
     def entry(self) -> Customer:
@@ -71,10 +81,13 @@ class Scope:
         other customers as the file had them when the run started. Checked at every step,
         resolving links as they are then: a folder swapped for a link into another customer's
         folder mid-run stops the run before the step touches anything."""
-        if self.customer is None or not self.others:
+        if self.customer is None:
             return
-        try:
+        try:  # also with no other customer: the config must still be a valid entry of its own
             entry = self.entry()
+            problem = namespace_problem(entry.database, entry.collection)
+            if problem:
+                raise ValueError(f"{problem}; choose shorter names")
         except ValueError as error:
             raise ScopeRefused(f"customer {self.customer!r}: this run's config is not a customer's entry "
                                f"({str(error).splitlines()[0]}). {NOTHING_DONE}") from None
@@ -149,22 +162,45 @@ def _resolve(run: dg.DagsterRun) -> Scope:
         if slug is None and not settings.customers_file:
             raise
         raise ScopeRefused(f"{error}. {NOTHING_DONE}") from None
-    if customers is None:
-        return Scope(settings=settings)
+    given = _run_config_values(run)
+    if customers is None:  # the resources apply their config on bind; checked here, before any step
+        return Scope(settings=settings).with_values(**given)
     if slug is None:
         raise ScopeRefused(_names_no_customer(customers))
     others = {other: entry for other, entry in customers.items() if other != slug}
-    given = _run_config_values(run)
-    if given:  # the run carries its entry (sensor, schedule, launchpad): that is its snapshot
+    if given and (slug in customers or set(ENTRY_VALUES) <= set(given)):
+        # The run carries its entry (sensor, schedule, launchpad): that is its snapshot. A customer
+        # no longer in the file is served only from a whole entry, never from the environment's folders.
         base = customers.get(slug)
         scope = customer_scope(settings, slug, base, others) if base else Scope(settings, customer=slug, others=others)
         return scope.with_values(**given)
     if slug not in customers:
         raise ScopeRefused(
-            f"customer {slug!r} is not in the customers file ({CUSTOMERS_FILE_VARIABLE}) any more; "
-            f"reload the definitions. {NOTHING_DONE}"
+            f"customer {slug!r} is not in the customers file ({CUSTOMERS_FILE_VARIABLE}) (any more?); "
+            f"reload the definitions and pick one of its partitions. {NOTHING_DONE}"
         )
     return customer_scope(settings, slug, customers[slug], others)
+
+
+# A setting's name as the resources' config spells it, for messages.
+CONFIG_NAMES = {"inbound_settle_seconds": "settle_seconds", "inbound_max_file_bytes": "max_file_bytes"}
+CHECKED_VALUES = ("inbound_dir", "outbound_dir", "client_timezone", "inbound_settle_seconds", "inbound_max_file_bytes")
+ENTRY_VALUES = ("inbound_dir", "outbound_dir", "client_timezone", "file_format", "mongo_database", "mongo_collection")
+
+
+def _check_value(key: str, value: Any) -> None:
+    """ScopeRefused unless `value` passes the parser of the variable behind setting `key` (a
+    number finite and in range, a known zone), and a folder is not blank. MongoDB names are
+    checked by entry() and get_collection, which name the setting."""
+    if key not in CHECKED_VALUES:
+        return
+    variable = VARIABLES[key]
+    if key in ("inbound_dir", "outbound_dir") and not str(value).strip():
+        raise ScopeRefused(f"this run's config leaves {key} empty; name the folder. {NOTHING_DONE}")
+    try:
+        variable.parse(CONFIG_NAMES.get(key, key), str(value))
+    except SettingError as error:
+        raise ScopeRefused(f"this run's config: {error}. {NOTHING_DONE}") from None
 
 
 def _run_config_values(run: dg.DagsterRun) -> dict[str, Any]:
@@ -176,6 +212,8 @@ def _run_config_values(run: dg.DagsterRun) -> dict[str, Any]:
         "inbound_dir": folder.get("inbound_dir"), "outbound_dir": folder.get("outbound_dir"),
         "client_timezone": folder.get("client_timezone"), "file_format": folder.get("file_format"),
         "mongo_database": mongo.get("database"), "mongo_collection": mongo.get("collection"),
+        # Not part of an entry, but checked with the run, whichever resources its steps bind.
+        "inbound_settle_seconds": folder.get("settle_seconds"), "inbound_max_file_bytes": folder.get("max_file_bytes"),
     }
     return {key: value for key, value in values.items() if value is not None}
 
