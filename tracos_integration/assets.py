@@ -14,6 +14,7 @@ from typing import Any, Mapping, Optional
 import dagster as dg
 
 from tracos_integration.client.folder import ClientFolder
+from tracos_integration.core.text import one_line
 from tracos_integration.scope import TickScope
 from tracos_integration.core.timestamps import UTC
 from tracos_integration.tracos.resource import MongoResource
@@ -188,9 +189,13 @@ def no_files_left_behind(context: dg.AssetCheckExecutionContext) -> dg.AssetChec
 def inbound_fresh(context: dg.AssetCheckExecutionContext, client_folder: ClientFolder) -> dg.AssetCheckResult:
     evaluations = []
     for scope in TickScope.read().scopes():  # every customer, as the customers file is now
-        folder = client_folder.bind(scope)
         window = scope.settings.freshness_window_seconds
-        evaluations.append(inbound_freshness_check(folder.scan().oldest_wait_seconds(), window, scope.customer))
+        try:
+            waited = client_folder.bind(scope).scan().oldest_wait_seconds()
+        except Exception as error:  # one customer's missing folder never hides the others' verdicts
+            evaluations.append(cannot_judge(CLIENT_INBOUND, INBOUND_FRESH, "the inbound folder", error, scope.customer))
+            continue
+        evaluations.append(inbound_freshness_check(waited, window, scope.customer))
     return _as_result(_all_customers(evaluations))
 
 
@@ -200,9 +205,20 @@ def outbound_fresh(context: dg.AssetCheckExecutionContext, mongo: MongoResource)
     evaluations = []
     for scope in TickScope.read().scopes():
         window = scope.settings.freshness_window_seconds
-        evaluations.append(outbound_freshness_check(overdue_unsynced(mongo.bind(scope), window), window,
-                                                    scope.customer))
+        try:
+            overdue = overdue_unsynced(mongo.bind(scope), window)
+        except Exception as error:  # one customer's unreachable collection never hides the others'
+            evaluations.append(cannot_judge(CLIENT_OUTBOUND, OUTBOUND_FRESH, "TracOS", error, scope.customer))
+            continue
+        evaluations.append(outbound_freshness_check(overdue, window, scope.customer))
     return _as_result(_all_customers(evaluations))
+
+
+def cannot_judge(key: dg.AssetKey, name: str, what: str, error: Exception,
+                 partition: Optional[str]) -> dg.AssetCheckEvaluation:
+    """A check that could not look (a folder missing, TracOS unreachable) fails, saying why."""
+    return _evaluation(key, name, False, dg.AssetCheckSeverity.ERROR,
+                       f"cannot look at {what}: {one_line(error)}", {}, partition)
 
 
 def _all_customers(evaluations: list[dg.AssetCheckEvaluation]) -> dg.AssetCheckEvaluation:

