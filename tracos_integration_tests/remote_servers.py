@@ -74,6 +74,8 @@ class SshServer:
             os.chown(path, self.uid, -1)
 
     def start(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            return
         self.process = subprocess.Popen(
             [SSHD, "-D", "-e", "-f", str(self.home / "sshd_config")],
             stdout=subprocess.DEVNULL, stderr=open(self.home / "sshd.log", "ab"),
@@ -89,11 +91,17 @@ class SshServer:
         self.process = None
 
     def sessions(self) -> list[int]:
-        """The pids of the per-connection sshd processes (children of this server)."""
+        """The pids of the per-connection sshd processes: every descendant of this server (a
+        session is a privileged monitor and its unprivileged child, which serves SFTP)."""
         if self.process is None:
             return []
-        found = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout.split()
-        return [int(pid) for pid in found]
+        found, parents = [], [self.process.pid]
+        while parents:
+            children = subprocess.run(["pgrep", "-P", ",".join(map(str, parents))],
+                                      capture_output=True, text=True).stdout.split()
+            parents = [int(pid) for pid in children]
+            found += parents
+        return found
 
     def drop_sessions(self) -> int:
         """Kill every open SFTP session, as a network cut would; the server keeps listening."""
@@ -149,13 +157,21 @@ def start_sshd() -> SshServer:
 
 
 @pytest.fixture(scope="session")
-def sshd() -> Iterator[SshServer]:
+def sshd_server() -> Iterator[SshServer]:
     server = start_sshd()
     try:
         yield server
     finally:
         server.stop()
         shutil.rmtree(server.home, ignore_errors=True)
+
+
+@pytest.fixture
+def sshd(sshd_server: SshServer) -> Iterator[SshServer]:
+    """The session's sshd, running again after a test that stopped it."""
+    sshd_server.start()
+    yield sshd_server
+    sshd_server.start()
 
 
 @dataclass
@@ -181,9 +197,13 @@ class S3Server:
         return name
 
     def stop(self) -> None:
-        self.server.stop()
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
 
     def start(self) -> None:
+        if self.server is not None:
+            return
         import logging
 
         from moto.server import ThreadedMotoServer
@@ -203,7 +223,7 @@ class S3Server:
 
 
 @pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
+def s3_session_server() -> Iterator[S3Server]:
     try:
         import moto.server  # noqa: F401
         import flask  # noqa: F401  (moto's server mode)
@@ -215,6 +235,14 @@ def s3_server() -> Iterator[S3Server]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def s3_server(s3_session_server: S3Server) -> Iterator[S3Server]:
+    """The session's moto server, running again after a test that stopped it."""
+    s3_session_server.start()
+    yield s3_session_server
+    s3_session_server.start()
 
 
 @pytest.fixture

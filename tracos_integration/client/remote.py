@@ -433,7 +433,8 @@ class RemoteFolders:
         where = f"the {which} folder {url.shown}"
         try:
             return self.retry.call(operation, what, where, store.reconnect, scrub=self._scrub)
-        except (RemoteFolderError, ClientFolderError, NotReadable, ChangedSinceRead, FileExistsError, FileNotFoundError):
+        except (RemoteFolderError, ClientFolderError, NotReadable, StillBeingWritten, ChangedSinceRead, FileExistsError,
+                FileNotFoundError):
             raise
         except PermissionError as error:
             raise PermissionError(error.errno, self._scrub(f"permission denied in {where} ({error})")) from None

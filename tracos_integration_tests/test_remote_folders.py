@@ -1,0 +1,406 @@
+"""The client port's rules (CONTRACT 5, 6) on every transport: the local folder (ClientFolder),
+SFTP and S3 (RemoteFolders), against real servers started on 127.0.0.1 (remote_servers.py).
+A rule that is the same everywhere is one test, parametrised over the three."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from tracos_integration.client.folder import ClientFolder
+from tracos_integration.client.remote import RemoteFolders, open_client_side
+from tracos_integration.client.transports import RemoteFolderError, RemoteRetry, parse_folder_url
+from tracos_integration.core.files import FileError, FileErrors
+from tracos_integration.ports import ClientSide
+from tracos_integration_tests.remote_servers import (  # noqa: F401 (fixtures)
+    S3Server,
+    SshServer,
+    free_port,
+    s3_env,
+    s3_server,
+    s3_session_server,
+    sshd,
+    sshd_server,
+)
+
+GOOD = json.dumps([{"orderNo": 1, "summary": "pump", "creationDate": "2024-01-01T00:00:00Z",
+                    "lastUpdateDate": "2024-01-02T00:00:00Z", "isActive": True}]).encode()
+OLD = 600.0  # seconds: settled on every transport
+
+
+def no_wait_retry(budget: float = 5.0, on_sleep: Callable[[float], None] = lambda delay: None) -> RemoteRetry:
+    """Retries without real waiting: a fake clock advanced by each sleep."""
+    now = [0.0]
+
+    def sleep(delay: float) -> None:
+        now[0] += max(delay, 0.5)
+        on_sleep(delay)
+
+    return RemoteRetry(budget_seconds=budget, sleep=sleep, clock=lambda: now[0])
+
+
+@dataclass
+class Side:
+    """One transport's folders, and how a test looks at them from the server's side."""
+
+    transport: str
+    make: Callable[..., Any]  # (**options) -> the ClientSide
+    put: Callable[[str, bytes, float], None]  # name, bytes, age in seconds (S3: always "now")
+    names: Callable[[str], list[str]]  # sub-folder of inbound ("" for itself, "out" for outbound) -> every name
+    content: Callable[[str, str], bytes]
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def client(self) -> Any:
+        return self.make()
+
+
+def _local(tmp_path: Path) -> Side:
+    inbound, outbound = tmp_path / "in", tmp_path / "out"
+    inbound.mkdir(), outbound.mkdir()
+
+    def put(name: str, data: bytes, age: float) -> None:
+        (inbound / name).write_bytes(data)
+        os.utime(inbound / name, (time.time() - age,) * 2)
+
+    def folder(sub: str) -> Path:
+        return outbound if sub == "out" else inbound / sub
+
+    def names(sub: str) -> list[str]:  # without the local folder's lock file (locks.py)
+        return sorted(set(os.listdir(folder(sub))) - {".tracos.lock"}) if folder(sub).is_dir() else []
+
+    return Side(
+        "local",
+        lambda **options: ClientFolder(inbound_dir=str(inbound), outbound_dir=str(outbound), **options),
+        put, names,
+        lambda sub, name: (folder(sub) / name).read_bytes(), {"inbound": inbound},
+    )
+
+
+def _sftp(server: SshServer) -> Side:
+    base = uuid.uuid4().hex[:8]
+    inbound, outbound = server.folder(base, "in"), server.folder(base, "out")
+
+    def put(name: str, data: bytes, age: float) -> None:
+        (inbound / name).write_bytes(data)
+        server.own(inbound / name)
+        os.utime(inbound / name, (time.time() - age,) * 2)
+
+    def folder(sub: str) -> Path:
+        return outbound if sub == "out" else inbound / sub
+
+    def make(retry: RemoteRetry | None = None, **options: Any) -> RemoteFolders:
+        return RemoteFolders(server.url(base, "in"), server.url(base, "out"), sftp_key_file=server.key_file,
+                             sftp_known_hosts=server.known_hosts, retry=retry or no_wait_retry(), **options)
+
+    return Side("sftp", make, put, lambda sub: sorted(os.listdir(folder(sub))) if folder(sub).is_dir() else [],
+                lambda sub, name: (folder(sub) / name).read_bytes(), {"inbound": inbound, "server": server})
+
+
+def _s3(server: S3Server) -> Side:
+    bucket, s3 = server.new_bucket(), server.client()
+
+    def key(sub: str, name: str) -> str:
+        return f"out/{name}" if sub == "out" else "/".join(part for part in ("in", sub, name) if part)
+
+    def names(sub: str) -> list[str]:
+        prefix = key(sub, "")
+        prefix = prefix if prefix.endswith("/") else prefix + "/"
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
+        found = [item["Key"][len(prefix):] for page in pages for item in page.get("Contents", [])]
+        found += [p["Prefix"][len(prefix):].rstrip("/") for page in pages for p in page.get("CommonPrefixes", [])]
+        return sorted(found)
+
+    def make(retry: RemoteRetry | None = None, **options: Any) -> RemoteFolders:
+        return RemoteFolders(f"s3://{bucket}/in", f"s3://{bucket}/out", retry=retry or no_wait_retry(), **options)
+
+    return Side("s3", make, lambda name, data, age: s3.put_object(Bucket=bucket, Key=key("", name), Body=data),
+                names, lambda sub, name: s3.get_object(Bucket=bucket, Key=key(sub, name))["Body"].read(),
+                {"bucket": bucket, "s3": s3, "server": server})
+
+
+@pytest.fixture(params=["local", "sftp", "s3"])
+def side(request: pytest.FixtureRequest, tmp_path: Path) -> Side:
+    if request.param == "local":
+        return _local(tmp_path)
+    if request.param == "sftp":
+        return _sftp(request.getfixturevalue("sshd"))
+    return _s3(request.getfixturevalue("s3_env"))
+
+
+@pytest.fixture(params=["sftp", "s3"])
+def remote(request: pytest.FixtureRequest) -> Side:
+    return _sftp(request.getfixturevalue("sshd")) if request.param == "sftp" else _s3(request.getfixturevalue("s3_env"))
+
+
+def read_all(client: Any, page_size: int = 100) -> tuple[dict[str, int], list]:
+    names, _ = client.list_inbound()
+    pages = list(client.read(names, page_size))
+    return {f.name: f.identity.packed() for page in pages for f in page.files}, pages
+
+
+def errors_of(reason: str) -> FileErrors:
+    errors = FileErrors()
+    errors.add(FileError(None, reason))
+    return errors
+
+
+# -- the port --------------------------------------------------------------------------------
+def test_every_transport_implements_the_client_port(side: Side) -> None:
+    assert isinstance(side.client, ClientSide)
+
+
+def test_read_files_go_to_processed_and_failed_with_the_same_report_on_every_transport(side: Side) -> None:
+    side.put("a.json", GOOD, OLD)
+    side.put("b.json", b"not json", OLD)
+    side.put("notes.txt", b"x", OLD)
+    client = side.client
+    files, pages = read_all(client)
+    bad = next(f for page in pages for f in page.files if f.name == "b.json")
+    assert bad.error and "not valid JSON" in bad.error
+    archived = client.archive(files, {"b.json": errors_of(bad.error)})
+    assert (archived.processed, archived.failed, archived.stayed) == (1, ["b.json"], {})
+    assert side.names("processed") == ["a.json"]
+    assert side.names("failed") == ["b.json", "b.json.error.json"]
+    assert side.content("processed", "a.json") == GOOD
+    assert json.loads(side.content("failed", "b.json.error.json")) == {
+        "file": "b.json", "errors_total": 1, "errors": [{"index": None, "reason": bad.error}]}
+    assert "notes.txt" in side.names("")  # other extensions are never read nor moved
+
+
+def test_a_name_clash_gets_a_suffix_and_never_overwrites(side: Side) -> None:
+    for name in ("a.json", "b.json"):
+        side.put(name, b"[]", OLD)
+    client = side.client
+    files, _ = read_all(client)
+    client.archive(files, {"b.json": errors_of("first")})
+    side.put("a.json", GOOD, OLD)
+    side.put("b.json", b"nope", OLD)
+    files, _ = read_all(client)
+    archived = client.archive(files, {"b.json": errors_of("second")})
+    assert archived.failed == ["b.1.json"]
+    assert side.names("processed") == ["a.1.json", "a.json"]
+    assert side.content("processed", "a.json") == b"[]" and side.content("processed", "a.1.json") == GOOD
+    assert side.names("failed") == ["b.1.json", "b.1.json.error.json", "b.json", "b.json.error.json"]
+    assert json.loads(side.content("failed", "b.json.error.json"))["errors"][0]["reason"] == "first"
+    assert json.loads(side.content("failed", "b.1.json.error.json"))["errors"][0]["reason"] == "second"
+
+
+def test_a_file_changed_after_it_was_read_is_not_moved(side: Side) -> None:
+    side.put("a.json", GOOD, OLD)
+    client = side.client
+    files, _ = read_all(client)
+    side.put("a.json", GOOD + b"  ", OLD - 60)  # rewritten: another size and time (S3: another ETag)
+    archived = client.archive(files, {})
+    assert archived.processed == 0 and "changed after this run read it" in archived.stayed["a.json"]
+    assert side.names("") .count("a.json") == 1 and side.content("", "a.json") == GOOD + b"  "
+    assert "a.json" not in side.names("processed")
+
+
+def test_a_young_file_that_does_not_parse_is_left_to_settle_except_on_s3_where_an_object_is_whole(side: Side) -> None:
+    side.put("young.json", b'[{"orderNo": 1', 0)
+    side.put("old.json", GOOD, OLD)
+    client = side.client
+    scan = client.scan()
+    names, _ = client.list_inbound()
+    page = next(iter(client.read(names, 100)))
+    if side.transport == "s3":
+        assert scan.changing == 0 and len(scan.ready) == 2
+        assert [f.name for f in page.files] == ["old.json", "young.json"] and page.files[1].error
+    else:
+        assert scan.changing == 1 and [entry.split("\0")[0] for entry in scan.ready] == ["old.json"]
+        assert page.deferred == ["young.json"] and [f.name for f in page.files] == ["old.json"]
+
+
+def test_scan_reports_files_of_another_format(side: Side) -> None:
+    side.put("a.json", GOOD, OLD)
+    side.put("EXPORT.CSV", b"x", OLD)
+    scan = side.make(file_format="csv").scan()
+    assert scan.ready == [] and scan.other_format == [".json", ".CSV"] or sorted(scan.other_format) == [".CSV", ".json"]
+
+
+def test_outbound_files_are_written_whole_and_no_temporary_file_is_left(side: Side) -> None:
+    client = side.client
+    client.require("outbound")
+    name, payload = client.export_file({
+        "orderNo": 7, "summary": "s", "creationDate": "2024-01-01T00:00:00+00:00",
+        "lastUpdateDate": "2024-01-01T00:00:00+00:00", "isPending": False, "isActive": True, "isDone": False,
+        "isOnHold": False, "isCanceled": False, "isDeleted": False, "deletedDate": None, "isSynced": True})
+    assert client.write_files("outbound", [(name, b"old")]) == ["7.json"]
+    assert client.write_files("outbound", [(name, payload)]) == ["7.json"]  # the newest replaces the older
+    assert side.names("out") == ["7.json"]  # nothing hidden left behind
+    assert json.loads(side.content("out", "7.json"))["orderNo"] == 7
+
+
+def test_many_pages_are_read_in_name_order_within_the_page_size(side: Side) -> None:
+    for number in range(7):
+        side.put(f"{number:02}.json", GOOD, OLD)
+    client = side.client
+    names, _ = client.list_inbound()
+    pages = list(client.read(names, 3))
+    assert [[f.name for f in page.files] for page in pages] == [
+        ["00.json", "01.json", "02.json"], ["03.json", "04.json", "05.json"], ["06.json"]]
+
+
+def test_a_file_over_the_size_limit_is_failed_without_being_read_whole(side: Side) -> None:
+    side.put("big.json", b"[" + b"{}," * 100 + b"{}]", OLD)
+    page = next(iter(side.make(max_file_bytes=50).read(["big.json"], 10)))
+    assert "over the INBOUND_MAX_FILE_BYTES limit of 50" in page.files[0].error
+
+
+# -- SFTP host keys and logins ----------------------------------------------------------------
+def _sftp_client(server: SshServer, tmp_path: Path, key_file: str | None = None, known_hosts: str | None = None,
+                 user: str | None = None) -> RemoteFolders:
+    user = user or server.user
+    url = f"sftp://{user}@127.0.0.1:{server.port}{server.folder('keys')}"
+    return RemoteFolders(url, url + "-out", sftp_key_file=key_file or server.key_file,
+                         sftp_known_hosts=known_hosts or server.known_hosts, retry=no_wait_retry())
+
+
+def test_an_unknown_host_key_is_refused_and_never_added(sshd: SshServer, tmp_path: Path) -> None:
+    other = tmp_path / "other_host_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    wrong = tmp_path / "known_hosts_wrong"
+    wrong.write_text(f"[127.0.0.1]:{sshd.port} {' '.join(Path(str(other) + '.pub').read_text().split()[:2])}\n")
+    unknown = tmp_path / "known_hosts_empty"
+    unknown.write_text("")
+    for known_hosts, says in ((wrong, "BadHostKeyException"), (unknown, "not in known_hosts")):
+        with pytest.raises(RemoteFolderError) as refused:
+            _sftp_client(sshd, tmp_path, known_hosts=str(known_hosts)).list_inbound()
+        message = str(refused.value)
+        assert says in message and f"sftp://127.0.0.1:{sshd.port}" in message and "\n" not in message
+        assert f"{sshd.user}@" not in message
+    assert unknown.read_text() == ""  # never trusted on first use
+
+
+def test_a_missing_known_hosts_file_is_refused_before_connecting(sshd: SshServer, tmp_path: Path) -> None:
+    with pytest.raises(RemoteFolderError, match="no known_hosts file at .*SFTP_KNOWN_HOSTS"):
+        _sftp_client(sshd, tmp_path, known_hosts=str(tmp_path / "absent")).list_inbound()
+
+
+def test_a_wrong_key_is_refused_in_one_line_naming_the_host_and_no_secret(sshd: SshServer, tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong)], check=True)
+    with pytest.raises(RemoteFolderError) as refused:
+        _sftp_client(sshd, tmp_path, key_file=str(wrong), user="secret-user").list_inbound()
+    message = str(refused.value)
+    assert message.count("\n") == 0 and f"127.0.0.1:{sshd.port}" in message and "Authentication" in message
+    assert "secret-user" not in message
+    key_text = wrong.read_text()
+    assert not any(line in message for line in key_text.splitlines()[1:-1])
+
+
+def test_a_url_is_shown_without_its_user_name() -> None:
+    assert parse_folder_url("sftp://p%40ss-user@files.example.com:2222/in").shown == "sftp://files.example.com:2222/in"
+    with pytest.raises(RemoteFolderError) as refused:
+        parse_folder_url("sftp://user:hunter2@files.example.com/in")
+    assert "hunter2" not in str(refused.value) and "user" not in str(refused.value).split("SFTP_KEY_FILE")[0].replace(
+        "password in the URL", "").replace("use a key", "")
+
+
+# -- faults ------------------------------------------------------------------------------------
+def test_an_unreachable_server_fails_in_one_line_naming_the_host_and_moves_nothing(remote: Side) -> None:
+    remote.put("a.json", GOOD, OLD)
+    client = remote.client
+    files, _ = read_all(client)
+    port = free_port()  # nothing listens there
+    if remote.transport == "sftp":
+        server = remote.extra["server"]
+        url = f"sftp://secret-user@127.0.0.1:{port}{remote.extra['inbound']}"
+        dead = RemoteFolders(url, url + "x", sftp_key_file=server.key_file, sftp_known_hosts=server.known_hosts,
+                             retry=no_wait_retry())
+        where = f"sftp://127.0.0.1:{port}"
+    else:
+        os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+        dead = remote.make()
+        where = f"s3://{remote.extra['bucket']}/in"
+    with pytest.raises(RemoteFolderError) as unreachable:
+        dead.archive(files, {})
+    message = str(unreachable.value)
+    assert "still unreachable after" in message and where in message and "\n" not in message
+    assert "secret-user" not in message and "s3cr3t-never-shown" not in message
+    assert remote.names("") == ["a.json"] and remote.names("processed") == []
+
+
+def test_a_connection_dropped_between_pages_is_reopened_and_every_file_is_read(remote: Side) -> None:
+    for number in range(6):
+        remote.put(f"{number}.json", GOOD, OLD)
+    server = remote.extra["server"]
+    restarted = []
+    if remote.transport == "sftp":
+        client = remote.make()
+        cut = server.drop_sessions
+    else:  # moto's server stopped; the retry's backoff starts it again
+        client = remote.make(retry=no_wait_retry(on_sleep=lambda delay: restarted or (server.start(), restarted.append(1))))
+        cut = server.stop
+    names, _ = client.list_inbound()
+    pages = client.read(names, 2)
+    read = [f.name for f in next(pages).files]
+    assert cut()  if remote.transport == "sftp" else cut() is None
+    for page in pages:
+        read += [f.name for f in page.files]
+    assert read == names and len(names) == 6
+    if remote.transport == "s3":
+        assert restarted == [1]
+
+
+def test_a_server_restarted_mid_run_is_reconnected_and_the_archive_completes(remote: Side) -> None:
+    for number in range(3):
+        remote.put(f"{number}.json", GOOD, OLD)
+    server, restarted = remote.extra["server"], []
+    client = remote.make(retry=no_wait_retry(on_sleep=lambda delay: restarted or (server.start(), restarted.append(1))))
+    files, _ = read_all(client)
+    server.stop()  # between reading and archiving: the first call of archive finds it gone
+    archived = client.archive(files, {})
+    assert restarted == [1] and archived.processed == 3
+    assert remote.names("processed") == ["0.json", "1.json", "2.json"] and remote.names("") == ["processed"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as root the SFTP user is `nobody`, whom a read-only folder refuses")
+def test_permission_denied_on_processed_leaves_the_files_in_place_with_the_reason(sshd: SshServer) -> None:
+    remote = _sftp(sshd)
+    remote.put("a.json", GOOD, OLD)
+    processed = sshd.folder(*remote.extra["inbound"].relative_to(sshd.root).parts, "processed")
+    processed.chmod(0o555)
+    try:
+        client = remote.client
+        files, _ = read_all(client)
+        archived = client.archive(files, {})
+    finally:
+        processed.chmod(0o755)
+    assert archived.processed == 0 and "a.json" in archived.stayed
+    assert "ermission denied" in archived.stayed["a.json"] and "nobody@" not in archived.stayed["a.json"]
+    assert remote.names("") == ["a.json", "processed"] and remote.names("processed") == []
+
+
+# -- the factory and the scan's scale ------------------------------------------------------------
+def test_open_client_side_chooses_by_scheme(tmp_path: Path) -> None:
+    assert isinstance(open_client_side(str(tmp_path / "in"), str(tmp_path / "out")), ClientFolder)
+    assert isinstance(open_client_side("s3://b/in", "s3://b/out"), RemoteFolders)
+    with pytest.raises(RemoteFolderError, match="both be remote"):
+        open_client_side("s3://b/in", str(tmp_path / "out"))
+
+
+def test_scan_pages_through_ten_thousand_objects(s3_env: S3Server) -> None:
+    """10,000 objects under one prefix, listed a page (1,000) at a time; the time is printed."""
+    remote = _s3(s3_env)
+    s3, bucket = remote.extra["s3"], remote.extra["bucket"]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: s3.put_object(Bucket=bucket, Key=f"in/{n:05}.json", Body=b"[]"), range(10_000)))
+    client = remote.client
+    started = time.perf_counter()
+    scan = client.scan()
+    elapsed = time.perf_counter() - started
+    print(f"\nscan of 10,000 S3 objects: {elapsed:.2f} s")
+    assert len(scan.ready) == 10_000 and scan.changing == 0
