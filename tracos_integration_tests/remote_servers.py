@@ -20,7 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import pytest
 
@@ -195,6 +195,16 @@ class S3Server:
         name = f"tracos-{uuid.uuid4().hex[:12]}"
         self.client().create_bucket(Bucket=name)
         return name
+
+    def seed(self, bucket: str, keys: Iterable[str], body: bytes = b"[]") -> None:
+        """Objects put straight into moto's store (this process serves it): 10,000 in about
+        a second, where as many PUTs take over a minute."""
+        from moto.backends import get_backend
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        store = get_backend("s3")[DEFAULT_ACCOUNT_ID]["global"]
+        for key in keys:
+            store.put_object(bucket, key, body)
 
     def stop(self) -> None:
         if self.server is not None:

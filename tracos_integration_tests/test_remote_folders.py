@@ -225,7 +225,7 @@ def test_scan_reports_files_of_another_format(side: Side) -> None:
     side.put("a.json", GOOD, OLD)
     side.put("EXPORT.CSV", b"x", OLD)
     scan = side.make(file_format="csv").scan()
-    assert scan.ready == [] and scan.other_format == [".json", ".CSV"] or sorted(scan.other_format) == [".CSV", ".json"]
+    assert scan.ready == [] and sorted(scan.other_format) == [".CSV", ".json"]
 
 
 def test_outbound_files_are_written_whole_and_no_temporary_file_is_left(side: Side) -> None:
@@ -303,8 +303,7 @@ def test_a_url_is_shown_without_its_user_name() -> None:
     assert parse_folder_url("sftp://p%40ss-user@files.example.com:2222/in").shown == "sftp://files.example.com:2222/in"
     with pytest.raises(RemoteFolderError) as refused:
         parse_folder_url("sftp://user:hunter2@files.example.com/in")
-    assert "hunter2" not in str(refused.value) and "user" not in str(refused.value).split("SFTP_KEY_FILE")[0].replace(
-        "password in the URL", "").replace("use a key", "")
+    assert "hunter2" not in str(refused.value) and "user:" not in str(refused.value)
 
 
 # -- faults ------------------------------------------------------------------------------------
@@ -336,16 +335,14 @@ def test_a_connection_dropped_between_pages_is_reopened_and_every_file_is_read(r
         remote.put(f"{number}.json", GOOD, OLD)
     server = remote.extra["server"]
     restarted = []
-    if remote.transport == "sftp":
-        client = remote.make()
-        cut = server.drop_sessions
-    else:  # moto's server stopped; the retry's backoff starts it again
-        client = remote.make(retry=no_wait_retry(on_sleep=lambda delay: restarted or (server.start(), restarted.append(1))))
-        cut = server.stop
+    client = remote.make(retry=no_wait_retry(on_sleep=lambda delay: restarted or (server.start(), restarted.append(1))))
     names, _ = client.list_inbound()
     pages = client.read(names, 2)
     read = [f.name for f in next(pages).files]
-    assert cut()  if remote.transport == "sftp" else cut() is None
+    if remote.transport == "sftp":
+        assert server.drop_sessions() > 0  # the server keeps listening: the retry reconnects
+    else:
+        server.stop()  # moto's server gone; the retry's backoff starts it again
     for page in pages:
         read += [f.name for f in page.files]
     assert read == names and len(names) == 6
@@ -390,17 +387,34 @@ def test_open_client_side_chooses_by_scheme(tmp_path: Path) -> None:
         open_client_side("s3://b/in", str(tmp_path / "out"))
 
 
-def test_scan_pages_through_ten_thousand_objects(s3_env: S3Server) -> None:
-    """10,000 objects under one prefix, listed a page (1,000) at a time; the time is printed."""
-    remote = _s3(s3_env)
-    s3, bucket = remote.extra["s3"], remote.extra["bucket"]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda n: s3.put_object(Bucket=bucket, Key=f"in/{n:05}.json", Body=b"[]"), range(10_000)))
+def test_scan_pages_through_ten_thousand_files(remote: Side) -> None:
+    """10,000 files in one folder (S3: under one prefix), listed a page at a time (S3: 1,000
+    keys a ListObjectsV2 page; SFTP: a batch of READDIR replies); the time is printed."""
+    names = [f"{n:05}.json" for n in range(10_000)]
+    if remote.transport == "s3":
+        remote.extra["server"].seed(remote.extra["bucket"], (f"in/{name}" for name in names))
+    else:
+        for name in names:
+            (remote.extra["inbound"] / name).write_bytes(b"[]")
+            os.utime(remote.extra["inbound"] / name, (time.time() - OLD,) * 2)
     client = remote.client
     started = time.perf_counter()
     scan = client.scan()
     elapsed = time.perf_counter() - started
-    print(f"\nscan of 10,000 S3 objects: {elapsed:.2f} s")
+    print(f"\nscan of 10,000 {remote.transport} files: {elapsed:.2f} s")
     assert len(scan.ready) == 10_000 and scan.changing == 0
+
+
+def test_a_write_cut_by_a_dropped_connection_leaves_no_temporary_file(sshd: SshServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import paramiko
+
+    remote, original, dropped = _sftp(sshd), paramiko.SFTPClient.posix_rename, []
+
+    def cut_then_rename(self: paramiko.SFTPClient, old: str, new: str) -> None:
+        if not dropped:  # the temp file is written; the connection dies before the rename
+            dropped.append(sshd.drop_sessions())
+        original(self, old, new)
+
+    monkeypatch.setattr(paramiko.SFTPClient, "posix_rename", cut_then_rename)
+    assert remote.client.write_files("outbound", [("7.json", b"{}")]) == ["7.json"]
+    assert dropped[0] > 0 and remote.names("out") == ["7.json"]

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Optional
 
+import paramiko
+
 from tracos_integration.client.archive import FAILED, PROCESSED, report_document
 from tracos_integration.client.folder import PAGE_BYTES, SKEW_NS, FolderScan
 from tracos_integration.client.formats import FORMATS, ClientFormat, format_for
@@ -82,6 +84,7 @@ class SftpStore:
     def __init__(self, url: FolderURL, key_file: Optional[str], known_hosts: Optional[str]) -> None:
         self.url, self.key_file, self.known_hosts = url, key_file, known_hosts
         self._fs = None
+        self._orphans: list[str] = []  # temporary files a dropped connection left
 
     @property
     def ftp(self):
@@ -193,6 +196,7 @@ class SftpStore:
             self._remove_quietly(temp)
 
     def replace(self, name: str, data: bytes) -> None:
+        """A hidden temporary file renamed over the name (posix-rename@openssh.com)."""
         temp = self._write_temp("", name, data)
         try:
             self.ftp.posix_rename(temp, self._path(name))
@@ -201,6 +205,7 @@ class SftpStore:
             raise
 
     def _write_temp(self, sub: str, name: str, data: bytes) -> str:
+        self._remove_orphans()
         temp = self._path(temp_name(name), sub)
         with self.ftp.open(temp, "wbx") as handle:  # x: SFTP's O_EXCL
             handle.write(data)
@@ -208,10 +213,19 @@ class SftpStore:
         return temp
 
     def _remove_quietly(self, path: str) -> None:
+        """Remove a temporary file of ours. One whose connection dropped cannot be removed
+        now: it is removed when the next attempt writes, on its new connection."""
         try:
             self.ftp.remove(path)
-        except OSError:
+        except FileNotFoundError:
             pass
+        except (OSError, EOFError, paramiko.SSHException):
+            self._orphans.append(path)
+
+    def _remove_orphans(self) -> None:
+        orphans, self._orphans = self._orphans, []
+        for path in orphans:
+            self._remove_quietly(path)
 
     def ensure_folder(self, sub: str) -> None:
         path = self._path(sub)
