@@ -37,7 +37,7 @@ def _wait_for_port(port: int, process: subprocess.Popen, what: str, timeout: flo
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
+            raise RuntimeError(f"{what} exited with {process.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return

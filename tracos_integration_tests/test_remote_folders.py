@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
@@ -21,16 +20,12 @@ from tracos_integration.client.remote import RemoteFolders, open_client_side
 from tracos_integration.client.transports import RemoteFolderError, RemoteRetry, parse_folder_url
 from tracos_integration.core.files import FileError, FileErrors
 from tracos_integration.ports import ClientSide
-from tracos_integration_tests.remote_servers import (  # noqa: F401 (fixtures)
-    S3Server,
-    SshServer,
-    free_port,
-    s3_env,
-    s3_server,
-    s3_session_server,
-    sshd,
-    sshd_server,
-)
+
+if TYPE_CHECKING:
+    from tracos_integration_tests.remote_servers import S3Server, SshServer
+
+# Its fixtures (sshd, s3_env), registered as a plugin so pytest rewrites its asserts too.
+pytest_plugins = ["tracos_integration_tests.remote_servers"]
 
 GOOD = json.dumps([{"orderNo": 1, "summary": "pump", "creationDate": "2024-01-01T00:00:00Z",
                     "lastUpdateDate": "2024-01-02T00:00:00Z", "isActive": True}]).encode()
@@ -311,6 +306,8 @@ def test_an_unreachable_server_fails_in_one_line_naming_the_host_and_moves_nothi
     remote.put("a.json", GOOD, OLD)
     client = remote.client
     files, _ = read_all(client)
+    from tracos_integration_tests.remote_servers import free_port
+
     port = free_port()  # nothing listens there
     if remote.transport == "sftp":
         server = remote.extra["server"]
@@ -405,7 +402,8 @@ def test_scan_pages_through_ten_thousand_files(remote: Side) -> None:
     assert len(scan.ready) == 10_000 and scan.changing == 0
 
 
-def test_a_write_cut_by_a_dropped_connection_leaves_no_temporary_file(sshd: SshServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_write_cut_by_a_dropped_connection_leaves_no_temporary_file(
+        sshd: SshServer, monkeypatch: pytest.MonkeyPatch) -> None:
     import paramiko
 
     remote, original, dropped = _sftp(sshd), paramiko.SFTPClient.posix_rename, []

@@ -1,415 +1,40 @@
 """RemoteFolders: the customer's folders on an SFTP server or in S3, as one more
 implementation of the client port (ports.ClientSide), beside the local ClientFolder.
 
-The port's rules are kept once, here, over a small store per transport (SftpStore, S3Store):
-name order, pages bounded by files and bytes, processed/ or failed/ with the same report,
-name clashes suffixed (client/writing.py's names), nothing overwritten. What differs per
-transport is how each store keeps "unchanged since read" and "atomic":
-
-- SFTP: a file's identity is its size and modification time (SFTP has no inode); a move is
-  an SFTP rename, which OpenSSH's server refuses over an existing name; outbound files are a
-  hidden temporary file renamed over the target (posix-rename@openssh.com).
-- S3: an object is whole once it exists; its identity is its ETag (64 bits of a hash of it,
-  in FileIdentity.inode) with size and LastModified; a move is CopyObject with
-  CopySourceIfMatch (only the version read is copied), then DeleteObject; an outbound file is
-  one PUT.
+The port's rules are kept once, here, over a small store per transport (sftp_store.py,
+s3_store.py): name order, pages bounded by files and bytes, processed/ or failed/ with the
+same report, name clashes suffixed (client/writing.py's names), nothing overwritten, every
+call retried on a new connection within a budget (transports.RemoteRetry). How each store
+keeps "unchanged since read" and "atomic" is in its own module.
 """
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
-import stat
 import time
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Optional
-
-import paramiko
 
 from tracos_integration.client.archive import FAILED, PROCESSED, report_document
 from tracos_integration.client.folder import PAGE_BYTES, SKEW_NS, FolderScan
 from tracos_integration.client.formats import FORMATS, ClientFormat, format_for
 from tracos_integration.client.reading import NotReadable, StillBeingWritten
+from tracos_integration.client.remote_store import ChangedSinceRead, Entry
+from tracos_integration.client.s3_store import S3Store
+from tracos_integration.client.sftp_store import SftpStore
 from tracos_integration.client.transports import (
     FolderURL,
     RemoteFolderError,
     RemoteRetry,
     is_remote,
-    open_s3,
-    open_sftp,
     parse_folder_url,
     reason,
 )
-from tracos_integration.client.writing import (
-    ClientFolderError,
-    candidate_names,
-    json_bytes,
-    report_name,
-    temp_name,
-)
+from tracos_integration.client.writing import ClientFolderError, candidate_names, json_bytes, report_name
 from tracos_integration.core.files import Archived, FileErrors, FileIdentity, Page, ReadFile
 
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
-S3_PAGE_KEYS = 1000  # objects per ListObjectsV2 page: one page is held at a time
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One name in a folder listing: "file", "link" or "other" (folders are not listed)."""
-
-    name: str
-    kind: str
-    size: int
-    mtime_ns: int
-
-
-class ChangedSinceRead(Exception):
-    """The file at the name is no longer the one the run read."""
-
-
-def changed_reason(what: Iterable[str]) -> str:
-    return f"changed after this run read it ({', '.join(what)} differ); it stays for the next run to read"
-
-
-def _differences(before: FileIdentity, now: FileIdentity) -> list[str]:
-    return [what for what, a, b in (("identity", before.inode, now.inode), ("size", before.size, now.size),
-                                    ("modification time", before.mtime_ns, now.mtime_ns)) if a != b]
-
-
-# -- SFTP ----------------------------------------------------------------------------------
-class SftpStore:
-    """One folder on an SFTP server, through fsspec's SFTPFileSystem (its paramiko client)."""
-
-    def __init__(self, url: FolderURL, key_file: Optional[str], known_hosts: Optional[str]) -> None:
-        self.url, self.key_file, self.known_hosts = url, key_file, known_hosts
-        self._fs = None
-        self._orphans: list[str] = []  # temporary files a dropped connection left
-
-    @property
-    def ftp(self):
-        if self._fs is None:
-            self._fs = open_sftp(self.url, self.key_file, self.known_hosts)
-        return self._fs.ftp
-
-    def reconnect(self) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._fs is not None:
-            try:
-                self._fs.client.close()
-            except Exception:  # already broken: nothing to close
-                pass
-            self._fs = None
-
-    def _path(self, name: str, sub: str = "") -> str:
-        return posixpath.join(self.url.path, sub, name) if sub else posixpath.join(self.url.path, name)
-
-    def check_root(self) -> None:
-        try:
-            mode = self.ftp.stat(self.url.path).st_mode
-        except FileNotFoundError:
-            mode = None
-        if mode is None or not stat.S_ISDIR(mode):
-            raise ClientFolderError(f"the folder {self.url.shown} does not exist or is not a folder; create it")
-
-    def entries(self) -> Iterator[Entry]:
-        """The folder's names, as the server sends them (listdir_iter: a batch of replies at a
-        time, never the whole folder in one list)."""
-        for attr in self.ftp.listdir_iter(self.url.path, read_aheads=16):
-            mode = attr.st_mode or 0
-            if stat.S_ISDIR(mode):
-                continue
-            kind = "file" if stat.S_ISREG(mode) else "link" if stat.S_ISLNK(mode) else "other"
-            yield Entry(attr.filename, kind, attr.st_size or 0, int(attr.st_mtime or 0) * 1_000_000_000)
-
-    def identity(self, name: str, sub: str = "") -> FileIdentity:
-        attr = self.ftp.lstat(self._path(name, sub))
-        return FileIdentity(0, attr.st_size or 0, int(attr.st_mtime or 0) * 1_000_000_000)
-
-    def read(self, name: str, max_bytes: int) -> tuple[bytes, FileIdentity, Optional[str]]:
-        path = self._path(name)
-        try:
-            if stat.S_ISLNK(self.ftp.lstat(path).st_mode or 0):
-                raise NotReadable("is a symbolic link; links are not read")
-            handle = self.ftp.open(path, "rb")
-        except PermissionError as error:
-            raise NotReadable(f"permission denied: {error.strerror or error}") from None
-        with handle:
-            attr = handle.stat()
-            if not stat.S_ISREG(attr.st_mode or 0):
-                raise NotReadable("is not a regular file")
-            identity = FileIdentity(0, attr.st_size or 0, int(attr.st_mtime or 0) * 1_000_000_000)
-            if identity.size > max_bytes:
-                return b"", identity, too_big(identity.size, max_bytes)
-            handle.prefetch(identity.size)
-            data = handle.read(max_bytes + 1)
-        if len(data) > max_bytes:
-            return b"", identity, grew(max_bytes)
-        return data, identity, None
-
-    def move(self, name: str, sub: str, target: str, identity: FileIdentity) -> None:
-        """Rename `name` to `sub/target`, never over an existing name (FileExistsError); then
-        check that what moved is what the run read, else move it back (ChangedSinceRead)."""
-        source, destination = self._path(name), self._path(target, sub)
-        changed = _differences(identity, self.identity(name))
-        if changed:
-            raise ChangedSinceRead(changed_reason(changed))
-        self._rename_new(source, destination)
-        changed = _differences(identity, self.identity(target, sub))  # rewritten between the look and the move
-        if changed:
-            try:
-                self._rename_new(destination, source)
-            except OSError:
-                return  # another file took the name meanwhile: keep both; this one stays in `sub`
-            raise ChangedSinceRead(changed_reason(changed))
-
-    def rename_new(self, sub: str, name: str, target: str) -> None:
-        self._rename_new(self._path(name, sub), self._path(target, sub))
-
-    def _rename_new(self, source: str, destination: str) -> None:
-        try:
-            self.ftp.rename(source, destination)  # OpenSSH: link() then unlink(); fails if the name exists
-        except OSError as error:
-            if isinstance(error, (FileNotFoundError, PermissionError)):
-                raise
-            if self._exists(destination):
-                raise FileExistsError(destination) from None
-            raise
-
-    def _exists(self, path: str) -> bool:
-        try:
-            self.ftp.lstat(path)
-            return True
-        except FileNotFoundError:
-            return False
-
-    def exists(self, name: str, sub: str = "") -> bool:
-        return self._exists(self._path(name, sub))
-
-    def write_new(self, sub: str, name: str, data: bytes) -> None:
-        temp = self._write_temp(sub, name, data)
-        try:
-            self._rename_new(temp, self._path(name, sub))
-        finally:
-            self._remove_quietly(temp)
-
-    def replace(self, name: str, data: bytes) -> None:
-        """A hidden temporary file renamed over the name (posix-rename@openssh.com)."""
-        temp = self._write_temp("", name, data)
-        try:
-            self.ftp.posix_rename(temp, self._path(name))
-        except BaseException:
-            self._remove_quietly(temp)
-            raise
-
-    def _write_temp(self, sub: str, name: str, data: bytes) -> str:
-        self._remove_orphans()
-        temp = self._path(temp_name(name), sub)
-        with self.ftp.open(temp, "wbx") as handle:  # x: SFTP's O_EXCL
-            handle.write(data)
-            handle.chmod(0o644)
-        return temp
-
-    def _remove_quietly(self, path: str) -> None:
-        """Remove a temporary file of ours. One whose connection dropped cannot be removed
-        now: it is removed when the next attempt writes, on its new connection."""
-        try:
-            self.ftp.remove(path)
-        except FileNotFoundError:
-            pass
-        except (OSError, EOFError, paramiko.SSHException):
-            self._orphans.append(path)
-
-    def _remove_orphans(self) -> None:
-        orphans, self._orphans = self._orphans, []
-        for path in orphans:
-            self._remove_quietly(path)
-
-    def ensure_folder(self, sub: str) -> None:
-        path = self._path(sub)
-        try:
-            attr = self.ftp.lstat(path)
-        except FileNotFoundError:
-            try:
-                self.ftp.mkdir(path)
-                return
-            except PermissionError as error:
-                raise ClientFolderError(f"cannot create the folder {self.url.shown}/{sub}: {error.strerror or error}") from None
-        if stat.S_ISLNK(attr.st_mode or 0):
-            raise ClientFolderError(f"{self.url.shown}/{sub} is a symbolic link; replace it with a real folder")
-        if not stat.S_ISDIR(attr.st_mode or 0):
-            raise ClientFolderError(f"cannot create the folder {self.url.shown}/{sub}: a file with that name is "
-                                    "in the way; move it elsewhere")
-
-    def blocked(self, names: Iterable[str]) -> dict[str, str]:
-        blocked = {}
-        for name in names:
-            try:
-                mode = self.ftp.lstat(self._path(name)).st_mode or 0
-            except FileNotFoundError:
-                continue
-            if stat.S_ISDIR(mode):
-                blocked[name] = f"{name} in {self.url.shown} is a folder, so the file cannot be written; move the folder away"
-            elif not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
-                blocked[name] = f"{name} in {self.url.shown} is not a regular file, so it cannot be replaced; move it away"
-        return blocked
-
-
-# -- S3 ------------------------------------------------------------------------------------
-def etag_tag(etag: str) -> int:
-    """64 bits of a hash of an ETag: fits FileIdentity.inode, so a read file's identity still
-    travels as one int between the run's steps."""
-    return int.from_bytes(hashlib.sha256(etag.encode()).digest()[:8], "big")
-
-
-class S3Store:
-    """One prefix of an S3 bucket, through s3fs (its aiobotocore client, called directly so
-    listings come a page at a time and copies are conditional)."""
-
-    def __init__(self, url: FolderURL) -> None:
-        self.url = url
-        self.bucket, self.prefix = url.host, url.path
-        self._fs = None
-
-    @property
-    def fs(self):
-        if self._fs is None:
-            self._fs = open_s3()
-        return self._fs
-
-    def reconnect(self) -> None:
-        self._fs = None
-
-    def close(self) -> None:
-        self._fs = None
-
-    def key(self, name: str, sub: str = "") -> str:
-        return "/".join(part for part in (self.prefix, sub, name) if part)
-
-    def _call(self, method: str, **kwargs: Any) -> dict:
-        return self.fs.call_s3(method, Bucket=self.bucket, **kwargs)
-
-    def check_root(self) -> None:
-        try:
-            self._call("list_objects_v2", Prefix=self.key("", ""), MaxKeys=1)
-        except FileNotFoundError:
-            raise ClientFolderError(f"the bucket of {self.url.shown} does not exist; create it or fix the URL") from None
-
-    def entries(self) -> Iterator[Entry]:
-        """The objects directly under the prefix, one ListObjectsV2 page (1,000) at a time."""
-        prefix = self.key("", "") + "/" if self.prefix else ""
-        token = None
-        while True:
-            extra = {"ContinuationToken": token} if token else {}
-            page = self._call("list_objects_v2", Prefix=prefix, Delimiter="/", MaxKeys=S3_PAGE_KEYS, **extra)
-            for item in page.get("Contents", ()):
-                name = item["Key"][len(prefix):]
-                if name:  # "" is a folder marker object
-                    yield Entry(name, "file", item["Size"], _ns(item["LastModified"]))
-            token = page.get("NextContinuationToken")
-            if not page.get("IsTruncated") or not token:
-                return
-
-    def _head(self, name: str, sub: str = "") -> dict:
-        return self._call("head_object", Key=self.key(name, sub))
-
-    def identity(self, name: str, sub: str = "") -> FileIdentity:
-        return _identity(self._head(name, sub))
-
-    def read(self, name: str, max_bytes: int) -> tuple[bytes, FileIdentity, Optional[str]]:
-        from fsspec.asyn import sync
-
-        async def get() -> tuple[dict, bytes]:
-            response = await self.fs._call_s3("get_object", Bucket=self.bucket, Key=self.key(name))
-            body = response["Body"]
-            try:
-                if response["ContentLength"] > max_bytes:  # failed without being read
-                    return response, b""
-                return response, await body.read(max_bytes + 1)
-            finally:
-                body.close()
-
-        try:
-            response, data = sync(self.fs.loop, get)
-        except PermissionError as error:
-            raise NotReadable(f"permission denied: {error}") from None
-        identity = _identity(response)
-        if identity.size > max_bytes:
-            return b"", identity, too_big(identity.size, max_bytes)
-        if len(data) > max_bytes:
-            return b"", identity, grew(max_bytes)
-        return data, identity, None
-
-    def move(self, name: str, sub: str, target: str, identity: FileIdentity) -> None:
-        """Copy the version read (CopySourceIfMatch) to `sub/target` unless that name is taken
-        (FileExistsError), then delete the source."""
-        head = self._head(name)
-        changed = _differences(identity, _identity(head))
-        if changed:
-            raise ChangedSinceRead(changed_reason(changed))
-        if self.exists(target, sub):
-            raise FileExistsError(self.key(target, sub))
-        try:
-            self._call("copy_object", Key=self.key(target, sub), CopySourceIfMatch=head["ETag"],
-                       CopySource={"Bucket": self.bucket, "Key": self.key(name)})
-        except OSError as error:
-            if "precondition" in str(error).lower():
-                raise ChangedSinceRead(changed_reason(["ETag"])) from None
-            raise
-        if _identity(self._head(name)).inode != identity.inode:
-            return  # replaced between the copy and now: the version read is archived, the new one stays
-        self._call("delete_object", Key=self.key(name))
-
-    def rename_new(self, sub: str, name: str, target: str) -> None:
-        if self.exists(target, sub):
-            raise FileExistsError(self.key(target, sub))
-        head = self._head(name, sub)
-        self._call("copy_object", Key=self.key(target, sub), CopySourceIfMatch=head["ETag"],
-                   CopySource={"Bucket": self.bucket, "Key": self.key(name, sub)})
-        self._call("delete_object", Key=self.key(name, sub))
-
-    def exists(self, name: str, sub: str = "") -> bool:
-        try:
-            self._head(name, sub)
-            return True
-        except FileNotFoundError:
-            return False
-
-    def write_new(self, sub: str, name: str, data: bytes) -> None:
-        if self.exists(name, sub):
-            raise FileExistsError(self.key(name, sub))
-        self._call("put_object", Key=self.key(name, sub), Body=data, IfNoneMatch="*")
-
-    def replace(self, name: str, data: bytes) -> None:
-        self._call("put_object", Key=self.key(name), Body=data)  # one PUT: whole or nothing
-
-    def ensure_folder(self, sub: str) -> None:
-        """S3 has no folders: a key under `sub/` is enough."""
-
-    def blocked(self, names: Iterable[str]) -> dict[str, str]:
-        return {}  # an object can always take a key, even one that is also a prefix
-
-
-def _ns(moment: datetime) -> int:
-    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
-
-
-def _identity(response: dict) -> FileIdentity:
-    size = response.get("ContentLength", response.get("Size", 0))
-    return FileIdentity(etag_tag(response["ETag"]), size, _ns(response["LastModified"]))
-
-
-def too_big(size: int, max_bytes: int) -> str:
-    return f"file is {size} bytes, over the INBOUND_MAX_FILE_BYTES limit of {max_bytes}; split it into smaller files"
-
-
-def grew(max_bytes: int) -> str:
-    return f"file grew past the INBOUND_MAX_FILE_BYTES limit of {max_bytes} while being read"
-
-
-# -- the port ------------------------------------------------------------------------------
 class RemoteFolders:
     """The customer's inbound and outbound folders on SFTP or S3 (ports.ClientSide, plus `scan`
     for the sensor). Built from plain values; connects on first use."""
@@ -505,12 +130,14 @@ class RemoteFolders:
     def list_other_formats(self) -> list[str]:
         others = tuple(f.suffix for f in FORMATS.values())
         return sorted(
-            entry.name for entry in self._call("inbound", lambda: list(self._other_entries(others)), "list the inbound folder")
+            entry.name
+            for entry in self._call("inbound", lambda: list(self._other_entries(others)), "list the inbound folder")
         )
 
     def _other_entries(self, others: tuple[str, ...]) -> Iterator[Entry]:
         for entry in self.stores["inbound"].entries():
-            if entry.name[0] != "." and entry.name.lower().endswith(others) and not entry.name.endswith(self.format.suffix):
+            name = entry.name
+            if name[0] != "." and name.lower().endswith(others) and not name.endswith(self.format.suffix):
                 yield entry
 
     def read(self, names: list[str], files_per_page: int, now: Optional[float] = None) -> Iterator[Page]:
@@ -575,7 +202,7 @@ class RemoteFolders:
                 archived.stayed[name] = str(changed)
                 continue
             except (OSError, ClientFolderError) as error:
-                archived.stayed[name] = self._scrub(f"{type(error).__name__}: {getattr(error, 'strerror', None) or error}")
+                archived.stayed[name] = self._scrub(_why(error))
                 continue
             if not errors:
                 archived.processed += 1
@@ -583,7 +210,7 @@ class RemoteFolders:
             try:
                 destination = self._write_report(name, destination, errors)
             except OSError as error:
-                archived.unreported[destination] = f"{type(error).__name__}: {getattr(error, 'strerror', None) or error}"
+                archived.unreported[destination] = self._scrub(_why(error))
             archived.failed.append(destination)
         return archived
 
@@ -660,6 +287,10 @@ class RemoteFolders:
         return self.format.file_name(record["orderNo"]), self.format.render(record, timezone or self.client_timezone)
 
 
+def _why(error: Exception) -> str:
+    return f"{type(error).__name__}: {getattr(error, 'strerror', None) or error}"
+
+
 def open_client_side(inbound: str, outbound: str, **options: Any):
     """The client side for these folders: RemoteFolders when both are sftp:// or s3:// URLs,
     the local ClientFolder when both are paths (its own options: inbound_dir, ...)."""
@@ -667,7 +298,8 @@ def open_client_side(inbound: str, outbound: str, **options: Any):
     if all(remote):
         return RemoteFolders(inbound, outbound, **options)
     if any(remote):
-        raise RemoteFolderError("the inbound and outbound folders must both be remote (sftp://, s3://) or both local paths")
+        raise RemoteFolderError(
+            "the inbound and outbound folders must both be remote (sftp://, s3://) or both local paths")
     from tracos_integration.client.folder import ClientFolder
 
     return ClientFolder(inbound_dir=inbound, outbound_dir=outbound, **options)

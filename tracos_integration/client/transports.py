@@ -61,9 +61,11 @@ def parse_folder_url(text: str, setting: str = "the folder") -> FolderURL:
     host = parts.hostname or ""
     safe = f"{scheme}://{host}{parts.path}"  # for messages: no userinfo
     if scheme not in SCHEMES:
-        raise RemoteFolderError(f"{setting} {safe!r}: use a local path, sftp://user@host[:port]/path or s3://bucket/prefix")
+        raise RemoteFolderError(
+            f"{setting} {safe!r}: use a local path, sftp://user@host[:port]/path or s3://bucket/prefix")
     if parts.password is not None:
-        raise RemoteFolderError(f"{setting} {safe}: a password in the URL is not accepted; use a key file (SFTP_KEY_FILE)")
+        raise RemoteFolderError(
+            f"{setting} {safe}: a password in the URL is not accepted; use a key file (SFTP_KEY_FILE)")
     if parts.query or parts.fragment:
         raise RemoteFolderError(f"{setting} {safe}: remove the '?' or '#' part of the URL")
     try:
@@ -71,11 +73,13 @@ def parse_folder_url(text: str, setting: str = "the folder") -> FolderURL:
     except ValueError:
         raise RemoteFolderError(f"{setting} {safe}: the port is not a number from 1 to 65535") from None
     if not host:
-        raise RemoteFolderError(f"{setting} {text.split('://', 1)[0]}://...: name the {'bucket' if scheme == 's3' else 'host'}")
+        what = "bucket" if scheme == "s3" else "host"
+        raise RemoteFolderError(f"{setting} {text.split('://', 1)[0]}://...: name the {what}")
     path = unquote(parts.path)
     if scheme == "s3":
         if port or parts.username:
-            raise RemoteFolderError(f"{setting} {safe}: an s3:// URL is s3://bucket/prefix (the endpoint is AWS_ENDPOINT_URL)")
+            raise RemoteFolderError(
+                f"{setting} {safe}: an s3:// URL is s3://bucket/prefix (the endpoint is AWS_ENDPOINT_URL)")
         return FolderURL("s3", host, path.strip("/"))
     if not parts.username:
         raise RemoteFolderError(f"{setting} {safe}: name the user, sftp://user@{host}/path")
@@ -96,7 +100,8 @@ def open_sftp(url: FolderURL, key_file: Optional[str], known_hosts: Optional[str
         )
     if not key_file or not os.path.isfile(os.path.expanduser(key_file)):
         raise RemoteFolderError(
-            f"cannot log in to {url.shown}: no private key file{f' at {key_file}' if key_file else ''}; set SFTP_KEY_FILE "
+            f"cannot log in to {url.shown}: no private key file{f' at {key_file}' if key_file else ''}; "
+            "set SFTP_KEY_FILE "
             "(or the customer's sftp_key_file)"
         )
 
