@@ -4,6 +4,7 @@ A rule that is the same everywhere is one test, parametrised over the three."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -11,12 +12,13 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pytest
 
 from tracos_integration.client.folder import ClientFolder
 from tracos_integration.client.remote import RemoteFolders, open_client_side
+from tracos_integration.client.writing import ClientFolderError
 from tracos_integration.client.transports import RemoteFolderError, RemoteRetry, parse_folder_url
 from tracos_integration.core.files import FileError, FileErrors
 from tracos_integration.ports import ClientSide
@@ -359,21 +361,55 @@ def test_a_server_restarted_mid_run_is_reconnected_and_the_archive_completes(rem
     assert remote.names("processed") == ["0.json", "1.json", "2.json"] and remote.names("") == ["processed"]
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="as root the SFTP user is `nobody`, whom a read-only folder refuses")
-def test_permission_denied_on_processed_leaves_the_files_in_place_with_the_reason(sshd: SshServer) -> None:
-    remote = _sftp(sshd)
+@contextlib.contextmanager
+def processed_denied(remote: Side, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Writing into processed/ refused by the server itself. SFTP: the folder made read-only
+    for the (unprivileged) SFTP user. S3: moto's IAM check turned on, with credentials of a
+    user whose policy denies s3:PutObject (which CopyObject needs) under in/processed/."""
+    if remote.transport == "sftp":
+        if os.geteuid() == 0 and remote.extra["server"].user == "root":
+            pytest.skip("the SFTP user is root, whom no folder refuses")
+        processed = remote.extra["inbound"] / "processed"
+        processed.mkdir()
+        remote.extra["server"].own(processed)
+        processed.chmod(0o555)
+        try:
+            yield
+        finally:
+            processed.chmod(0o755)
+        return
+    from moto.core.authorization import enable_iam_authentication
+
+    server, bucket = remote.extra["server"], remote.extra["bucket"]
+    import boto3
+
+    iam = boto3.client("iam", endpoint_url=server.endpoint, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    user = f"archiver-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="no-processed", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/in/processed/*"}]}))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    with enable_iam_authentication():
+        yield
+
+
+def test_permission_denied_on_processed_leaves_the_files_in_place_with_the_reason(
+        remote: Side, monkeypatch: pytest.MonkeyPatch) -> None:
     remote.put("a.json", GOOD, OLD)
-    processed = sshd.folder(*remote.extra["inbound"].relative_to(sshd.root).parts, "processed")
-    processed.chmod(0o555)
-    try:
+    with processed_denied(remote, monkeypatch):
         client = remote.client
         files, _ = read_all(client)
         archived = client.archive(files, {})
-    finally:
-        processed.chmod(0o755)
     assert archived.processed == 0 and "a.json" in archived.stayed
-    assert "ermission denied" in archived.stayed["a.json"] and "nobody@" not in archived.stayed["a.json"]
-    assert remote.names("") == ["a.json", "processed"] and remote.names("processed") == []
+    why = archived.stayed["a.json"]
+    assert ("ermission denied" in why or "AccessDenied" in why or "Access Denied" in why), why
+    assert "nobody@" not in why and "\n" not in why
+    assert remote.names("") in (["a.json"], ["a.json", "processed"]) and remote.names("processed") == []
 
 
 # -- the factory and the scan's scale ------------------------------------------------------------
@@ -416,3 +452,19 @@ def test_a_write_cut_by_a_dropped_connection_leaves_no_temporary_file(
     monkeypatch.setattr(paramiko.SFTPClient, "posix_rename", cut_then_rename)
     assert remote.client.write_files("outbound", [("7.json", b"{}")]) == ["7.json"]
     assert dropped[0] > 0 and remote.names("out") == ["7.json"]
+
+
+def test_a_missing_folder_or_bucket_fails_at_once_saying_what_to_fix(remote: Side) -> None:
+    if remote.transport == "sftp":
+        server = remote.extra["server"]
+        url = f"sftp://{server.user}@127.0.0.1:{server.port}/no/such/folder"
+        missing = RemoteFolders(url, url + "-out", sftp_key_file=server.key_file,
+                                sftp_known_hosts=server.known_hosts, retry=no_wait_retry())
+        says = f"the folder sftp://127.0.0.1:{server.port}/no/such/folder does not exist"
+    else:
+        missing = RemoteFolders("s3://no-such-bucket/in", "s3://no-such-bucket/out", retry=no_wait_retry())
+        says = "the bucket of s3://no-such-bucket/in does not exist"
+    for call in (lambda: missing.require("inbound"), missing.list_inbound, missing.scan):
+        with pytest.raises(ClientFolderError, match=says) as failed:
+            call()
+        assert "@" not in str(failed.value) and "\n" not in str(failed.value)
