@@ -125,7 +125,8 @@ class UnknownHostKey(paramiko.SSHException):
 
 
 class RefuseUnknownHost(paramiko.MissingHostKeyPolicy):
-    """paramiko's RejectPolicy, with an error of our own type: it is never retried."""
+    """paramiko's RejectPolicy, with an error of our own type (never retried). It replaces
+    fsspec's default, paramiko's AutoAddPolicy, which trusts any key on first connection."""
 
     def missing_host_key(self, client, hostname, key) -> None:
         raise UnknownHostKey(f"the host key of {hostname} ({key.get_name()}) is not in known_hosts; refused")
