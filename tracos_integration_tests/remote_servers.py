@@ -232,6 +232,37 @@ class S3Server:
         raise RuntimeError(f"moto did not listen on 127.0.0.1:{self.port}")
 
 
+def honour_copy_conditions() -> None:
+    """Make moto's CopyObject honour two conditions as S3 documents them, both answered with
+    412 Precondition Failed: `If-None-Match: *` ("copies the object only if the object key
+    name at the destination does not already exist") and `x-amz-copy-source-if-match`
+    ("copies the object if its entity tag (ETag) matches the specified tag"). moto 5 checks
+    neither on a copy."""
+    from urllib.parse import unquote, urlparse
+
+    from moto.s3.exceptions import PreconditionFailed
+    from moto.s3.responses import S3Response
+
+    copy = S3Response.copy_object
+    if getattr(copy, "honours_conditions", False):
+        return
+
+    def copy_object(self: S3Response):
+        if self.headers.get("If-None-Match") == "*" and \
+                self.backend.get_object(self.bucket_name, self.parse_key_name()) is not None:
+            raise PreconditionFailed("If-None-Match")
+        wanted = self.headers.get("x-amz-copy-source-if-match")
+        if wanted is not None:
+            bucket, key = unquote(urlparse(self.headers["x-amz-copy-source"]).path).lstrip("/").split("/", 1)
+            source = self.backend.get_object(bucket, key)
+            if source is None or source.etag.strip('"') != wanted.strip('"'):
+                raise PreconditionFailed("x-amz-copy-source-If-Match")
+        return copy(self)
+
+    copy_object.honours_conditions = True  # type: ignore[attr-defined]
+    S3Response.copy_object = copy_object  # type: ignore[method-assign]
+
+
 @pytest.fixture(scope="session")
 def s3_session_server() -> Iterator[S3Server]:
     try:
@@ -239,6 +270,7 @@ def s3_session_server() -> Iterator[S3Server]:
         import flask  # noqa: F401  (moto's server mode)
     except ImportError as missing:
         pytest.skip(f"moto's S3 server is not installed ({missing.name}); pip install 'moto[server]'")
+    honour_copy_conditions()
     server = S3Server(free_port(), None)
     server.start()
     try:

@@ -468,3 +468,40 @@ def test_a_missing_folder_or_bucket_fails_at_once_saying_what_to_fix(remote: Sid
         with pytest.raises(ClientFolderError, match=says) as failed:
             call()
         assert "@" not in str(failed.value) and "\n" not in str(failed.value)
+
+
+def test_s3_a_name_taken_after_the_look_is_still_never_overwritten(
+        s3_env: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another writer takes processed/a.json between the HEAD that found it free and the copy:
+    CopyObject's If-None-Match refuses, and the file takes the next name."""
+    from tracos_integration.client.s3_store import S3Store
+
+    remote = _s3(s3_env)
+    s3, bucket = remote.extra["s3"], remote.extra["bucket"]
+    remote.put("a.json", GOOD, OLD)
+    s3.put_object(Bucket=bucket, Key="in/processed/a.json", Body=b"earlier")
+    monkeypatch.setattr(S3Store, "exists", lambda self, name, sub="": False)  # every look misses it
+    client = remote.client
+    files, _ = read_all(client)
+    assert client.archive(files, {}).processed == 1
+    assert remote.names("processed") == ["a.1.json", "a.json"] and remote.content("processed", "a.json") == b"earlier"
+
+
+def test_s3_an_object_replaced_after_the_look_is_not_copied(s3_env: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replaced between the HEAD that found it unchanged and the copy: CopySourceIfMatch
+    refuses, and the new version stays for the next run."""
+    from tracos_integration.client.s3_store import S3Store
+
+    remote = _s3(s3_env)
+    remote.put("a.json", GOOD, OLD)
+    client = remote.client
+    files, _ = read_all(client)
+    store = client.stores["inbound"]
+    stale = store._head("a.json")
+    remote.put("a.json", GOOD + b" ", OLD)
+    real_head = S3Store._head
+    monkeypatch.setattr(S3Store, "_head", lambda self, name, sub="": stale if (name, sub) == ("a.json", "")
+                        else real_head(self, name, sub))
+    archived = client.archive(files, {})
+    assert archived.processed == 0 and "ETag differ" in archived.stayed["a.json"]
+    assert remote.names("processed") == [] and remote.content("", "a.json") == GOOD + b" "

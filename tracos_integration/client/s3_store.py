@@ -115,10 +115,11 @@ class S3Store:
         if self.exists(target, sub):
             raise FileExistsError(self.key(target, sub))
         try:
-            self._call("copy_object", Key=self.key(target, sub), CopySourceIfMatch=head["ETag"],
-                       CopySource={"Bucket": self.bucket, "Key": self.key(name)})
+            self._copy_new(name, "", target, sub, head["ETag"])
+        except FileExistsError:  # If-None-Match: the name was taken since the look
+            raise
         except OSError as error:
-            if "precondition" in str(error).lower():
+            if _code(error) == "PreconditionFailed":  # CopySourceIfMatch: the source changed since the look
                 raise ChangedSinceRead(changed_reason(["ETag"])) from None
             raise
         if _identity(self._head(name)).inode != identity.inode:
@@ -129,9 +130,14 @@ class S3Store:
         if self.exists(target, sub):
             raise FileExistsError(self.key(target, sub))
         head = self._head(name, sub)
-        self._call("copy_object", Key=self.key(target, sub), CopySourceIfMatch=head["ETag"],
-                   CopySource={"Bucket": self.bucket, "Key": self.key(name, sub)})
+        self._copy_new(name, sub, target, sub, head["ETag"])
         self._call("delete_object", Key=self.key(name, sub))
+
+    def _copy_new(self, name: str, sub: str, target: str, target_sub: str, etag: str) -> None:
+        """Copy the version `etag` of the object to a name that must be free: the HEAD before
+        spares a request, If-None-Match: * refuses a name taken since (FileExistsError)."""
+        self._call("copy_object", Key=self.key(target, target_sub), CopySourceIfMatch=etag, IfNoneMatch="*",
+                   CopySource={"Bucket": self.bucket, "Key": self.key(name, sub)})
 
     def exists(self, name: str, sub: str = "") -> bool:
         try:
@@ -153,6 +159,12 @@ class S3Store:
 
     def blocked(self, names: Iterable[str]) -> dict[str, str]:
         return {}  # an object can always take a key, even one that is also a prefix
+
+
+def _code(error: BaseException) -> str:
+    """The S3 error code behind an error s3fs translated (it keeps botocore's as the cause)."""
+    cause = error.__cause__ if error.__cause__ is not None else error
+    return str(getattr(cause, "response", {}).get("Error", {}).get("Code", ""))
 
 
 def _ns(moment: datetime) -> int:
