@@ -487,7 +487,8 @@ def test_s3_a_name_taken_after_the_look_is_still_never_overwritten(
     assert remote.names("processed") == ["a.1.json", "a.json"] and remote.content("processed", "a.json") == b"earlier"
 
 
-def test_s3_an_object_replaced_after_the_look_is_not_copied(s3_env: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_s3_an_object_replaced_after_the_look_is_not_copied(
+        s3_env: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
     """Replaced between the HEAD that found it unchanged and the copy: CopySourceIfMatch
     refuses, and the new version stays for the next run."""
     from tracos_integration.client.s3_store import S3Store
@@ -505,3 +506,24 @@ def test_s3_an_object_replaced_after_the_look_is_not_copied(s3_env: S3Server, mo
     archived = client.archive(files, {})
     assert archived.processed == 0 and "ETag differ" in archived.stayed["a.json"]
     assert remote.names("processed") == [] and remote.content("", "a.json") == GOOD + b" "
+
+
+def test_s3_an_object_replaced_after_the_copy_is_not_deleted(
+        s3_env: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replaced between the copy and the delete: the version read is in processed/, the new
+    one stays for the next run (DeleteObject If-Match)."""
+    from tracos_integration.client.s3_store import S3Store
+
+    remote = _s3(s3_env)
+    remote.put("a.json", GOOD, OLD)
+    client = remote.client
+    files, _ = read_all(client)
+    copy = S3Store._copy_new
+
+    def copy_then_replace(self: S3Store, *args: Any) -> None:
+        copy(self, *args)
+        remote.put("a.json", GOOD + b" ", OLD)
+
+    monkeypatch.setattr(S3Store, "_copy_new", copy_then_replace)
+    assert client.archive(files, {}).processed == 1
+    assert remote.content("processed", "a.json") == GOOD and remote.content("", "a.json") == GOOD + b" "

@@ -107,7 +107,7 @@ class S3Store:
 
     def move(self, name: str, sub: str, target: str, identity: FileIdentity) -> None:
         """Copy the version read (CopySourceIfMatch) to `sub/target` unless that name is taken
-        (FileExistsError), then delete the source."""
+        (FileExistsError), then delete the source if it is still that version."""
         head = self._head(name)
         changed = differences(identity, _identity(head))
         if changed:
@@ -122,16 +122,30 @@ class S3Store:
             if _code(error) == "PreconditionFailed":  # CopySourceIfMatch: the source changed since the look
                 raise ChangedSinceRead(changed_reason(["ETag"])) from None
             raise
-        if _identity(self._head(name)).inode != identity.inode:
-            return  # replaced between the copy and now: the version read is archived, the new one stays
-        self._call("delete_object", Key=self.key(name))
+        self._delete_version(name, "", head["ETag"])
 
     def rename_new(self, sub: str, name: str, target: str) -> None:
         if self.exists(target, sub):
             raise FileExistsError(self.key(target, sub))
         head = self._head(name, sub)
         self._copy_new(name, sub, target, sub, head["ETag"])
-        self._call("delete_object", Key=self.key(name, sub))
+        self._delete_version(name, sub, head["ETag"])
+
+    def _delete_version(self, name: str, sub: str, etag: str) -> None:
+        """Delete the object only if it is still the version copied (DeleteObject If-Match): one
+        replaced since stays for the next run, the version read being archived already. A
+        server without conditional deletes is asked with a HEAD first instead."""
+        try:
+            self._call("delete_object", Key=self.key(name, sub), IfMatch=etag)
+        except FileNotFoundError:
+            pass  # deleted by someone else meanwhile
+        except OSError as error:
+            if _code(error) == "PreconditionFailed":
+                return
+            if _code(error) not in ("NotImplemented", "InvalidArgument", "InvalidRequest"):
+                raise
+            if self._head(name, sub)["ETag"] == etag:
+                self._call("delete_object", Key=self.key(name, sub))
 
     def _copy_new(self, name: str, sub: str, target: str, target_sub: str, etag: str) -> None:
         """Copy the version `etag` of the object to a name that must be free: the HEAD before
