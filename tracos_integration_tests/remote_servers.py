@@ -95,11 +95,18 @@ class SshServer:
         session is a privileged monitor and its unprivileged child, which serves SFTP)."""
         if self.process is None:
             return []
+        children: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as stat:
+                        parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                children.setdefault(parent, []).append(int(entry))
         found, parents = [], [self.process.pid]
         while parents:
-            children = subprocess.run(["pgrep", "-P", ",".join(map(str, parents))],
-                                      capture_output=True, text=True).stdout.split()
-            parents = [int(pid) for pid in children]
+            parents = [child for parent in parents for child in children.get(parent, [])]
             found += parents
         return found
 

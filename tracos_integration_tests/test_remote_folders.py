@@ -34,7 +34,8 @@ GOOD = json.dumps([{"orderNo": 1, "summary": "pump", "creationDate": "2024-01-01
 OLD = 600.0  # seconds: settled on every transport
 
 
-def no_wait_retry(budget: float = 5.0, on_sleep: Callable[[float], None] = lambda delay: None) -> RemoteRetry:
+def no_wait_retry(budget: float = 5.0, on_sleep: Callable[[float], None] = lambda delay: None,
+                  on_retry: Callable[[str], None] = lambda message: None) -> RemoteRetry:
     """Retries without real waiting: a fake clock advanced by each sleep."""
     now = [0.0]
 
@@ -42,7 +43,7 @@ def no_wait_retry(budget: float = 5.0, on_sleep: Callable[[float], None] = lambd
         now[0] += max(delay, 0.5)
         on_sleep(delay)
 
-    return RemoteRetry(budget_seconds=budget, sleep=sleep, clock=lambda: now[0])
+    return RemoteRetry(budget_seconds=budget, sleep=sleep, clock=lambda: now[0], on_retry=on_retry)
 
 
 @dataclass
@@ -304,7 +305,8 @@ def test_a_url_is_shown_without_its_user_name() -> None:
 
 
 # -- faults ------------------------------------------------------------------------------------
-def test_an_unreachable_server_fails_in_one_line_naming_the_host_and_moves_nothing(remote: Side) -> None:
+def test_an_unreachable_server_fails_in_one_line_naming_the_host_and_moves_nothing(
+        remote: Side, monkeypatch: pytest.MonkeyPatch) -> None:
     remote.put("a.json", GOOD, OLD)
     client = remote.client
     files, _ = read_all(client)
@@ -318,7 +320,7 @@ def test_an_unreachable_server_fails_in_one_line_naming_the_host_and_moves_nothi
                              retry=no_wait_retry())
         where = f"sftp://127.0.0.1:{port}"
     else:
-        os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
         dead = remote.make()
         where = f"s3://{remote.extra['bucket']}/in"
     with pytest.raises(RemoteFolderError) as unreachable:
@@ -334,7 +336,9 @@ def test_a_connection_dropped_between_pages_is_reopened_and_every_file_is_read(r
         remote.put(f"{number}.json", GOOD, OLD)
     server = remote.extra["server"]
     restarted = []
-    client = remote.make(retry=no_wait_retry(on_sleep=lambda delay: restarted or (server.start(), restarted.append(1))))
+    warnings: list[str] = []
+    client = remote.make(retry=no_wait_retry(on_sleep=lambda delay: restarted or (server.start(), restarted.append(1)),
+                                             on_retry=warnings.append))
     names, _ = client.list_inbound()
     pages = client.read(names, 2)
     read = [f.name for f in next(pages).files]
@@ -345,6 +349,8 @@ def test_a_connection_dropped_between_pages_is_reopened_and_every_file_is_read(r
     for page in pages:
         read += [f.name for f in page.files]
     assert read == names and len(names) == 6
+    shown = client.urls["inbound"].shown
+    assert warnings and all(shown in warning and "retrying in" in warning for warning in warnings)  # never silent
     if remote.transport == "s3":
         assert restarted == [1]
 

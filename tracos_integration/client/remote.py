@@ -14,6 +14,8 @@ import posixpath
 import time
 from typing import Any, Callable, Iterable, Iterator, Optional
 
+import dagster as dg
+
 from tracos_integration.client.archive import FAILED, PROCESSED, report_document
 from tracos_integration.client.folder import PAGE_BYTES, SKEW_NS, FolderScan
 from tracos_integration.client.formats import FORMATS, ClientFormat, format_for
@@ -42,7 +44,7 @@ class RemoteFolders:
     def __init__(self, inbound: str, outbound: str, *, file_format: str = "json", client_timezone: str = "UTC",
                  settle_seconds: float = 10.0, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
                  sftp_key_file: Optional[str] = None, sftp_known_hosts: Optional[str] = None,
-                 retry: Optional[RemoteRetry] = None, log: Callable[[str], None] = lambda message: None) -> None:
+                 retry: Optional[RemoteRetry] = None, log: Optional[Callable[[str], None]] = None) -> None:
         self.urls = {"inbound": parse_folder_url(inbound, "the inbound folder"),
                      "outbound": parse_folder_url(outbound, "the outbound folder")}
         if self.urls["inbound"] == self.urls["outbound"]:
@@ -51,7 +53,7 @@ class RemoteFolders:
         self._format = format_for(file_format)
         self.client_timezone, self.settle_seconds, self.max_file_bytes = client_timezone, settle_seconds, max_file_bytes
         self.stores = {which: self._store(url, sftp_key_file, sftp_known_hosts) for which, url in self.urls.items()}
-        self.retry = retry or RemoteRetry(on_retry=log)
+        self.retry = retry or RemoteRetry(on_retry=log or _warn)
 
     @staticmethod
     def _store(url: FolderURL, key_file: Optional[str], known_hosts: Optional[str]):
@@ -285,6 +287,11 @@ class RemoteFolders:
 
     def export_file(self, record: dict[str, Any], timezone: Optional[str] = None) -> tuple[str, bytes]:
         return self.format.file_name(record["orderNo"]), self.format.render(record, timezone or self.client_timezone)
+
+
+def _warn(message: str) -> None:
+    """A retry is never silent: a warning in the run's log (or the process's, outside a run)."""
+    dg.get_dagster_logger().warning(message)
 
 
 def _why(error: Exception) -> str:
