@@ -533,3 +533,28 @@ def test_s3_an_object_replaced_after_the_copy_is_not_deleted(
     monkeypatch.setattr(S3Store, "_copy_new", copy_then_replace)
     assert client.archive(files, {}).processed == 1
     assert remote.content("processed", "a.json") == GOOD and remote.content("", "a.json") == GOOD + b" "
+
+
+def test_both_sync_loops_run_on_every_transport(side: Side, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The port is complete: sync/ inbound then outbound, on TracOS in memory, over each
+    transport's folders (what the jobs will call once wired)."""
+    from datetime import datetime, timezone
+
+    from tracos_integration.sync.inbound import apply_files
+    from tracos_integration.sync.outbound import export
+    from tracos_integration.tracos.resource import MongoResource
+    from tracos_integration_tests.factories import client_order, tracos_document
+
+    monkeypatch.setenv("MONGO_URI", f"mongomock://remote-{uuid.uuid4().hex}")
+    tracos = MongoResource().repository()
+    MongoResource().get_collection().insert_one(tracos_document(9, _id="nine"))
+    side.put("a.json", json.dumps([client_order(1), client_order(2)]).encode(), OLD)
+    side.put("b.json", json.dumps([{"orderNo": "x"}]).encode(), OLD)
+    client, now = side.client, datetime(2024, 6, 1, 12, tzinfo=timezone.utc)
+    run = apply_files(tracos, client, page_size=1, dry_run=False, now=now, client_timezone="UTC")
+    archived = client.archive(run.report.files, run.report.failed)
+    assert (run.report.counts["inserted"], run.report.counts["rejected"]) == (2, 1)
+    assert (archived.processed, archived.failed) == (1, ["b.json"])
+    report = export(tracos, client, page_size=10, dry_run=False, timezone="UTC", now=lambda: now)
+    assert report.summary["marked_synced"] == 1 and side.names("out") == ["9.json"]
+    assert json.loads(side.content("out", "9.json"))["orderNo"] == 9
