@@ -558,3 +558,33 @@ def test_both_sync_loops_run_on_every_transport(side: Side, monkeypatch: pytest.
     report = export(tracos, client, page_size=10, dry_run=False, timezone="UTC", now=lambda: now)
     assert report.summary["marked_synced"] == 1 and side.names("out") == ["9.json"]
     assert json.loads(side.content("out", "9.json"))["orderNo"] == 9
+
+
+def test_a_listing_cut_midway_is_listed_again_whole(remote: Side, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connection dies in the middle of a listing (S3: between two ListObjectsV2 pages;
+    SFTP: between READDIR batches): the retry lists again from the start, nothing twice."""
+    from tracos_integration.client.s3_store import S3Store
+    from tracos_integration.client.sftp_store import SftpStore
+
+    names = [f"{n:04}.json" for n in range(2500)]
+    server, restarted = remote.extra["server"], []
+    if remote.transport == "s3":
+        server.seed(remote.extra["bucket"], (f"in/{name}" for name in names))
+        store_class = S3Store
+    else:
+        for name in names:
+            (remote.extra["inbound"] / name).write_bytes(b"[]")
+            os.utime(remote.extra["inbound"] / name, (time.time() - OLD,) * 2)
+        store_class = SftpStore
+    entries = store_class.entries
+
+    def cut_after_1200(self: Any) -> Iterator[Any]:
+        for count, entry in enumerate(entries(self)):
+            if count == 1200 and not restarted:
+                server.drop_sessions() if remote.transport == "sftp" else server.stop()
+            yield entry
+
+    monkeypatch.setattr(store_class, "entries", cut_after_1200)
+    client = remote.make(retry=no_wait_retry(on_sleep=lambda delay: restarted or (server.start(), restarted.append(1))))
+    scan = client.scan()
+    assert restarted == [1] and sorted(entry.split("\0")[0] for entry in scan.ready) == names
