@@ -192,6 +192,8 @@ class RemoteFolders:
         since it was read. The sub-folders are made ready first: one that cannot be made, or
         a server that cannot be reached, moves nothing."""
         archived = Archived()
+        if files:  # reached before the first move (S3 has no sub-folders to make first)
+            self._call("inbound", self.stores["inbound"].check_root, "open the inbound folder")
         needed = {FAILED if name in failed else PROCESSED for name in files}
         for sub in sorted(needed, reverse=True):
             self._call("inbound", lambda: self.stores["inbound"].ensure_folder(sub), f"create {sub}/")
