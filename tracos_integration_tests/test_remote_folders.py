@@ -588,3 +588,26 @@ def test_a_listing_cut_midway_is_listed_again_whole(remote: Side, monkeypatch: p
     client = remote.make(retry=no_wait_retry(on_sleep=lambda delay: restarted or (server.start(), restarted.append(1))))
     scan = client.scan()
     assert restarted == [1] and sorted(entry.split("\0")[0] for entry in scan.ready) == names
+
+
+@pytest.mark.parametrize("transport", ["local", "sftp"])  # S3 keys are always UTF-8
+def test_a_name_that_is_not_utf8_is_read_and_archived_with_its_report(
+        transport: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    side = _local(tmp_path) if transport == "local" else _sftp(request.getfixturevalue("sshd"))
+    folder = side.extra["inbound"]
+    raw = os.path.join(os.fsencode(folder), b"caf\xe9.json")
+    with open(raw, "wb") as handle:
+        handle.write(b"not json")
+    os.utime(raw, (time.time() - OLD,) * 2)
+    if transport == "sftp":
+        side.extra["server"].own(Path(os.fsdecode(raw)))
+    side.put("ok.json", GOOD, OLD)
+    client = side.client
+    files, pages = read_all(client)
+    name = os.fsdecode(b"caf\xe9.json")
+    assert sorted(files) == sorted([name, "ok.json"])
+    error = next(f.error for page in pages for f in page.files if f.name == name)
+    archived = client.archive(files, {name: errors_of(error)})
+    assert archived.failed == [name] and archived.processed == 1
+    assert os.listdir(os.path.join(os.fsencode(folder), b"failed")).count(b"caf\xe9.json") == 1
+    assert json.loads(side.content("failed", name + ".error.json"))["file"] == "caf\\xe9.json"

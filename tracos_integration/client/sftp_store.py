@@ -7,11 +7,14 @@ over the name with posix-rename@openssh.com (atomic, as os.replace)."""
 
 from __future__ import annotations
 
+import os
 import posixpath
 import stat
 from typing import Iterable, Iterator, Optional
 
 import paramiko
+from paramiko.sftp import CMD_CLOSE, CMD_HANDLE, CMD_NAME, CMD_OPENDIR, CMD_READDIR
+from paramiko.sftp_attr import SFTPAttributes
 
 from tracos_integration.client.reading import NotReadable, grew_reason, too_big_reason
 from tracos_integration.client.remote_store import ChangedSinceRead, Entry, changed_reason, differences
@@ -26,7 +29,7 @@ class SftpStore:
     def __init__(self, url: FolderURL, key_file: Optional[str], known_hosts: Optional[str]) -> None:
         self.url, self.key_file, self.known_hosts = url, key_file, known_hosts
         self._fs = None
-        self._orphans: list[str] = []  # temporary files a dropped connection left
+        self._orphans: list[bytes] = []  # temporary files a dropped connection left
 
     @property
     def ftp(self):
@@ -45,8 +48,10 @@ class SftpStore:
                 pass
             self._fs = None
 
-    def _path(self, name: str, sub: str = "") -> str:
-        return posixpath.join(self.url.path, sub, name) if sub else posixpath.join(self.url.path, name)
+    def _path(self, name: str, sub: str = "") -> bytes:
+        """As bytes: a name need not be UTF-8 (it comes back from `entries` as os.fsdecode
+        makes it), and paramiko encodes a str path as strict UTF-8."""
+        return os.fsencode(posixpath.join(self.url.path, sub, name) if sub else posixpath.join(self.url.path, name))
 
     def check_root(self) -> None:
         try:
@@ -57,14 +62,35 @@ class SftpStore:
             raise ClientFolderError(f"the folder {self.url.shown} does not exist or is not a folder; create it")
 
     def entries(self) -> Iterator[Entry]:
-        """The folder's names, as the server sends them (listdir_iter: a batch of replies at a
-        time, never the whole folder in one list)."""
-        for attr in self.ftp.listdir_iter(self.url.path, read_aheads=16):
-            mode = attr.st_mode or 0
-            if stat.S_ISDIR(mode):
-                continue
-            kind = "file" if stat.S_ISREG(mode) else "link" if stat.S_ISLNK(mode) else "other"
-            yield Entry(attr.filename, kind, attr.st_size or 0, int(attr.st_mtime or 0) * 1_000_000_000)
+        """The folder's names, one READDIR reply (a batch of names) at a time, never the whole
+        folder in one list. Read here, not with paramiko's listdir_iter: it decodes each name
+        as strict UTF-8, so one name that is not would fail the whole listing."""
+        ftp = self.ftp
+        kind, reply = ftp._request(CMD_OPENDIR, os.fsencode(self.url.path))
+        if kind != CMD_HANDLE:
+            raise paramiko.SFTPError("the server did not open the folder for listing")
+        handle = reply.get_binary()
+        try:
+            while True:
+                try:
+                    kind, reply = ftp._request(CMD_READDIR, handle)
+                except EOFError:  # SSH_FX_EOF: the listing is complete
+                    return
+                if kind != CMD_NAME:
+                    raise paramiko.SFTPError("the server's listing reply is not a list of names")
+                for _ in range(reply.get_int()):
+                    name = os.fsdecode(reply.get_string())
+                    attr = SFTPAttributes._from_msg(reply, name, reply.get_string())
+                    mode = attr.st_mode or 0
+                    if name in (".", "..") or stat.S_ISDIR(mode):
+                        continue
+                    kind_of = "file" if stat.S_ISREG(mode) else "link" if stat.S_ISLNK(mode) else "other"
+                    yield Entry(name, kind_of, attr.st_size or 0, int(attr.st_mtime or 0) * 1_000_000_000)
+        finally:
+            try:
+                ftp._request(CMD_CLOSE, handle)
+            except Exception:  # the connection is gone, and the handle with it
+                pass
 
     def identity(self, name: str, sub: str = "") -> FileIdentity:
         attr = self.ftp.lstat(self._path(name, sub))
@@ -110,17 +136,17 @@ class SftpStore:
     def rename_new(self, sub: str, name: str, target: str) -> None:
         self._rename_new(self._path(name, sub), self._path(target, sub))
 
-    def _rename_new(self, source: str, destination: str) -> None:
+    def _rename_new(self, source: bytes, destination: bytes) -> None:
         try:
             self.ftp.rename(source, destination)  # OpenSSH: link() then unlink(); fails if the name exists
         except OSError as error:
             if isinstance(error, (FileNotFoundError, PermissionError)):
                 raise
             if self._exists(destination):
-                raise FileExistsError(destination) from None
+                raise FileExistsError(os.fsdecode(destination)) from None
             raise
 
-    def _exists(self, path: str) -> bool:
+    def _exists(self, path: bytes) -> bool:
         try:
             self.ftp.lstat(path)
             return True
@@ -146,7 +172,7 @@ class SftpStore:
             self._remove_quietly(temp)
             raise
 
-    def _write_temp(self, sub: str, name: str, data: bytes) -> str:
+    def _write_temp(self, sub: str, name: str, data: bytes) -> bytes:
         self._remove_orphans()
         temp = self._path(temp_name(name), sub)
         with self.ftp.open(temp, "wbx") as handle:  # x: SFTP's O_EXCL
@@ -154,7 +180,7 @@ class SftpStore:
             handle.chmod(0o644)
         return temp
 
-    def _remove_quietly(self, path: str) -> None:
+    def _remove_quietly(self, path: bytes) -> None:
         """Remove a temporary file of ours. One whose connection dropped cannot be removed
         now: it is removed when the next attempt writes, on its new connection."""
         try:
