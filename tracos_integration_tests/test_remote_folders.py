@@ -611,3 +611,31 @@ def test_a_name_that_is_not_utf8_is_read_and_archived_with_its_report(
     assert archived.failed == [name] and archived.processed == 1
     assert os.listdir(os.path.join(os.fsencode(folder), b"failed")).count(b"caf\xe9.json") == 1
     assert json.loads(side.content("failed", name + ".error.json"))["file"] == "caf\\xe9.json"
+
+
+def test_sftp_a_request_that_cannot_be_sent_is_not_the_end_of_the_listing(
+        sshd: SshServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """paramiko raises a bare EOFError when it cannot send on a closed channel, as it does for
+    the server's "end of folder" (with its text): a listing cut that way is listed again whole,
+    never taken as complete."""
+    import paramiko
+    from paramiko.sftp import CMD_READDIR
+
+    remote = _sftp(sshd)
+    names = [f"{n:04}.json" for n in range(500)]
+    for name in names:
+        remote.put(name, b"[]", OLD)
+    request, calls = paramiko.SFTPClient._request, []
+
+    def cut_third_readdir(self: paramiko.SFTPClient, kind: int, *args: Any) -> Any:
+        if kind == CMD_READDIR:
+            calls.append(1)
+            if len(calls) == 3:
+                self.get_channel().close()
+                raise EOFError()  # what SFTPClient._write_all raises when the channel is gone
+        return request(self, kind, *args)
+
+    monkeypatch.setattr(paramiko.SFTPClient, "_request", cut_third_readdir)
+    retried: list[str] = []
+    scan = remote.make(retry=no_wait_retry(on_retry=retried.append)).scan()
+    assert retried and sorted(entry.split("\0")[0] for entry in scan.ready) == names

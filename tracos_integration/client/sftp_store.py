@@ -74,8 +74,10 @@ class SftpStore:
             while True:
                 try:
                     kind, reply = ftp._request(CMD_READDIR, handle)
-                except EOFError:  # SSH_FX_EOF: the listing is complete
-                    return
+                except EOFError as end:
+                    if _listing_complete(ftp, end):
+                        return
+                    raise ConnectionError("the SFTP connection closed during the listing") from None
                 if kind != CMD_NAME:
                     raise paramiko.SFTPError("the server's listing reply is not a list of names")
                 for _ in range(reply.get_int()):
@@ -224,3 +226,11 @@ class SftpStore:
             elif not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
                 blocked[name] = f"{name} in {where} is not a regular file, so it cannot be replaced; move it away"
         return blocked
+
+
+def _listing_complete(ftp: paramiko.SFTPClient, end: EOFError) -> bool:
+    """paramiko raises EOFError for two things: the server's SSH_FX_EOF status (the folder
+    is listed whole; it carries the server's text) and a request it could not send on a closed
+    channel (bare). Only the first ends a listing."""
+    channel = ftp.get_channel()
+    return bool(end.args) and not (channel.closed or channel.eof_received)
