@@ -84,15 +84,20 @@ def _move_if_unchanged(path: Path, identity: FileIdentity, target: Path, failed:
     )
 
 
-def _write_report(destination: Path, name: str, errors: FileErrors) -> Path:
-    """`<its name>.error.json` beside the failed file, never over an existing report: if one
-    appeared meanwhile, the file moves on to a name whose report is free. Returns where the
-    file ends."""
-    report = {
+def report_document(name: str, errors: FileErrors) -> dict:
+    """The content of `<name>.error.json`, the same on every transport."""
+    return {
         "file": shown_name(name),
         "errors_total": errors.total,
         "errors": [{"index": e.index, "reason": e.reason} for e in errors.listed],
     }
+
+
+def _write_report(destination: Path, name: str, errors: FileErrors) -> Path:
+    """`<its name>.error.json` beside the failed file, never over an existing report: if one
+    appeared meanwhile, the file moves on to a name whose report is free. Returns where the
+    file ends."""
+    report = report_document(name, errors)
     while True:
         try:
             write_new_json(destination.parent / report_name(destination.name), report)

@@ -58,6 +58,15 @@ def read_file(folder: str, name: str, max_file_bytes: int, settled_before_ns: in
         return ReadFile(name, identity, error=str(error))
 
 
+def too_big_reason(size: int, max_file_bytes: int) -> str:
+    return (f"file is {size} bytes, over the INBOUND_MAX_FILE_BYTES limit of {max_file_bytes}; "
+            "split it into smaller files")
+
+
+def grew_reason(max_file_bytes: int) -> str:
+    return f"file grew past the INBOUND_MAX_FILE_BYTES limit of {max_file_bytes} while being read"
+
+
 def _read_limited(path: str, max_file_bytes: int) -> tuple[bytes, FileIdentity, Optional[str]]:
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -73,10 +82,7 @@ def _read_limited(path: str, max_file_bytes: int) -> tuple[bytes, FileIdentity, 
             raise NotReadable("is not a regular file")
         identity = FileIdentity(inode=info.st_ino, size=info.st_size, mtime_ns=info.st_mtime_ns)
         if info.st_size > max_file_bytes:
-            return b"", identity, (
-                f"file is {info.st_size} bytes, over the INBOUND_MAX_FILE_BYTES limit of {max_file_bytes}; "
-                "split it into smaller files"
-            )
+            return b"", identity, too_big_reason(info.st_size, max_file_bytes)
         parts, total = [], 0
         while total <= max_file_bytes:
             part = os.read(descriptor, max(info.st_size + 1 - total, 65536))
@@ -87,5 +93,5 @@ def _read_limited(path: str, max_file_bytes: int) -> tuple[bytes, FileIdentity, 
     finally:
         os.close(descriptor)
     if total > max_file_bytes:
-        return b"", identity, f"file grew past the INBOUND_MAX_FILE_BYTES limit of {max_file_bytes} while being read"
+        return b"", identity, grew_reason(max_file_bytes)
     return b"".join(parts), identity, None

@@ -17,7 +17,7 @@ import re
 import stat
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 from tracos_integration.client.rename import rename_without_overwrite
 
@@ -62,9 +62,7 @@ def move_without_overwrite(
 ) -> Path:
     """Move `source` into `target_folder` under its name, or `<stem>.<n>.json` if taken. With
     `also_free`, a name is taken only if `also_free(name)` (its report) is free as well."""
-    stem, suffix = _split_name(source.name)
-    for attempt in range(10_000):
-        name = source.name if attempt == 0 else fit_name(stem, f".{attempt}{suffix}")
+    for name in candidate_names(source.name):
         candidate = target_folder / name
         if also_free is not None and os.path.lexists(target_folder / also_free(name)):
             continue
@@ -74,6 +72,24 @@ def move_without_overwrite(
             continue
         return candidate
     raise ClientFolderError(f"no free name for {source.name!r} in {target_folder}")
+
+
+def candidate_names(name: str) -> Iterator[str]:
+    """The names a moved file may take, in order: its own, then `<stem>.<n>.json` (cut to fit).
+    Pure, so every transport names clashes alike."""
+    stem, suffix = _split_name(name)
+    yield name
+    for attempt in range(1, 10_000):
+        yield fit_name(stem, f".{attempt}{suffix}")
+
+
+def temp_name(name: str) -> str:
+    """A hidden, unique temporary name for writing `name` (`.<name>.<12 hex>.tmp`, cut to fit)."""
+    return "." + fit_name(name, f".{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}", NAME_MAX - 1)
+
+
+def is_temp_name(name: str) -> bool:
+    return bool(_TEMP_NAME.match(name))
 
 
 def report_name(failed_name: str) -> str:
@@ -167,7 +183,7 @@ def json_bytes(document: Any) -> bytes:
 
 
 def _write_temp(folder: Path, name: str, payload: bytes) -> Path:
-    temp = folder / ("." + fit_name(name, f".{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}", NAME_MAX - 1))
+    temp = folder / temp_name(name)
     descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     try:
         with os.fdopen(descriptor, "wb") as handle:
@@ -194,7 +210,7 @@ def remove_temp_files(folder: Path) -> list[str]:
     removed = []
     with os.scandir(folder) as entries:
         for entry in entries:
-            if _TEMP_NAME.match(entry.name):
+            if is_temp_name(entry.name):
                 _unlink_quietly(Path(entry.path))
                 removed.append(entry.name)
     return removed
