@@ -191,7 +191,7 @@ def inbound_fresh(context: dg.AssetCheckExecutionContext, client_folder: ClientF
     for scope in TickScope.read().scopes():  # every customer, as the customers file is now
         window = scope.settings.freshness_window_seconds
         try:
-            waited = client_folder.bind(scope).scan().oldest_wait_seconds()
+            waited = client_folder.bind(scope).side().scan().oldest_wait_seconds()
         except Exception as error:  # one customer's missing folder never hides the others' verdicts
             evaluations.append(cannot_judge(CLIENT_INBOUND, INBOUND_FRESH, "the inbound folder", error, scope.customer))
             continue

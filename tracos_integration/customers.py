@@ -22,13 +22,15 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Optional
+from pathlib import PurePosixPath
+from typing import Any, Optional, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml  # PyYAML: already installed, dagster depends on it
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tracos_integration.client.formats import FORMATS, ClientFormat, format_for
+from tracos_integration.client.locations import RemoteFolderError, is_remote, parse_folder_url
 from tracos_integration.core.client import describe_validation_error
 from tracos_integration.core.names import collection_problem, database_problem, namespace_problem
 from tracos_integration.core.text import short
@@ -42,16 +44,19 @@ class CustomersFileError(ValueError):
 
 
 class Customer(BaseModel):
-    """One customer's settings. Folders are absolute (resolved at load)."""
+    """One customer's settings. Local folders are absolute (resolved at load); a remote one
+    (sftp://user@host[:port]/path, s3://bucket/prefix) stays its URL. `sftp_key_file` is the
+    private key for its sftp:// folders (default: SFTP_KEY_FILE)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    inbound_dir: Path
-    outbound_dir: Path
+    inbound_dir: Union[Path, str]
+    outbound_dir: Union[Path, str]
     timezone: str = Field(strict=True)
     format: str = Field(strict=True)
     database: str = Field(strict=True)
     collection: str = Field(strict=True)
+    sftp_key_file: Optional[str] = Field(default=None, strict=True)
 
     @property
     def file_format(self) -> ClientFormat:
@@ -65,6 +70,12 @@ class Customer(BaseModel):
             raise ValueError(f"must be a folder path, got {_show(value)}")
         if "\x00" in str(value):
             raise ValueError(f"must be a folder path without NUL characters, got {_show(value)}")
+        if isinstance(value, str) and "://" in value:
+            try:
+                parse_folder_url(value, "the folder")
+            except RemoteFolderError as error:
+                raise ValueError(str(error)) from None
+            return value
         return Path(os.path.abspath(os.path.expanduser(value)))
 
     @field_validator("timezone")
@@ -159,6 +170,9 @@ def _refuse_sharing(customers: dict[str, Customer], refuse: Any) -> None:
     for slug, customer in customers.items():
         for key in ("inbound_dir", "outbound_dir"):
             folder = getattr(customer, key)
+            if is_remote(folder):
+                folders.append((_remote_key(folder), slug, key))
+                continue
             try:
                 folders.append((folder.resolve(), slug, key))  # links and `..` compared as the same folder
             except (OSError, RuntimeError) as error:  # a symbolic link loop, mostly
@@ -254,8 +268,19 @@ def _first_problem(error: ValidationError) -> str:
     return describe_validation_error(error, noun="key", expected=tuple(Customer.model_fields), first_only=True)
 
 
+def _remote_key(url: str) -> PurePosixPath:
+    """A remote folder as a path that nests as its server sees it: its first part names the
+    server (or bucket), with a NUL no local path can hold, so it never meets a local folder."""
+    parsed = parse_folder_url(url)
+    server = f"\x00{parsed.scheme}\x00{parsed.host}\x00{parsed.port or ''}"
+    return PurePosixPath("/", server, *PurePosixPath("/" + parsed.path).parts[1:])
+
+
 def _path(folder: Path) -> str:
     """A folder for a one-line message: as it is, or quoted when it holds a newline or another control character."""
+    if len(folder.parts) > 1 and folder.parts[1].startswith("\x00"):  # a remote folder's key
+        scheme, host, port = folder.parts[1][1:].split("\x00")
+        return f"{scheme}://{host}{':' + port if port else ''}/{'/'.join(folder.parts[2:])}"
     text = str(folder)
     return text if text.isprintable() else repr(text)
 

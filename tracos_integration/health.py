@@ -193,7 +193,7 @@ def waiting_events(instance: dg.DagsterInstance, folder: ClientFolder, mongo: Mo
     window = folder.settings().freshness_window_seconds
     observations, checks, words = [], [], []
     try:
-        scan = folder.scan(now)
+        scan = folder.side().scan(now)
         oldest = scan.oldest_wait_seconds(now)
         observations.append(dg.AssetObservation(
             CLIENT_INBOUND, partition=customer, description="waiting in the inbound folder (sync_health_sensor)",

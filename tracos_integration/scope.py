@@ -20,7 +20,9 @@ from typing import Any, Mapping, Optional
 
 import dagster as dg
 
+from tracos_integration.client.locations import is_remote
 from tracos_integration.customers import CUSTOMERS_FILE_VARIABLE, Customer, CustomersFileError, check_isolation
+from tracos_integration.client.locations import is_remote
 from tracos_integration.customers import load_customers
 from tracos_integration.core.names import namespace_problem
 from tracos_integration.settings import VARIABLES, SettingError, Settings
@@ -64,7 +66,7 @@ class Scope:
             # A customer's folders as the customers file reads them (`~`, then `..` before links):
             # the run works in the very folder check_isolation compared, never a link's `..` beyond it.
             for key in ("inbound_dir", "outbound_dir"):
-                if key in values:
+                if key in values and not is_remote(values[key]):
                     values[key] = os.path.abspath(os.path.expanduser(str(values[key])))
         return replace(self, settings=self.settings.model_copy(update=values), file_format=file_format)
 
@@ -74,6 +76,7 @@ class Scope:
             inbound_dir=self.settings.inbound_dir, outbound_dir=self.settings.outbound_dir,
             timezone=self.settings.client_timezone, format=self.file_format,
             database=self.settings.mongo_database, collection=self.settings.mongo_collection,
+            sftp_key_file=self.settings.sftp_key_file or None,
         )
 
     def check_isolation(self) -> None:
@@ -109,6 +112,7 @@ def customer_scope(settings: Settings, slug: str, entry: Customer,
             "inbound_dir": str(entry.inbound_dir), "outbound_dir": str(entry.outbound_dir),
             "client_timezone": entry.timezone, "mongo_database": entry.database,
             "mongo_collection": entry.collection,
+            **({"sftp_key_file": entry.sftp_key_file} if entry.sftp_key_file else {}),
         }),
         file_format=entry.format, customer=slug,
         others={other: value for other, value in (others or {}).items() if other != slug},
@@ -121,6 +125,7 @@ def customer_run_config(entry: Customer) -> dict[str, Any]:
         "client_folder": {"config": {
             "inbound_dir": str(entry.inbound_dir), "outbound_dir": str(entry.outbound_dir),
             "client_timezone": entry.timezone, "file_format": entry.format,
+            **({"sftp_key_file": entry.sftp_key_file} if entry.sftp_key_file else {}),
         }},
         "mongo": {"config": {"database": entry.database, "collection": entry.collection}},
     }}
@@ -211,7 +216,7 @@ def _run_config_values(run: dg.DagsterRun) -> dict[str, Any]:
     values = {
         "inbound_dir": folder.get("inbound_dir"), "outbound_dir": folder.get("outbound_dir"),
         "client_timezone": folder.get("client_timezone"), "file_format": folder.get("file_format"),
-        "mongo_database": mongo.get("database"), "mongo_collection": mongo.get("collection"),
+        "sftp_key_file": folder.get("sftp_key_file"), "mongo_database": mongo.get("database"), "mongo_collection": mongo.get("collection"),
         # Not part of an entry, but checked with the run, whichever resources its steps bind.
         "inbound_settle_seconds": folder.get("settle_seconds"), "inbound_max_file_bytes": folder.get("max_file_bytes"),
     }

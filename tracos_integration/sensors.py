@@ -105,7 +105,7 @@ def inbound_file_sensor(context: dg.SensorEvaluationContext, client_folder: Clie
         slug = scope.customer
         try:
             folder = client_folder.bind(scope)
-            scan = folder.scan()  # a missing folder or a bad setting raises: the tick fails
+            scan = folder.side().scan()  # a missing folder or a bad setting raises: the tick fails
         except Exception as error:
             if slug is None:
                 raise
@@ -137,14 +137,14 @@ def _inbound_request(instance: dg.DagsterInstance, scope: Scope, folder: ClientF
     if not scan.ready:
         still = f" ({scan.being_written} still being written)" if scan.being_written else ""
         others = scan.other_format_note(folder.format)
-        return None, _label(customer, f"no settled *{folder.format.suffix} files in {folder.inbound_path}{still}{others}")
+        return None, _label(customer, f"no settled *{folder.format.suffix} files in {folder.shown('inbound')}{still}{others}")
     fingerprint = scan.fingerprint
     finished = instance.get_run_records(
         filters=dg.RunsFilter(tags={FILES_TAG: fingerprint}, statuses=FINISHED), limit=MAX_RUNS_PER_FILES
     )
     if len(finished) >= MAX_RUNS_PER_FILES:
         return None, _label(customer, (
-            f"{len(scan.ready)} file(s) in {folder.inbound_path} are still there after {len(finished)} inbound runs; "
+            f"{len(scan.ready)} file(s) in {folder.shown('inbound')} are still there after {len(finished)} inbound runs; "
             "see the last run's warnings (unreadable? failing?). The next change in the folder starts a new run."
         ))
     # One key per set of files and attempt: the same files never launch two runs at once, and

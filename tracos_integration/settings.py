@@ -68,6 +68,18 @@ def _finite_number(minimum: float) -> Callable[[str, str], float]:
     return parse
 
 
+def _folder(variable: str, raw: str) -> str:
+    """A local path, or an sftp:// or s3:// URL checked now (never echoing its user name)."""
+    if "://" in raw:
+        from tracos_integration.client.locations import RemoteFolderError, parse_folder_url
+
+        try:
+            parse_folder_url(raw, variable)
+        except RemoteFolderError as error:
+            raise SettingError(str(error)) from None
+    return raw
+
+
 def _time_zone(variable: str, raw: str) -> str:
     try:
         ZoneInfo(raw)
@@ -132,8 +144,11 @@ VARIABLES: dict[str, Variable] = {
     "mongo_uri": Variable("MONGO_URI", "mongodb://localhost:27017/tractian", _text),
     "mongo_database": Variable("MONGO_DATABASE", "tractian", _mongo_name(database_problem)),
     "mongo_collection": Variable("MONGO_COLLECTION", "workorders", _mongo_name(collection_problem)),
-    "inbound_dir": Variable("DATA_INBOUND_DIR", "./data/inbound", _text),
-    "outbound_dir": Variable("DATA_OUTBOUND_DIR", "./data/outbound", _text),
+    "inbound_dir": Variable("DATA_INBOUND_DIR", "./data/inbound", _folder),
+    "outbound_dir": Variable("DATA_OUTBOUND_DIR", "./data/outbound", _folder),
+    # sftp:// folders: the private key to log in with, and the host keys the server's must be among.
+    "sftp_key_file": Variable("SFTP_KEY_FILE", "", _text),
+    "sftp_known_hosts": Variable("SFTP_KNOWN_HOSTS", "~/.ssh/known_hosts", _text),
     "client_timezone": Variable("CLIENT_TIMEZONE", "UTC", _time_zone),
     "inbound_settle_seconds": Variable("INBOUND_SETTLE_SECONDS", 10.0, _finite_number(0.0)),
     "inbound_max_file_bytes": Variable("INBOUND_MAX_FILE_BYTES", 16 * 1024 * 1024, _whole_number(1)),
@@ -164,6 +179,8 @@ class Settings(BaseModel):
     mongo_collection: str = VARIABLES["mongo_collection"].default
     inbound_dir: str = VARIABLES["inbound_dir"].default
     outbound_dir: str = VARIABLES["outbound_dir"].default
+    sftp_key_file: str = VARIABLES["sftp_key_file"].default
+    sftp_known_hosts: str = VARIABLES["sftp_known_hosts"].default
     client_timezone: str = VARIABLES["client_timezone"].default
     inbound_settle_seconds: float = VARIABLES["inbound_settle_seconds"].default
     inbound_max_file_bytes: int = VARIABLES["inbound_max_file_bytes"].default

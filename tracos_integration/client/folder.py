@@ -31,6 +31,7 @@ from tracos_integration.client.writing import (
     write_atomically,
 )
 from tracos_integration.core.files import Page
+from tracos_integration.client.locations import RemoteFolderError, is_remote, parse_folder_url
 from tracos_integration.scope import Scope, ScopeRefused, outside_run_scope
 from tracos_integration.settings import SettingError, Settings
 
@@ -87,10 +88,13 @@ class ClientFolder(dg.ConfigurableResource):
     max_file_bytes: Optional[int] = Field(default=None, description="default $INBOUND_MAX_FILE_BYTES or 16 MiB")
     file_format: Optional[str] = Field(default=None, description="The customer's file format (client/formats): "
                                                                 "json (default) or csv")
+    sftp_key_file: Optional[str] = Field(default=None, description="default $SFTP_KEY_FILE: the private key for "
+                                                                  "sftp:// folders")
 
     _tidied: set = PrivateAttr(default_factory=set)  # folders this run has tidied (`hold`)
     _scope: Optional[Scope] = PrivateAttr(default=None)  # the run's (or the tick's) configuration, with these fields
     _run_id: Optional[str] = PrivateAttr(default=None)  # set inside a run, which holds its customer's lease
+    _remote: Optional[Any] = PrivateAttr(default=None)  # RemoteFolders, for sftp:// and s3:// folders
 
     def bind(self, scope: Scope) -> "ClientFolder":
         """This resource with the run's (or a tick's) configuration under its own fields.
@@ -98,12 +102,13 @@ class ClientFolder(dg.ConfigurableResource):
         bound = ClientFolder(
             inbound_dir=self.inbound_dir, outbound_dir=self.outbound_dir, client_timezone=self.client_timezone,
             settle_seconds=self.settle_seconds, max_file_bytes=self.max_file_bytes, file_format=self.file_format,
+            sftp_key_file=self.sftp_key_file,
         )
         bound._tidied, bound._run_id = self._tidied, self._run_id
         bound._scope = scope.with_values(
             inbound_dir=self.inbound_dir, outbound_dir=self.outbound_dir, client_timezone=self.client_timezone,
             inbound_settle_seconds=self.settle_seconds, inbound_max_file_bytes=self.max_file_bytes,
-            file_format=self.file_format,
+            file_format=self.file_format, sftp_key_file=self.sftp_key_file,
         )
         bound._scope.check_isolation()
         return bound
@@ -120,9 +125,41 @@ class ClientFolder(dg.ConfigurableResource):
     def format(self) -> ClientFormat:
         return format_for(self.scope.file_format)
 
+    @property
+    def remote(self) -> bool:
+        """The folders are on an SFTP server or in S3 (client/remote.py), not local paths."""
+        return is_remote(self.scope.inbound_dir) or is_remote(self.scope.outbound_dir)
+
+    def side(self) -> Any:
+        """The client side (ports.ClientSide) these folders are: this resource for local
+        folders; RemoteFolders, connected on first use, for sftp:// and s3:// ones."""
+        if not self.remote:
+            return self
+        if self._remote is None:
+            from tracos_integration.client.remote import RemoteFolders  # paramiko and s3fs: only when used
+
+            settings = self.settings()
+            self._remote = RemoteFolders(
+                settings.inbound_dir, settings.outbound_dir, file_format=self.scope.file_format,
+                client_timezone=settings.client_timezone, settle_seconds=settings.inbound_settle_seconds,
+                max_file_bytes=settings.inbound_max_file_bytes, sftp_key_file=settings.sftp_key_file or None,
+                sftp_known_hosts=settings.sftp_known_hosts or None,
+            )
+        return self._remote
+
+    def shown(self, which: str) -> str:
+        """The folder as messages show it: a path, or a URL without its user name."""
+        folder = self.scope.inbound_dir if which == "inbound" else self.scope.outbound_dir
+        return parse_folder_url(folder).shown if is_remote(folder) else folder
+
     def settings(self) -> Settings:
         """The settings this resource works with; a folder used both ways is refused."""
         settings = self.scope.settings
+        if self.remote:
+            if is_remote(settings.inbound_dir) != is_remote(settings.outbound_dir):
+                raise SettingError("the inbound and outbound folders must both be remote (sftp://, s3://) or both "
+                                   "local paths")
+            return settings  # RemoteFolders refuses one URL used both ways
         if Path(settings.inbound_dir).resolve() == Path(settings.outbound_dir).resolve():
             raise SettingError(
                 f"DATA_INBOUND_DIR and DATA_OUTBOUND_DIR are the same folder ({settings.inbound_dir}): inbound would "
@@ -157,6 +194,8 @@ class ClientFolder(dg.ConfigurableResource):
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         self._tidied.clear()
+        if self._remote is not None:
+            self._remote.close()
 
     # -- inbound -------------------------------------------------------------------
     def scan(self, now: Optional[float] = None) -> FolderScan:
@@ -288,7 +327,7 @@ def clear_failure(consequence: str) -> Iterator[None]:
     """A folder or setting that cannot be used fails the step with one readable line."""
     try:
         yield
-    except (ClientFolderError, SettingError, ScopeRefused) as error:
+    except (ClientFolderError, SettingError, ScopeRefused, RemoteFolderError) as error:
         raise dg.Failure(description=f"{error}. {consequence}") from None
     except OSError as error:
         where = f" ({error.filename})" if error.filename else ""

@@ -33,7 +33,7 @@ class ClientFolderIOManager(dg.ConfigurableIOManager):
         folder = self._folder(context)
         files = ((name, value if isinstance(value, bytes) else json_bytes(value)) for name, value in obj.items())
         with clear_failure(f"Nothing more was written to the {which} folder."):
-            written = folder.write_files(which, files)
+            written = folder.side().write_files(which, files)
         context.add_output_metadata({"files_written": len(written), "folder": which})
 
     def load_input(self, context: dg.InputContext) -> dict[str, Any]:

@@ -17,73 +17,20 @@ import socket
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, TypeVar
-from urllib.parse import unquote, urlsplit
 
 import paramiko
 
+from tracos_integration.client.locations import (  # noqa: F401 (re-exported)
+    SCHEMES,
+    FolderURL,
+    RemoteFolderError,
+    is_remote,
+    parse_folder_url,
+)
+
 T = TypeVar("T")
 
-SCHEMES = ("sftp", "s3")
 CONNECT_TIMEOUT_SECONDS = 15.0
-
-
-class RemoteFolderError(RuntimeError):
-    """A remote folder cannot be used: unreachable, refused, badly named. One line, no secrets."""
-
-
-@dataclass(frozen=True)
-class FolderURL:
-    """A remote folder. `path` is absolute for SFTP (as given, "/" when empty); for S3 it is
-    the key prefix without slashes at either end ("" for the bucket's top)."""
-
-    scheme: str
-    host: str  # the SFTP host, or the S3 bucket
-    path: str
-    user: Optional[str] = None
-    port: Optional[int] = None
-
-    @property
-    def shown(self) -> str:
-        """The URL as messages show it: never the user name (CONTRACT 8)."""
-        port = f":{self.port}" if self.port else ""
-        path = self.path if self.scheme == "sftp" else (f"/{self.path}" if self.path else "")
-        return f"{self.scheme}://{self.host}{port}{path}"
-
-
-def is_remote(location: object) -> bool:
-    return isinstance(location, str) and location.split("://", 1)[0].lower() in SCHEMES and "://" in location
-
-
-def parse_folder_url(text: str, setting: str = "the folder") -> FolderURL:
-    """Parse a remote folder URL; RemoteFolderError saying what to fix, without the userinfo."""
-    parts = urlsplit(text.strip())
-    scheme = parts.scheme.lower()
-    host = parts.hostname or ""
-    safe = f"{scheme}://{host}{parts.path}"  # for messages: no userinfo
-    if scheme not in SCHEMES:
-        raise RemoteFolderError(
-            f"{setting} {safe!r}: use a local path, sftp://user@host[:port]/path or s3://bucket/prefix")
-    if parts.password is not None:
-        raise RemoteFolderError(
-            f"{setting} {safe}: a password in the URL is not accepted; use a key file (SFTP_KEY_FILE)")
-    if parts.query or parts.fragment:
-        raise RemoteFolderError(f"{setting} {safe}: remove the '?' or '#' part of the URL")
-    try:
-        port = parts.port
-    except ValueError:
-        raise RemoteFolderError(f"{setting} {safe}: the port is not a number from 1 to 65535") from None
-    if not host:
-        what = "bucket" if scheme == "s3" else "host"
-        raise RemoteFolderError(f"{setting} {text.split('://', 1)[0]}://...: name the {what}")
-    path = unquote(parts.path)
-    if scheme == "s3":
-        if port or parts.username:
-            raise RemoteFolderError(
-                f"{setting} {safe}: an s3:// URL is s3://bucket/prefix (the endpoint is AWS_ENDPOINT_URL)")
-        return FolderURL("s3", host, path.strip("/"))
-    if not parts.username:
-        raise RemoteFolderError(f"{setting} {safe}: name the user, sftp://user@{host}/path")
-    return FolderURL("sftp", host, "/" + path.strip("/"), user=unquote(parts.username), port=port)
 
 
 # -- opening ---------------------------------------------------------------------------------
@@ -133,14 +80,13 @@ class RefuseUnknownHost(paramiko.MissingHostKeyPolicy):
 
 
 def open_s3():
-    """s3fs on the standard AWS credentials (variables, ~/.aws files, instance roles); the
-    endpoint from AWS_ENDPOINT_URL when set (any S3-compatible server)."""
+    """s3fs on the standard AWS credentials (variables, ~/.aws files, instance roles) and
+    endpoint (AWS_ENDPOINT_URL or AWS_ENDPOINT_URL_S3, for any S3-compatible server): botocore
+    reads them where its ecosystem keeps them, so this project never reads them itself."""
     import s3fs
 
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    client_kwargs = {"endpoint_url": endpoint} if endpoint else {}
     fs = s3fs.S3FileSystem(
-        client_kwargs=client_kwargs, skip_instance_cache=True,
+        skip_instance_cache=True,
         config_kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS, "read_timeout": 60,
                        "retries": {"max_attempts": 1}},
     )

@@ -46,9 +46,9 @@ def apply_inbound_files(
     with clear_failure(f"No inbound file was read. {NOT_MOVED}"), tracos_failure(NOT_MOVED):
         settings = client_folder.settings()
         run = apply_files(
-            mongo.repository(), client_folder, page_size=config.page_size, dry_run=config.dry_run,
+            mongo.repository(), client_folder.side(), page_size=config.page_size, dry_run=config.dry_run,
             now=to_utc_millis(datetime.now(UTC)), client_timezone=settings.client_timezone,
-            on_listed=lambda count: context.log.info(f"{count} inbound file(s) to read in {settings.inbound_dir}"),
+            on_listed=lambda count: context.log.info(f"{count} inbound file(s) to read in {client_folder.shown('inbound')}"),
         )
     _log(context, run.report, run.indexes.warnings, settings.inbound_settle_seconds, client_folder.format.name)
     _record_applied(context, run.report)
@@ -94,7 +94,7 @@ def archive_inbound_files(context: dg.OpExecutionContext, client_folder: ClientF
     archived = Archived()
     if not report.dry_run:
         with clear_failure(f"{NOT_MOVED} The next run reads them again and finds them applied."):
-            archived = client_folder.archive(report.files, report.failed)
+            archived = client_folder.side().archive(report.files, report.failed)
     return _record_archived(context, client_folder, report, archived)
 
 
@@ -132,7 +132,7 @@ def _record_archived(context: dg.OpExecutionContext, client_folder: ClientFolder
         "failed_files": dg.MetadataValue.json([f"failed/{shown_name(name)}" for name in archived.failed[:200]]),
         "not_moved_files": dg.MetadataValue.json(dict(list(not_moved.items())[:200])),
         "reports_not_written": dg.MetadataValue.json(dict(list(unreported.items())[:200])),
-        "inbound_folder": dg.MetadataValue.path(str(client_folder.inbound_path)),
+        "inbound_folder": dg.MetadataValue.path(client_folder.shown("inbound")),
     })
     return {**counts, **files}
 

@@ -32,7 +32,7 @@ def export_unsynced(
     client_folder, mongo = scoped(context, client_folder, mongo)
     with clear_failure(STAYS_UNSYNCED), tracos_failure(STAYS_UNSYNCED):
         settings = client_folder.settings()  # once: a bad setting fails the step, never a skip
-        report = export(mongo.repository(), client_folder, page_size=config.page_size, dry_run=config.dry_run,
+        report = export(mongo.repository(), client_folder.side(), page_size=config.page_size, dry_run=config.dry_run,
                         timezone=settings.client_timezone, now=lambda: to_utc_millis(datetime.now(UTC)),
                         warn=context.log.warning)
     return _record(context, mongo, report, settings.freshness_window_seconds, config.dry_run)

@@ -1,0 +1,71 @@
+"""Where a client folder lives, as a value: a local path, `sftp://user@host[:port]/path` or
+`s3://bucket/prefix`. Light on purpose (no paramiko, no s3fs): the settings, the customers
+file and every run parse folders; only a run that uses a remote one opens it (transports.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+from urllib.parse import unquote, urlsplit
+
+SCHEMES = ("sftp", "s3")
+
+
+class RemoteFolderError(RuntimeError):
+    """A remote folder cannot be used: unreachable, refused, badly named. One line, no secrets."""
+
+
+@dataclass(frozen=True)
+class FolderURL:
+    """A remote folder. `path` is absolute for SFTP (as given, "/" when empty); for S3 it is
+    the key prefix without slashes at either end ("" for the bucket's top)."""
+
+    scheme: str
+    host: str  # the SFTP host, or the S3 bucket
+    path: str
+    user: Optional[str] = None
+    port: Optional[int] = None
+
+    @property
+    def shown(self) -> str:
+        """The URL as messages show it: never the user name (CONTRACT 8)."""
+        port = f":{self.port}" if self.port else ""
+        path = self.path if self.scheme == "sftp" else (f"/{self.path}" if self.path else "")
+        return f"{self.scheme}://{self.host}{port}{path}"
+
+
+def is_remote(location: object) -> bool:
+    return isinstance(location, str) and location.split("://", 1)[0].lower() in SCHEMES and "://" in location
+
+
+def parse_folder_url(text: str, setting: str = "the folder") -> FolderURL:
+    """Parse a remote folder URL; RemoteFolderError saying what to fix, without the userinfo."""
+    parts = urlsplit(text.strip())
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    safe = f"{scheme}://{host}{parts.path}"  # for messages: no userinfo
+    if scheme not in SCHEMES:
+        raise RemoteFolderError(
+            f"{setting} {safe!r}: use a local path, sftp://user@host[:port]/path or s3://bucket/prefix")
+    if parts.password is not None:
+        raise RemoteFolderError(
+            f"{setting} {safe}: a password in the URL is not accepted; use a key file (SFTP_KEY_FILE)")
+    if parts.query or parts.fragment:
+        raise RemoteFolderError(f"{setting} {safe}: remove the '?' or '#' part of the URL")
+    try:
+        port = parts.port
+    except ValueError:
+        raise RemoteFolderError(f"{setting} {safe}: the port is not a number from 1 to 65535") from None
+    if not host:
+        what = "bucket" if scheme == "s3" else "host"
+        raise RemoteFolderError(f"{setting} {text.split('://', 1)[0]}://...: name the {what}")
+    path = unquote(parts.path)
+    if scheme == "s3":
+        if port or parts.username:
+            raise RemoteFolderError(
+                f"{setting} {safe}: an s3:// URL is s3://bucket/prefix (the endpoint is AWS_ENDPOINT_URL)")
+        return FolderURL("s3", host, path.strip("/"))
+    if not parts.username:
+        raise RemoteFolderError(f"{setting} {safe}: name the user, sftp://user@{host}/path")
+    return FolderURL("sftp", host, "/" + path.strip("/"), user=unquote(parts.username), port=port)
