@@ -15,11 +15,9 @@ from tracos_integration.ops.outbound import export_unsynced
 from tracos_integration.customers import Customer
 from tracos_integration.ops.samples import write_samples
 from tracos_integration.scope import customer_run_config
+from tracos_integration.tags import INBOUND_TAG, OUTBOUND_TAG
 
-# Labels: which side a run works on. The sensors look for in-flight runs by them, and the
-# Runs page filters by them (sync_job carries both).
-INBOUND_TAG = "tracos/inbound"
-OUTBOUND_TAG = "tracos/outbound"
+# INBOUND_TAG, OUTBOUND_TAG (tags.py): which side a run works on; the sensors and the lease read them.
 
 
 def build_jobs(partitions_def: Optional[dg.PartitionsDefinition] = None,

@@ -11,6 +11,7 @@ from pymongo.errors import InvalidName
 
 from tracos_integration.scope import Scope, ScopeRefused, outside_run_scope, run_scope
 from tracos_integration.settings import VARIABLES, SettingError
+from tracos_integration.tags import INBOUND_TAG, OUTBOUND_TAG
 from tracos_integration.tracos.lease import held_for_run
 from tracos_integration.tracos.queries import WorkOrderRepository, WritesNotConfirmed
 from tracos_integration.tracos.retry import Retrier, TracosUnavailable
@@ -152,6 +153,12 @@ class MongoResource(dg.ConfigurableResource):
             bound = self.bind(run_scope(context.dagster_run))
         except (ScopeRefused, SettingError, ValueError):
             yield self
+            return
+        if not {INBOUND_TAG, OUTBOUND_TAG} & set(context.dagster_run.tags):
+            # Not a sync run (samples_job): it writes new documents and files atomically, which
+            # no sync run minds, and it must refuse a real server before connecting to one.
+            with bound.hold():
+                yield self
             return
         # The customer's lease in TracOS first (a second run waits for it, at most its timeout);
         # without it, the run's steps refuse to start (tracos/lease.py).
