@@ -86,6 +86,35 @@ def test_shipped_demo_file_has_a_json_and_a_csv_customer(monkeypatch):
         assert settings.collection == f"workorders_{slug}"
 
 
+def test_the_remote_example_file_has_an_sftp_and_an_s3_customer():
+    """The documented example for `make dev CUSTOMERS=data/customers.remote.example.yaml`."""
+    customers = load_customers(REPOSITORY / "data/customers.remote.example.yaml")
+    acme, globex = customers["acme"], customers["globex"]
+    assert acme.inbound_dir == "sftp://tracos@sftp.acme.example:2222/exports/workorders"
+    assert acme.sftp_key_file == "~/.ssh/tracos_acme_ed25519"
+    assert (globex.inbound_dir, globex.outbound_dir) == ("s3://globex-erp-exchange/to-tracos",
+                                                         "s3://globex-erp-exchange/from-tracos")
+
+
+def test_remote_folders_of_two_customers_never_nest_on_one_server_or_bucket(tmp_path):
+    entries = {
+        "acme": customer("acme", inbound_dir="sftp://a@h.example/srv/in", outbound_dir="s3://b/acme/out"),
+        "globex": customer("globex", inbound_dir="sftp://g@h.example/srv/in/processed", outbound_dir="s3://b/g"),
+    }
+    with pytest.raises(CustomersFileError, match="overlap: 'globex''s inbound_dir sftp://h.example/srv/in/processed is inside"):
+        load_customers(write(tmp_path, {"customers": entries}))
+    entries["globex"]["inbound_dir"] = "sftp://g@other.example/srv/in/processed"  # another server: fine
+    assert list(load_customers(write(tmp_path, {"customers": entries}))) == ["acme", "globex"]
+
+
+def test_a_remote_folder_url_that_cannot_be_used_is_refused_naming_the_customer_without_its_user(tmp_path):
+    entries = {"acme": customer("acme", inbound_dir="sftp://secretuser:pw@h.example/in")}
+    with pytest.raises(CustomersFileError) as refused:
+        load_customers(write(tmp_path, {"customers": entries}))
+    assert "customer 'acme'" in str(refused.value) and "password" in str(refused.value)
+    assert "secretuser" not in str(refused.value) and "pw@" not in str(refused.value)
+
+
 def test_without_the_variable_there_are_no_customers(monkeypatch):
     monkeypatch.delenv("TRACOS_CUSTOMERS_FILE", raising=False)
     assert TickScope.read().customers is None
