@@ -43,7 +43,8 @@ NOT_CODE = {
     "processed/", "failed/", "data/inbound/processed/", ".tracos/tracos/", "tracos_integration_tests/artifacts/",
     "tracos_integration_tests/artifacts/screenshots/", "failed/x.json", "failed/x.json.error.json",
     "a.1.json.error.json", ".venv/install.log",
-    "/data", "/tmp",  # paths inside a container or pod
+    "/data", "/tmp", "/secrets/sftp",  # paths inside a container or pod
+    "k8sRunLauncher.envSecrets",  # the Helm chart's value
     "../shared/CONTRACT.md",  # the behaviour contract, beside the clone ".dagster_home/quiet.yaml",
     "project.license",  # setuptools' name for the pyproject key
 }
