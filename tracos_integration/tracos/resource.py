@@ -143,7 +143,9 @@ class MongoResource(dg.ConfigurableResource):
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["MongoResource"]:
         # A run holds its collection of the embedded store for its whole duration (no effect
         # on MongoDB); a sensor tick only reads, so it never waits for a run to finish.
-        if context.dagster_run is None:
+        if context.dagster_run is None or context.dagster_run.is_finished:
+            # No run, or one already over: Dagster builds the resources again after a run to
+            # load its outputs (`execute_job`'s result); that is no run to take a lease for.
             yield self
             return
         # The run's configuration is resolved here, once, before any step. A run that cannot
