@@ -199,7 +199,8 @@ class S3:
         """boto3: list_objects_v2 paged, get_object + json.loads, copy_object + delete_object."""
         s3, count = self.client(), 0
         pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="in/", Delimiter="/")
-        keys = sorted(item["Key"] for page in pages for item in page.get("Contents", ()) if item["Key"].endswith(".json"))
+        keys = sorted(item["Key"] for page in pages for item in page.get("Contents", ())
+                      if item["Key"].endswith(".json"))
         for key in keys:
             json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
             s3.copy_object(Bucket=bucket, Key=f"in/{PROCESSED}/{key[3:]}", CopySource={"Bucket": bucket, "Key": key})
@@ -281,8 +282,10 @@ def where_time_goes(run: Callable[[], object], top: int = 4) -> str:
     profile.runcall(run)
     total = time.perf_counter() - started
     stats = pstats.Stats(profile, stream=io.StringIO()).stats
-    ours = [(cumulative, f"{Path(path).stem}.{function}") for (path, _, function), (_, _, _, cumulative, _) in stats.items()
-            if "/tracos_integration/" in path and function not in ("_call", "call", "<lambda>", "attempt", "look", "ftp")]
+    wrappers = ("_call", "call", "<lambda>", "attempt", "look", "ftp")
+    ours = [(cumulative, f"{Path(path).stem}.{function}")
+            for (path, _, function), (_, _, _, cumulative, _) in stats.items()
+            if "/tracos_integration/" in path and function not in wrappers]
     return ", ".join(f"{name} {cumulative / total:.0%}" for cumulative, name in sorted(ours, reverse=True)[:top])
 
 
@@ -311,7 +314,8 @@ def figures_for(transport, n: int, repeats: int) -> list[dict]:
                 line = where_time_goes(lambda: ours_inbound(transport, where))
             else:
                 line = where_time_goes(lambda: ours_outbound(transport, where, n))
-            notes.append(f"{name} {direction} {ratio:.2f}x the floor: requests per file {per_file(ours['requests'], n)} "
+            notes.append(f"{name} {direction} {ratio:.2f}x the floor: requests per file "
+                         f"{per_file(ours['requests'], n)} "
                          f"(floor: {per_file(floor['requests'], n)}); time in (cProfile, cumulative) {line}")
     for note in notes:
         print(note, flush=True)
