@@ -5,12 +5,12 @@ A rule that is the same everywhere is one test, parametrised over the three."""
 from __future__ import annotations
 
 import contextlib
-from collections import Counter
 import json
 import os
 import subprocess
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator

@@ -277,18 +277,21 @@ def per_file(requests: dict, n: int) -> str:
     return ", ".join(f"{kind} {share:.2g}" for share, kind in kinds)
 
 
-def where_time_goes(run: Callable[[], object], top: int = 4) -> str:
-    """The project's functions taking the most time in ours (cProfile, cumulative), in one line."""
+STEPS = {("remote", "list_inbound"), ("remote", "read"), ("inbound", "apply"), ("remote", "archive"),
+         ("queries", "iter_unsynced"), ("outbound", "translate_page"), ("remote", "write_files"),
+         ("queries", "mark_synced")}
+
+
+def where_time_goes(run: Callable[[], object]) -> str:
+    """The share of ours each step of the loop takes (cProfile, cumulative), in one line."""
     profile = cProfile.Profile()
     started = time.perf_counter()
     profile.runcall(run)
     total = time.perf_counter() - started
     stats = pstats.Stats(profile, stream=io.StringIO()).stats
-    wrappers = ("_call", "call", "<lambda>", "attempt", "look", "ftp")
-    ours = [(cumulative, f"{Path(path).stem}.{function}")
-            for (path, _, function), (_, _, _, cumulative, _) in stats.items()
-            if "/tracos_integration/" in path and function not in wrappers]
-    return ", ".join(f"{name} {cumulative / total:.0%}" for cumulative, name in sorted(ours, reverse=True)[:top])
+    steps = [(cumulative, function) for (path, _, function), (_, _, _, cumulative, _) in stats.items()
+             if "/tracos_integration/" in path and (Path(path).stem, function) in STEPS]
+    return ", ".join(f"{name} {cumulative / total:.0%}" for cumulative, name in sorted(steps, reverse=True))
 
 
 def figures_for(transport, n: int, repeats: int) -> list[dict]:
@@ -320,7 +323,7 @@ def figures_for(transport, n: int, repeats: int) -> list[dict]:
                 line = where_time_goes(lambda: ours_outbound(transport, where, n))
             notes.append(f"{name} {direction} {ratio:.2f}x the floor: requests per file "
                          f"{per_file(ours['requests'], n)} "
-                         f"(floor: {per_file(floor['requests'], n)}); time in (cProfile, cumulative) {line}")
+                         f"(floor: {per_file(floor['requests'], n)}); time per step (cProfile) {line}")
     for note in notes:
         print(note, flush=True)
     return results
