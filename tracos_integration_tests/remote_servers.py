@@ -137,9 +137,20 @@ def _keygen(path: Path) -> None:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
 
 
-def start_sshd() -> SshServer:
+class ServerMissing(RuntimeError):
+    """A test server cannot run here; the message says what to install."""
+
+
+def sshd_missing() -> str | None:
     if not os.path.exists(SSHD) or not shutil.which("ssh-keygen"):
-        pytest.skip("OpenSSH's sshd is not installed (Debian: apt-get install openssh-server)")
+        return "OpenSSH's sshd is not installed (Debian: apt-get install openssh-server)"
+    return None
+
+
+def start_sshd() -> SshServer:
+    """Start an sshd (ServerMissing when it cannot run here); `stop_sshd` ends it."""
+    if sshd_missing():
+        raise ServerMissing(sshd_missing())
     if os.geteuid() == 0:
         entry = pwd.getpwnam("nobody")
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation folder
@@ -163,14 +174,21 @@ def start_sshd() -> SshServer:
     return server
 
 
+def stop_sshd(server: SshServer) -> None:
+    server.stop()
+    shutil.rmtree(server.home, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def sshd_server() -> Iterator[SshServer]:
-    server = start_sshd()
+    try:
+        server = start_sshd()
+    except ServerMissing as missing:
+        pytest.skip(str(missing))
     try:
         yield server
     finally:
-        server.stop()
-        shutil.rmtree(server.home, ignore_errors=True)
+        stop_sshd(server)
 
 
 @pytest.fixture
@@ -270,16 +288,32 @@ def honour_copy_conditions() -> None:
     S3Response.copy_object = copy_object  # type: ignore[method-assign]
 
 
-@pytest.fixture(scope="session")
-def s3_session_server() -> Iterator[S3Server]:
+def moto_missing() -> str | None:
     try:
         import moto.server  # noqa: F401
         import flask  # noqa: F401  (moto's server mode)
     except ImportError as missing:
-        pytest.skip(f"moto's S3 server is not installed ({missing.name}); pip install 'moto[server]'")
+        return f"moto's S3 server is not installed ({missing.name}); pip install 'moto[server]'"
+    return None
+
+
+def start_s3(port: int | None = None) -> S3Server:
+    """Start moto's S3 server in this process (ServerMissing when it cannot run here);
+    `S3Server.stop` ends it."""
+    if moto_missing():
+        raise ServerMissing(moto_missing())
     honour_copy_conditions()
-    server = S3Server(free_port(), None)
+    server = S3Server(port or free_port(), None)
     server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def s3_session_server() -> Iterator[S3Server]:
+    try:
+        server = start_s3()
+    except ServerMissing as missing:
+        pytest.skip(str(missing))
     try:
         yield server
     finally:

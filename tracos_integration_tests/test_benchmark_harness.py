@@ -37,3 +37,25 @@ def test_benchmark_reports_every_figure_as_json(tmp_path):
                      "inbound peak RSS growth N -> 10xN", "sync_job empty - floor", "inbound_file_sensor tick, 200 files"):
         assert expected in names
     assert "PASS" in completed.stdout and completed.stdout.strip().splitlines()[-1].startswith("benchmark:")
+
+
+def test_remote_benchmark_prints_the_four_ratios_against_its_floors(tmp_path):
+    from tracos_integration_tests.remote_servers import moto_missing, sshd_missing
+
+    missing = sshd_missing() or moto_missing()
+    if missing:
+        pytest.skip(missing)
+    output = tmp_path / "figures.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "tracos_integration_tests.benchmarks.remote", "--files", "20", "--repeats", "1",
+         "--json", str(output)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode in (0, 1), completed.stderr  # 1: a ratio over its target, still reported
+    ratios = {f["name"]: f for f in json.loads(output.read_text()) if f["unit"] == "x"}
+    for transport in ("sftp", "s3"):
+        for direction in ("inbound", "outbound"):
+            name = f"{transport} {direction} time / floor"
+            assert ratios[name]["target"] == "<= 1.5" and ratios[name]["pass"] in (True, False)
+            assert name in completed.stdout
+    assert completed.stdout.strip().splitlines()[-1].startswith("remote benchmark:")

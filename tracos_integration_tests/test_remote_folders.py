@@ -10,6 +10,7 @@ import os
 import subprocess
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -639,3 +640,49 @@ def test_sftp_a_request_that_cannot_be_sent_is_not_the_end_of_the_listing(
     retried: list[str] = []
     scan = remote.make(retry=no_wait_retry(on_retry=retried.append)).scan()
     assert retried and sorted(entry.split("\0")[0] for entry in scan.ready) == names
+
+
+def test_sftp_costs_the_plain_scripts_requests_plus_only_the_rules_looks(
+        sshd: SshServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per file, as the remote benchmark's paramiko floor (open, read, read to EOF, close;
+    open, write, close, posix-rename) plus only the looks a rule needs: an lstat before
+    reading (links are not read; its size and time are the identity) and one before and
+    after the move (changed since read). No fstat, no chmod."""
+    import paramiko
+
+    remote, sent = _sftp(sshd), Counter()
+    request = paramiko.SFTPClient._async_request
+
+    def counted(self, fileobj, kind, *args):
+        sent[kind] += 1
+        return request(self, fileobj, kind, *args)
+
+    monkeypatch.setattr(paramiko.SFTPClient, "_async_request", counted)
+    for number in range(10):
+        remote.put(f"{number}.json", GOOD, OLD)
+    client = remote.client
+    client.require("inbound")
+    names, _ = client.list_inbound()
+    sent.clear()
+    pages = list(client.read(names, 100))
+    assert sum(sent.values()) == 5 * 10  # lstat, open, read, read (EOF), close
+    files = {f.name: f.identity.packed() for page in pages for f in page.files}
+    client.stores["inbound"].ensure_folder("processed")  # made before: its one-off mkdir apart
+    sent.clear()
+    assert client.archive(files, {}).processed == 10
+    assert sum(sent.values()) - 1 == 3 * 10  # lstat, rename, lstat (+ processed/'s lstat once)
+    client.require("outbound")
+    sent.clear()
+    client.write_files("outbound", [(f"{number}.json", GOOD) for number in range(10)])
+    assert sum(sent.values()) - 1 == 4 * 10  # open, write, close, posix-rename (+ the folder's stat once)
+
+
+def test_sftp_outbound_files_get_the_mode_the_servers_umask_gives(sshd: SshServer) -> None:
+    """No chmod: as the local folder's os.open(0o644), the server's umask decides; under
+    OpenSSH's usual 022, every user can read the file (0644)."""
+    remote = _sftp(sshd)
+    umask = os.umask(0)
+    os.umask(umask)  # sshd was started by this process: it has this umask
+    remote.client.write_files("outbound", [("7.json", GOOD)])
+    mode = os.stat(remote.extra["inbound"].parent / "out" / "7.json").st_mode & 0o777
+    assert mode == 0o666 & ~umask

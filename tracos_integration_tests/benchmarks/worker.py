@@ -76,10 +76,11 @@ def make_collection(keep_documents: bool = True):
     return KeyedCollection(keep_documents=keep_documents)
 
 
-def inbound(folder: Path, keep_documents: bool = True, collection=None):
-    """What inbound_job does, without Dagster: list, read a page at a time, sync, archive."""
+def inbound(folder: Path, keep_documents: bool = True, collection=None, client=None):
+    """What inbound_job does, without Dagster: list, read a page at a time, sync, archive
+    (`client`: another client side, as remote.py's RemoteFolders; else the local folder)."""
     collection = collection if collection is not None else make_collection(keep_documents)
-    client = ClientFolder(inbound_dir=str(folder), settle_seconds=0, max_file_bytes=16 * 2**20)
+    client = client or ClientFolder(inbound_dir=str(folder), settle_seconds=0, max_file_bytes=16 * 2**20)
     names, _ = client.list_inbound()
     run = InboundSync(WorkOrderRepository(collection, Retrier()), now=to_utc_millis(datetime.now(UTC)),
                       client_timezone="UTC", client_format=client.format)
@@ -104,7 +105,7 @@ def inbound_floor(folder: Path) -> int:
     return count
 
 
-def outbound(folder: Path, count: int, collection=None):
+def outbound(folder: Path, count: int, collection=None, client=None):
     """What outbound_job does, without Dagster: stream, translate, write atomically, mark."""
     collection = collection if collection is not None else make_collection()
     if count:
@@ -112,7 +113,7 @@ def outbound(folder: Path, count: int, collection=None):
     collection.round_trips = 0
     started = time.perf_counter()
     repository = WorkOrderRepository(collection, Retrier())
-    client = ClientFolder(outbound_dir=str(folder))
+    client = client or ClientFolder(outbound_dir=str(folder))
     exported = 0
     for documents in repository.iter_unsynced(OUTBOUND_BATCH):
         batch, _ = translate_page(documents)
