@@ -272,7 +272,8 @@ def _remote_key(url: str) -> PurePosixPath:
     """A remote folder as a path that nests as its server sees it: its first part names the
     server (or bucket), with a NUL no local path can hold, so it never meets a local folder."""
     parsed = parse_folder_url(url)
-    server = f"\x00{parsed.scheme}\x00{parsed.host}\x00{parsed.port or ''}"
+    port = parsed.port or (22 if parsed.scheme == "sftp" else "")  # sftp://h/a is sftp://h:22/a
+    server = f"\x00{parsed.scheme}\x00{parsed.host}\x00{port}"
     return PurePosixPath("/", server, *PurePosixPath("/" + parsed.path).parts[1:])
 
 

@@ -31,6 +31,9 @@ from tracos_integration.client.locations import (  # noqa: F401 (re-exported)
 T = TypeVar("T")
 
 CONNECT_TIMEOUT_SECONDS = 15.0
+# The longest an SFTP request waits for its answer: past it the call fails (retried on a new
+# connection), so a server that stops answering never holds a run forever.
+READ_TIMEOUT_SECONDS = 30.0
 
 
 # -- opening ---------------------------------------------------------------------------------
@@ -59,6 +62,7 @@ def open_sftp(url: FolderURL, key_file: Optional[str], known_hosts: Optional[str
             self.client.set_missing_host_key_policy(RefuseUnknownHost())
             self.client.connect(self.host, **self.ssh_kwargs)
             self.ftp = self.client.open_sftp()
+            self.ftp.get_channel().settimeout(READ_TIMEOUT_SECONDS)  # paramiko's default: wait forever
 
     return CheckedSFTP(
         url.host, port=url.port or 22, username=url.user, key_filename=os.path.expanduser(key_file),

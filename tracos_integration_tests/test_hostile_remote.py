@@ -1,0 +1,101 @@
+"""A hostile pass on the remote transports (issue 19): sftp:// and s3:// folders attacked
+through their public surfaces (the URL a setting or the customers file holds, the jobs, the
+sensor, files placed on the servers), against the real test servers of remote_servers.py.
+Each test is named after the rule of CONTRACT.md it proves."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+
+import pytest
+
+from tracos_integration.client.locations import RemoteFolderError, parse_folder_url
+from tracos_integration.customers import Customer, CustomersFileError, check_isolation
+from tracos_integration_tests.factories import client_order
+from tracos_integration_tests.test_remote_folders import OLD, _s3, _sftp, read_all
+
+pytest_plugins = ["tracos_integration_tests.remote_servers"]
+
+
+def customer(folder: str, collection: str) -> Customer:
+    return Customer(inbound_dir=f"{folder}/in", outbound_dir=f"{folder}/out", timezone="UTC", format="json",
+                    database="tractian", collection=collection)
+
+
+def isolation_refuses(first: str, second: str) -> bool:
+    """The customers file with these two would fail its load (a bad entry, or the check)."""
+    try:
+        check_isolation({"acme": customer(first, "acme"), "globex": customer(second, "globex")}, "customers.yaml")
+    except (CustomersFileError, ValueError):  # ValueError: pydantic's, an entry refused on its own
+        return True
+    return False
+
+
+# -- CONTRACT 9: two customers never share or nest folders, however the URL is spelled ----------
+@pytest.mark.parametrize("first, second", [
+    ("sftp://u@files.plant/srv/acme", "sftp://u@files.plant:22/srv/acme"),  # 22 is the default port
+    ("sftp://u@files.plant/srv/acme", "sftp://v@files.plant/srv/globex/../acme"),  # the server resolves ..
+    ("sftp://u@files.plant/srv/acme", "sftp://v@files.plant/srv/./acme"),
+    ("sftp://u@files.plant/srv/acme", "sftp://v@files.plant/srv/globex/%2E%2E/acme"),
+    ("sftp://u@files.plant/srv/acme", "sftp://v@files.plant/srv/acme/"),
+    ("s3://bucket/acme", "s3://bucket/acme%2F"),
+])
+def test_two_customers_whose_remote_folders_are_one_spelled_differently_are_refused(first, second):
+    assert isolation_refuses(first, second)
+
+
+@pytest.mark.xfail(strict=True, reason="a host is compared by its name as written: localhost and 127.0.0.1 (or a "
+                   "DNS alias) are two servers to the check; comparing them would need name resolution when the "
+                   "customers file loads (customers._remote_key)")
+def test_two_customers_on_one_server_through_two_host_names_are_refused():
+    assert isolation_refuses("sftp://u@127.0.0.1/srv/acme", "sftp://v@localhost/srv/acme/in")
+
+
+# -- CONTRACT 2: a folder URL names one folder, or fails clearly ---------------------------------
+@pytest.mark.parametrize("url", ["sftp://u@files.plant/srv/../etc", "sftp://u@files.plant/srv/%00/in",
+                                 "s3://bucket/in/../globex", "sftp://u@files.plant:0/srv"])
+def test_a_remote_folder_that_is_not_one_plain_folder_fails_clearly(url):
+    with pytest.raises(RemoteFolderError) as refused:
+        parse_folder_url(url, "DATA_INBOUND_DIR")
+    assert "DATA_INBOUND_DIR" in str(refused.value) and "u@" not in str(refused.value)
+
+
+def test_an_s3_bucket_is_used_as_written_never_lowercased():
+    # Buckets made before 2018 in us-east-1 may hold capitals; lowercasing names another bucket.
+    assert parse_folder_url("s3://LegacyBucket/in").host == "LegacyBucket"
+    assert not isolation_refuses("s3://LegacyBucket/acme", "s3://legacybucket/acme")
+
+
+def test_an_ipv6_host_is_shown_in_brackets():
+    assert parse_folder_url("sftp://u@[::1]:2222/srv").shown == "sftp://[::1]:2222/srv"
+
+
+# -- A peer that misbehaves: a server that stops answering never holds a run forever -----------
+def test_an_sftp_server_that_stops_answering_is_given_up_on_and_retried_on_a_new_connection(sshd, monkeypatch):
+    from tracos_integration.client import transports
+
+    monkeypatch.setattr(transports, "READ_TIMEOUT_SECONDS", 2.0, raising=False)
+    side = _sftp(sshd)
+    side.put("a.json", json.dumps([client_order(1)]).encode(), OLD)
+    client = side.client
+    assert client.list_inbound()[0] == ["a.json"]  # connected
+    frozen = sshd.sessions()
+    for pid in frozen:  # the session hangs: the TCP connection stays open, nothing answers
+        os.kill(pid, signal.SIGSTOP)
+    outcome: dict = {}
+    worker = threading.Thread(target=lambda: outcome.setdefault("names", client.list_inbound()), daemon=True)
+    try:
+        worker.start()
+        worker.join(60)  # a guard for this test only: without a deadline the call never returns
+        assert not worker.is_alive(), "the listing waits forever on a server that stopped answering"
+        assert outcome["names"][0] == ["a.json"]
+    finally:
+        for pid in frozen:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        client.close()
