@@ -10,11 +10,13 @@ import os
 import signal
 import threading
 
+import dagster as dg
 import pytest
 
 from tracos_integration.client.locations import RemoteFolderError, parse_folder_url
 from tracos_integration.customers import Customer, CustomersFileError, check_isolation
-from tracos_integration_tests.factories import client_order
+from tracos_integration_tests.conftest import output_metadata
+from tracos_integration_tests.factories import client_order, tracos_document
 from tracos_integration_tests.test_remote_folders import OLD, _s3, _sftp, read_all
 
 pytest_plugins = ["tracos_integration_tests.remote_servers"]
@@ -99,3 +101,47 @@ def test_an_sftp_server_that_stops_answering_is_given_up_on_and_retried_on_a_new
             except ProcessLookupError:
                 pass
         client.close()
+
+
+# -- through the jobs ---------------------------------------------------------------------------
+def on_sftp(sshd, monkeypatch):
+    """The workspace's folders on the test sshd, as DATA_INBOUND_DIR / DATA_OUTBOUND_DIR."""
+    side = _sftp(sshd)
+    base = side.extra["inbound"].parent.name
+    monkeypatch.setenv("DATA_INBOUND_DIR", sshd.url(base, "in"))
+    monkeypatch.setenv("DATA_OUTBOUND_DIR", sshd.url(base, "out"))
+    monkeypatch.setenv("SFTP_KEY_FILE", sshd.key_file)
+    monkeypatch.setenv("SFTP_KNOWN_HOSTS", sshd.known_hosts)
+    return side
+
+
+def failure_of(result: dg.ExecuteInProcessResult) -> str:
+    return " ".join(event.event_specific_data.error.message for event in result.all_events
+                    if event.event_type_value == "STEP_FAILURE")
+
+
+def everything_shown(workspace, result: dg.ExecuteInProcessResult) -> str:
+    """Every run event's message and metadata, and every log line: what the UI can show."""
+    events = " ".join(f"{event.message} {getattr(event.event_specific_data, 'metadata', '')} "
+                      f"{getattr(getattr(event.event_specific_data, 'error', None), 'message', '')}"
+                      for event in result.all_events)
+    return events + " ".join(workspace.logged(result, level=0))
+
+
+def test_a_damaged_private_key_fails_the_run_at_once_naming_the_key_file_never_its_content(
+        sshd, workspace, tmp_path, monkeypatch):
+    side = on_sftp(sshd, monkeypatch)
+    side.put("a.json", json.dumps([client_order(1)]).encode(), OLD)
+    key = tmp_path / "id_damaged"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw=\n-----END OPENSSH PRIVATE KEY-----\n")
+    monkeypatch.setenv("SFTP_KEY_FILE", str(key))
+
+    result = workspace.run("inbound_job")
+
+    assert not result.success
+    failure = failure_of(result)
+    assert f"the private key file {key} cannot be read" in failure and "SFTP_KEY_FILE" in failure
+    assert "unreachable" not in failure  # a key is not the network: never retried
+    shown = everything_shown(workspace, result)
+    assert "attempt 1 failed" not in shown and "c2VjcmV0" not in shown and f"{sshd.user}@" not in shown
+    assert side.names("") == ["a.json"] and workspace.collection.count_documents({}) == 0

@@ -55,6 +55,8 @@ def open_sftp(url: FolderURL, key_file: Optional[str], known_hosts: Optional[str
             "(or the customer's sftp_key_file)"
         )
 
+    key = load_private_key(url, os.path.expanduser(key_file))
+
     class CheckedSFTP(SFTPFileSystem):
         def _connect(self) -> None:
             self.client = paramiko.SSHClient()
@@ -65,10 +67,23 @@ def open_sftp(url: FolderURL, key_file: Optional[str], known_hosts: Optional[str
             self.ftp.get_channel().settimeout(READ_TIMEOUT_SECONDS)  # paramiko's default: wait forever
 
     return CheckedSFTP(
-        url.host, port=url.port or 22, username=url.user, key_filename=os.path.expanduser(key_file),
+        url.host, port=url.port or 22, username=url.user, pkey=key,
         look_for_keys=False, allow_agent=False, timeout=CONNECT_TIMEOUT_SECONDS,
         banner_timeout=CONNECT_TIMEOUT_SECONDS, auth_timeout=CONNECT_TIMEOUT_SECONDS, skip_instance_cache=True,
     )
+
+
+def load_private_key(url: FolderURL, key_file: str) -> paramiko.PKey:
+    """The private key, read before connecting: a damaged, encrypted or unreadable key file is
+    one line naming the file (never its content), not a network error retried for a minute."""
+    try:
+        return paramiko.PKey.from_path(key_file)
+    except paramiko.PasswordRequiredException:
+        problem = "is protected by a passphrase; give the service a key without one"
+    except (paramiko.SSHException, OSError, ValueError) as error:
+        problem = f"cannot be read as a private key ({type(error).__name__}: {getattr(error, 'strerror', None) or error})"
+    raise RemoteFolderError(f"cannot log in to {url.shown}: the private key file {key_file} {problem}; "
+                            "fix SFTP_KEY_FILE (or the customer's sftp_key_file)")
 
 
 class UnknownHostKey(paramiko.SSHException):
