@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import threading
 
 import dagster as dg
@@ -128,19 +129,24 @@ def everything_shown(workspace, result: dg.ExecuteInProcessResult) -> str:
     return events + " ".join(workspace.logged(result, level=0))
 
 
-def test_a_damaged_private_key_fails_the_run_at_once_naming_the_key_file_never_its_content(
-        sshd, workspace, tmp_path, monkeypatch):
+@pytest.mark.parametrize("damage", ["damaged", "encrypted"])
+def test_a_damaged_or_encrypted_private_key_fails_the_run_at_once_naming_the_key_file_never_its_content(
+        damage, sshd, workspace, tmp_path, monkeypatch):
     side = on_sftp(sshd, monkeypatch)
     side.put("a.json", json.dumps([client_order(1)]).encode(), OLD)
-    key = tmp_path / "id_damaged"
-    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw=\n-----END OPENSSH PRIVATE KEY-----\n")
+    key = tmp_path / f"id_{damage}"
+    if damage == "damaged":
+        key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw=\n-----END OPENSSH PRIVATE KEY-----\n")
+    else:
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "pass phrase c2VjcmV0", "-f", str(key)], check=True)
     monkeypatch.setenv("SFTP_KEY_FILE", str(key))
 
     result = workspace.run("inbound_job")
 
     assert not result.success
     failure = failure_of(result)
-    assert f"the private key file {key} cannot be read" in failure and "SFTP_KEY_FILE" in failure
+    problem = "cannot be read as a private key" if damage == "damaged" else "is protected by a passphrase"
+    assert f"the private key file {key} {problem}" in failure and "SFTP_KEY_FILE" in failure
     assert "unreachable" not in failure  # a key is not the network: never retried
     shown = everything_shown(workspace, result)
     assert "attempt 1 failed" not in shown and "c2VjcmV0" not in shown and f"{sshd.user}@" not in shown

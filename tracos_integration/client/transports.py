@@ -78,10 +78,12 @@ def load_private_key(url: FolderURL, key_file: str) -> paramiko.PKey:
     one line naming the file (never its content), not a network error retried for a minute."""
     try:
         return paramiko.PKey.from_path(key_file)
-    except paramiko.PasswordRequiredException:
-        problem = "is protected by a passphrase; give the service a key without one"
-    except (paramiko.SSHException, OSError, ValueError) as error:
-        problem = f"cannot be read as a private key ({type(error).__name__}: {getattr(error, 'strerror', None) or error})"
+    except (paramiko.SSHException, OSError, ValueError, TypeError) as error:
+        # An encrypted key: paramiko's PasswordRequiredException, or cryptography's TypeError.
+        if isinstance(error, paramiko.PasswordRequiredException) or "password" in str(error).lower():
+            problem = "is protected by a passphrase; give the service a key without one"
+        else:
+            problem = f"cannot be read as a private key ({type(error).__name__}: {getattr(error, 'strerror', None) or error})"
     raise RemoteFolderError(f"cannot log in to {url.shown}: the private key file {key_file} {problem}; "
                             "fix SFTP_KEY_FILE (or the customer's sftp_key_file)")
 
