@@ -175,3 +175,41 @@ def test_an_sftp_file_replaced_with_the_same_size_and_time_after_the_read_is_not
     archived = client.archive(files, {})
 
     assert "a.json" in archived.not_moved and side.names("processed") == []
+
+
+# -- CONTRACT 9: a server-side symbolic link never lets one customer reach another's folder ----
+def test_a_customer_whose_sftp_folder_is_a_link_into_another_customers_folder_is_refused_and_touches_nothing(
+        sshd, workspace, tmp_path, monkeypatch):
+    import yaml
+
+    from tracos_integration.client.folder import ClientFolder
+    from tracos_integration.client.io_manager import ClientFolderIOManager
+    from tracos_integration.customers import load_customers
+    from tracos_integration.jobs import build_jobs
+    from tracos_integration.tracos.resource import MongoResource
+
+    acme = _sftp(sshd)
+    base = acme.extra["inbound"].parent
+    sshd.folder(base.name, "globex-out")
+    os.symlink(base / "in", base / "globex-in")  # on the server: globex's inbound is acme's
+    entries = {slug: {"inbound_dir": sshd.url(base.name, inbound), "outbound_dir": sshd.url(base.name, outbound),
+                      "timezone": "UTC", "format": "json", "database": "tractian", "collection": f"workorders_{slug}",
+                      "sftp_key_file": sshd.key_file}
+               for slug, inbound, outbound in (("acme", "in", "out"), ("globex", "globex-in", "globex-out"))}
+    customers_file = tmp_path / "customers.yaml"
+    customers_file.write_text(yaml.safe_dump({"customers": entries}), encoding="utf-8")
+    monkeypatch.setenv("TRACOS_CUSTOMERS_FILE", str(customers_file))
+    monkeypatch.setenv("SFTP_KNOWN_HOSTS", sshd.known_hosts)
+    acme.put("a.json", json.dumps([client_order(1)]).encode(), OLD)
+    folder = ClientFolder()
+    defs = dg.Definitions(jobs=build_jobs(dg.StaticPartitionsDefinition(["acme", "globex"]),
+                                          load_customers(customers_file)),
+                          resources={"mongo": MongoResource(), "client_folder": folder,
+                                     "client_folder_io_manager": ClientFolderIOManager(folder=folder)})
+
+    result = defs.get_job_def("inbound_job").execute_in_process(partition_key="globex", raise_on_error=False)
+
+    assert not result.success
+    assert "symbolic link" in failure_of(result) and f"{base}/in" in failure_of(result)
+    assert MongoResource(collection="workorders_globex").get_collection().count_documents({}) == 0
+    assert acme.names("") == ["a.json"]  # acme's file is still acme's
