@@ -281,6 +281,7 @@ def _path(folder: Path) -> str:
     """A folder for a one-line message: as it is, or quoted when it holds a newline or another control character."""
     if len(folder.parts) > 1 and folder.parts[1].startswith("\x00"):  # a remote folder's key
         scheme, host, port = folder.parts[1][1:].split("\x00")
+        host = f"[{host}]" if ":" in host else host  # IPv6, as a URL writes it
         return f"{scheme}://{host}{':' + port if port else ''}/{'/'.join(folder.parts[2:])}"
     text = str(folder)
     return text if text.isprintable() else repr(text)

@@ -74,6 +74,9 @@ def test_an_s3_bucket_is_used_as_written_never_lowercased():
 
 def test_an_ipv6_host_is_shown_in_brackets():
     assert parse_folder_url("sftp://u@[::1]:2222/srv").shown == "sftp://[::1]:2222/srv"
+    with pytest.raises(CustomersFileError, match=r"share the folder sftp://\[::1\]:2222/srv/acme/in;"):
+        check_isolation({"acme": customer("sftp://u@[::1]:2222/srv/acme", "acme"),
+                         "globex": customer("sftp://v@[::1]:2222/srv/acme", "globex")}, "customers.yaml")
 
 
 # -- A peer that misbehaves: a server that stops answering never holds a run forever -----------
