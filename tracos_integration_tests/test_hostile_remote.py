@@ -216,3 +216,24 @@ def test_a_customer_whose_sftp_folder_is_a_link_into_another_customers_folder_is
     assert "symbolic link" in failure_of(result) and f"{base}/in" in failure_of(result)
     assert MongoResource(collection="workorders_globex").get_collection().count_documents({}) == 0
     assert acme.names("") == ["a.json"]  # acme's file is still acme's
+
+
+# -- One deployment's own folders: outbound never inside inbound (or the other way) -------------
+@pytest.mark.parametrize("inbound, outbound", [
+    ("sftp://u@files.plant/srv/in", "sftp://u@files.plant:22/srv/in/processed"),
+    ("s3://{bucket}/in", "s3://{bucket}/in/processed"),
+    ("s3://{bucket}", "s3://{bucket}/out"),
+])
+def test_remote_inbound_and_outbound_folders_that_nest_are_refused_before_anything_is_written(
+        inbound, outbound, workspace, monkeypatch, request):
+    if inbound.startswith("s3"):
+        bucket = request.getfixturevalue("s3_env").new_bucket()
+        inbound, outbound = inbound.format(bucket=bucket), outbound.format(bucket=bucket)
+    monkeypatch.setenv("DATA_INBOUND_DIR", inbound)
+    monkeypatch.setenv("DATA_OUTBOUND_DIR", outbound)
+    workspace.collection.insert_one(tracos_document(7))
+
+    result = workspace.run("outbound_job")
+
+    assert not result.success and "are nested" in failure_of(result)
+    assert workspace.collection.find_one({"number": 7}).get("isSynced") is not True

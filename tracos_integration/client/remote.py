@@ -50,6 +50,10 @@ class RemoteFolders:
         if self.urls["inbound"] == self.urls["outbound"]:
             raise RemoteFolderError(f"the inbound and outbound folders are the same ({self.urls['inbound'].shown}): "
                                     "inbound would read the files outbound writes; give each its own folder")
+        if _nested(self.urls["inbound"], self.urls["outbound"]):
+            # e.g. outbound in inbound's processed/: the client would take archived inbound files for exports
+            raise RemoteFolderError(f"the inbound and outbound folders are nested ({self.urls['inbound'].shown}, "
+                                    f"{self.urls['outbound'].shown}); give each its own folder, side by side")
         self._format = format_for(file_format)
         self.client_timezone, self.settle_seconds, self.max_file_bytes = client_timezone, settle_seconds, max_file_bytes
         self.stores = {which: self._store(url, sftp_key_file, sftp_known_hosts) for which, url in self.urls.items()}
@@ -294,6 +298,15 @@ class RemoteFolders:
 def _warn(message: str) -> None:
     """A retry is never silent: a warning in the run's log (or the process's, outside a run)."""
     dg.get_dagster_logger().warning(message)
+
+
+def _nested(first: FolderURL, second: FolderURL) -> bool:
+    """One folder inside the other on the same server (or bucket), user names aside."""
+    if (first.scheme, first.host, first.port or 22) != (second.scheme, second.host, second.port or 22):
+        return False
+    parts = [[part for part in url.path.split("/") if part] for url in (first, second)]
+    shorter, longer = sorted(parts, key=len)
+    return longer[:len(shorter)] == shorter
 
 
 def _why(error: Exception) -> str:
