@@ -237,3 +237,25 @@ def test_remote_inbound_and_outbound_folders_that_nest_are_refused_before_anythi
 
     assert not result.success and "are nested" in failure_of(result)
     assert workspace.collection.find_one({"number": 7}).get("isSynced") is not True
+
+
+# -- CONTRACT 7: a sensor tick stays short when a remote folder cannot be reached --------------
+def test_the_sensor_tick_gives_up_on_an_unreachable_sftp_server_within_the_sensors_short_retry_budget(
+        sshd, workspace, monkeypatch):
+    import re
+
+    from tracos_integration.client.folder import ClientFolder
+    from tracos_integration.sensors import SENSOR_RETRY_BUDGET_SECONDS, inbound_file_sensor
+
+    on_sftp(sshd, monkeypatch)
+    sshd.stop()  # connection refused, every attempt
+    with dg.instance_for_test() as instance:
+        with dg.build_sensor_context(instance=instance, resources={"client_folder": ClientFolder()}) as context:
+            with pytest.raises(Exception) as failed:
+                inbound_file_sensor.evaluate_tick(context)
+    message = str(failed.value)
+    assert "still unreachable" in message and f"{sshd.user}@" not in message
+    # The budget the tick spent retrying, as its message reports it: the sensor's, not a run's 60 s
+    # (a tick per customer, in turn, must end well within Dagster's sensor timeout).
+    spent = float(re.search(r"over ([0-9.]+)s", message).group(1))
+    assert spent <= SENSOR_RETRY_BUDGET_SECONDS

@@ -35,6 +35,9 @@ from tracos_integration.client.writing import ClientFolderError, candidate_names
 from tracos_integration.core.files import Archived, FileErrors, FileIdentity, Page, ReadFile
 
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
+# The sensor's look retries briefly (as its MongoDB calls do, sensors.SENSOR_RETRY_BUDGET_SECONDS):
+# a tick looks at every customer in turn, and the next tick tries again.
+SCAN_RETRY_BUDGET_SECONDS = 5.0
 
 
 class RemoteFolders:
@@ -58,6 +61,7 @@ class RemoteFolders:
         self.client_timezone, self.settle_seconds, self.max_file_bytes = client_timezone, settle_seconds, max_file_bytes
         self.stores = {which: self._store(url, sftp_key_file, sftp_known_hosts) for which, url in self.urls.items()}
         self.retry = retry or RemoteRetry(on_retry=log or _warn)
+        self.scan_retry = retry or RemoteRetry(budget_seconds=SCAN_RETRY_BUDGET_SECONDS, on_retry=log or _warn)
 
     @staticmethod
     def _store(url: FolderURL, key_file: Optional[str], known_hosts: Optional[str]):
@@ -71,13 +75,13 @@ class RemoteFolders:
         for store in self.stores.values():
             store.close()
 
-    def _call(self, which: str, operation: Callable[[], Any], what: str) -> Any:
+    def _call(self, which: str, operation: Callable[[], Any], what: str, retry: Optional[RemoteRetry] = None) -> Any:
         """One idempotent call on a folder's store, retried on a new connection; a folder that
         cannot be reached is one line naming the server, never the user name."""
         store, url = self.stores[which], self.urls[which]
         where = f"the {which} folder {url.shown}"
         try:
-            return self.retry.call(operation, what, where, store.reconnect, scrub=self._scrub)
+            return (retry or self.retry).call(operation, what, where, store.reconnect, scrub=self._scrub)
         except (RemoteFolderError, ClientFolderError, NotReadable, StillBeingWritten, ChangedSinceRead, FileExistsError,
                 FileNotFoundError):
             raise
@@ -120,7 +124,7 @@ class RemoteFolders:
                     scan.oldest_mtime_ns = entry.mtime_ns
             return scan
 
-        return self._call("inbound", look, "list the inbound folder")
+        return self._call("inbound", look, "list the inbound folder", retry=self.scan_retry)
 
     def list_inbound(self) -> tuple[list[str], list[str]]:
         def look() -> tuple[list[str], list[str]]:
