@@ -259,3 +259,25 @@ def test_the_sensor_tick_gives_up_on_an_unreachable_sftp_server_within_the_senso
     # (a tick per customer, in turn, must end well within Dagster's sensor timeout).
     spent = float(re.search(r"over ([0-9.]+)s", message).group(1))
     assert spent <= SENSOR_RETRY_BUDGET_SECONDS
+
+
+# -- A peer that misbehaves: the connection drops between S3's copy and its delete -------------
+def test_an_s3_move_whose_delete_was_cut_off_is_finished_on_the_retry_never_archived_twice(s3_env):
+    side = _s3(s3_env)
+    side.put("a.json", json.dumps([client_order(1)]).encode(), OLD)
+    client = side.client
+    files, _ = read_all(client)
+    store, cut = client.stores["inbound"], []
+    delete = store._delete_version
+
+    def dropped_once(*args):  # the copy is done; the connection drops before the delete is sent
+        if not cut:
+            cut.append(True)
+            raise ConnectionResetError(104, "Connection reset by peer")
+        return delete(*args)
+
+    store._delete_version = dropped_once
+    archived = client.archive(files, {})
+
+    assert cut and archived.processed == 1 and archived.not_moved == {}
+    assert side.names("processed") == ["a.json"] and "a.json" not in side.names("")

@@ -232,9 +232,15 @@ class RemoteFolders:
         store, tried = self.stores["inbound"], []
 
         def attempt() -> str:
-            if tried and not store.exists(name) and store.exists(tried[-1], sub):
-                if store.identity(tried[-1], sub).size == identity.size:
-                    return tried[-1]  # the lost answer's move
+            if tried and store.exists(tried[-1], sub):
+                moved = store.identity(tried[-1], sub)
+                if not store.exists(name):
+                    if moved.size == identity.size:
+                        return tried[-1]  # the lost answer's move
+                elif moved.inode and (moved.inode, moved.size) == (identity.inode, identity.size):
+                    # S3: the copy is done (same ETag), its delete was cut off: finish it, never copy twice
+                    store.delete_if_unchanged(name, identity)
+                    return tried[-1]
             for target in candidate_names(name):
                 if failed and store.exists(report_name(target), sub):
                     continue
