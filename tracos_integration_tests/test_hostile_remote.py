@@ -139,7 +139,8 @@ def test_a_damaged_or_encrypted_private_key_fails_the_run_at_once_naming_the_key
     side.put("a.json", json.dumps([client_order(1)]).encode(), OLD)
     key = tmp_path / f"id_{damage}"
     if damage == "damaged":
-        key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw=\n-----END OPENSSH PRIVATE KEY-----\n")
+        key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw=\n"
+                       "-----END OPENSSH PRIVATE KEY-----\n")
     else:
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "pass phrase c2VjcmV0", "-f", str(key)], check=True)
     monkeypatch.setenv("SFTP_KEY_FILE", str(key))

@@ -83,7 +83,8 @@ def load_private_key(url: FolderURL, key_file: str) -> paramiko.PKey:
         if isinstance(error, paramiko.PasswordRequiredException) or "password" in str(error).lower():
             problem = "is protected by a passphrase; give the service a key without one"
         else:
-            problem = f"cannot be read as a private key ({type(error).__name__}: {getattr(error, 'strerror', None) or error})"
+            why = getattr(error, "strerror", None) or error
+            problem = f"cannot be read as a private key ({type(error).__name__}: {why})"
     raise RemoteFolderError(f"cannot log in to {url.shown}: the private key file {key_file} {problem}; "
                             "fix SFTP_KEY_FILE (or the customer's sftp_key_file)")
 
