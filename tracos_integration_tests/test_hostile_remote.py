@@ -44,6 +44,7 @@ def isolation_refuses(first: str, second: str) -> bool:
     ("sftp://u@files.plant/srv/acme", "sftp://v@files.plant/srv/./acme"),
     ("sftp://u@files.plant/srv/acme", "sftp://v@files.plant/srv/globex/%2E%2E/acme"),
     ("sftp://u@files.plant/srv/acme", "sftp://v@files.plant/srv/acme/"),
+    ("sftp://u@files.plant/srv/acme", "sftp://v@FILES.plant./srv/acme"),  # a fully qualified name, any case
     ("s3://bucket/acme", "s3://bucket/acme%2F"),
 ])
 def test_two_customers_whose_remote_folders_are_one_spelled_differently_are_refused(first, second):

@@ -76,4 +76,5 @@ def parse_folder_url(text: str, setting: str = "the folder") -> FolderURL:
         return FolderURL("s3", parts.netloc, path.strip("/"))
     if not parts.username:
         raise RemoteFolderError(f"{setting} {safe}: name the user, sftp://user@{host}/path")
+    host = host.rstrip(".") or host  # files.plant. and files.plant are one host (the dot is DNS's root)
     return FolderURL("sftp", host, "/" + path.strip("/"), user=unquote(parts.username), port=port)
