@@ -272,7 +272,8 @@ def _remote_key(url: str) -> PurePosixPath:
     """A remote folder as a path that nests as its server sees it: its first part names the
     server (or bucket), with a NUL no local path can hold, so it never meets a local folder."""
     parsed = parse_folder_url(url)
-    server = f"\x00{parsed.scheme}\x00{parsed.host}\x00{parsed.port or ''}"
+    port = parsed.port or (22 if parsed.scheme == "sftp" else "")  # sftp://h/a is sftp://h:22/a
+    server = f"\x00{parsed.scheme}\x00{parsed.host}\x00{port}"
     return PurePosixPath("/", server, *PurePosixPath("/" + parsed.path).parts[1:])
 
 
@@ -280,6 +281,7 @@ def _path(folder: Path) -> str:
     """A folder for a one-line message: as it is, or quoted when it holds a newline or another control character."""
     if len(folder.parts) > 1 and folder.parts[1].startswith("\x00"):  # a remote folder's key
         scheme, host, port = folder.parts[1][1:].split("\x00")
+        host = f"[{host}]" if ":" in host else host  # IPv6, as a URL writes it
         return f"{scheme}://{host}{':' + port if port else ''}/{'/'.join(folder.parts[2:])}"
     text = str(folder)
     return text if text.isprintable() else repr(text)

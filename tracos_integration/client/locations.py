@@ -32,7 +32,8 @@ class FolderURL:
         """The URL as messages show it: never the user name (CONTRACT 8)."""
         port = f":{self.port}" if self.port else ""
         path = self.path if self.scheme == "sftp" else (f"/{self.path}" if self.path else "")
-        return f"{self.scheme}://{self.host}{port}{path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6, as a URL writes it
+        return f"{self.scheme}://{host}{port}{path}"
 
 
 def is_remote(location: object) -> bool:
@@ -56,16 +57,24 @@ def parse_folder_url(text: str, setting: str = "the folder") -> FolderURL:
     try:
         port = parts.port
     except ValueError:
-        raise RemoteFolderError(f"{setting} {safe}: the port is not a number from 1 to 65535") from None
+        port = 0
+    if port == 0:
+        raise RemoteFolderError(f"{setting} {safe}: the port is not a number from 1 to 65535")
     if not host:
         what = "bucket" if scheme == "s3" else "host"
         raise RemoteFolderError(f"{setting} {text.split('://', 1)[0]}://...: name the {what}")
     path = unquote(parts.path)
+    if "\x00" in path or any(part in (".", "..") for part in path.split("/")):
+        # The server resolves `..` (SFTP) or keeps it as a key (S3): either way not the folder the
+        # customers file compares, so two customers could meet in one folder.
+        raise RemoteFolderError(f"{setting} {safe}: write the folder's own path, without '.', '..' or NUL parts")
     if scheme == "s3":
         if port or parts.username:
             raise RemoteFolderError(
                 f"{setting} {safe}: an s3:// URL is s3://bucket/prefix (the endpoint is AWS_ENDPOINT_URL)")
-        return FolderURL("s3", host, path.strip("/"))
+        # The bucket as written: urlsplit lowercases a host, and a (legacy) bucket name may hold capitals.
+        return FolderURL("s3", parts.netloc, path.strip("/"))
     if not parts.username:
         raise RemoteFolderError(f"{setting} {safe}: name the user, sftp://user@{host}/path")
+    host = host.rstrip(".") or host  # files.plant. and files.plant are one host (the dot is DNS's root)
     return FolderURL("sftp", host, "/" + path.strip("/"), user=unquote(parts.username), port=port)

@@ -35,6 +35,9 @@ from tracos_integration.client.writing import ClientFolderError, candidate_names
 from tracos_integration.core.files import Archived, FileErrors, FileIdentity, Page, ReadFile
 
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
+# The sensor's look retries briefly (as its MongoDB calls do, sensors.SENSOR_RETRY_BUDGET_SECONDS):
+# a tick looks at every customer in turn, and the next tick tries again.
+SCAN_RETRY_BUDGET_SECONDS = 5.0
 
 
 class RemoteFolders:
@@ -50,10 +53,15 @@ class RemoteFolders:
         if self.urls["inbound"] == self.urls["outbound"]:
             raise RemoteFolderError(f"the inbound and outbound folders are the same ({self.urls['inbound'].shown}): "
                                     "inbound would read the files outbound writes; give each its own folder")
+        if _nested(self.urls["inbound"], self.urls["outbound"]):
+            # e.g. outbound in inbound's processed/: the client would take archived inbound files for exports
+            raise RemoteFolderError(f"the inbound and outbound folders are nested ({self.urls['inbound'].shown}, "
+                                    f"{self.urls['outbound'].shown}); give each its own folder, side by side")
         self._format = format_for(file_format)
         self.client_timezone, self.settle_seconds, self.max_file_bytes = client_timezone, settle_seconds, max_file_bytes
         self.stores = {which: self._store(url, sftp_key_file, sftp_known_hosts) for which, url in self.urls.items()}
         self.retry = retry or RemoteRetry(on_retry=log or _warn)
+        self.scan_retry = retry or RemoteRetry(budget_seconds=SCAN_RETRY_BUDGET_SECONDS, on_retry=log or _warn)
 
     @staticmethod
     def _store(url: FolderURL, key_file: Optional[str], known_hosts: Optional[str]):
@@ -67,13 +75,13 @@ class RemoteFolders:
         for store in self.stores.values():
             store.close()
 
-    def _call(self, which: str, operation: Callable[[], Any], what: str) -> Any:
+    def _call(self, which: str, operation: Callable[[], Any], what: str, retry: Optional[RemoteRetry] = None) -> Any:
         """One idempotent call on a folder's store, retried on a new connection; a folder that
         cannot be reached is one line naming the server, never the user name."""
         store, url = self.stores[which], self.urls[which]
         where = f"the {which} folder {url.shown}"
         try:
-            return self.retry.call(operation, what, where, store.reconnect, scrub=self._scrub)
+            return (retry or self.retry).call(operation, what, where, store.reconnect, scrub=self._scrub)
         except (RemoteFolderError, ClientFolderError, NotReadable, StillBeingWritten, ChangedSinceRead, FileExistsError,
                 FileNotFoundError):
             raise
@@ -116,7 +124,7 @@ class RemoteFolders:
                     scan.oldest_mtime_ns = entry.mtime_ns
             return scan
 
-        return self._call("inbound", look, "list the inbound folder")
+        return self._call("inbound", look, "list the inbound folder", retry=self.scan_retry)
 
     def list_inbound(self) -> tuple[list[str], list[str]]:
         def look() -> tuple[list[str], list[str]]:
@@ -224,9 +232,15 @@ class RemoteFolders:
         store, tried = self.stores["inbound"], []
 
         def attempt() -> str:
-            if tried and not store.exists(name) and store.exists(tried[-1], sub):
-                if store.identity(tried[-1], sub).size == identity.size:
-                    return tried[-1]  # the lost answer's move
+            if tried and store.exists(tried[-1], sub):
+                moved = store.identity(tried[-1], sub)
+                if not store.exists(name):
+                    if moved.size == identity.size:
+                        return tried[-1]  # the lost answer's move
+                elif moved.inode and (moved.inode, moved.size) == (identity.inode, identity.size):
+                    # S3: the copy is done (same ETag), its delete was cut off: finish it, never copy twice
+                    store.delete_if_unchanged(name, identity)
+                    return tried[-1]
             for target in candidate_names(name):
                 if failed and store.exists(report_name(target), sub):
                     continue
@@ -294,6 +308,15 @@ class RemoteFolders:
 def _warn(message: str) -> None:
     """A retry is never silent: a warning in the run's log (or the process's, outside a run)."""
     dg.get_dagster_logger().warning(message)
+
+
+def _nested(first: FolderURL, second: FolderURL) -> bool:
+    """One folder inside the other on the same server (or bucket), user names aside."""
+    if (first.scheme, first.host, first.port or 22) != (second.scheme, second.host, second.port or 22):
+        return False
+    parts = [[part for part in url.path.split("/") if part] for url in (first, second)]
+    shorter, longer = sorted(parts, key=len)
+    return longer[:len(shorter)] == shorter
 
 
 def _why(error: Exception) -> str:

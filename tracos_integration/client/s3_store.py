@@ -124,6 +124,12 @@ class S3Store:
             raise
         self._delete_version(name, "", head["ETag"])
 
+    def delete_if_unchanged(self, name: str, identity: FileIdentity) -> None:
+        """Delete the object if it is still the version read (a move whose copy is done)."""
+        head = self._head(name)
+        if not differences(identity, _identity(head)):
+            self._delete_version(name, "", head["ETag"])
+
     def rename_new(self, sub: str, name: str, target: str) -> None:
         if self.exists(target, sub):
             raise FileExistsError(self.key(target, sub))

@@ -60,6 +60,12 @@ class SftpStore:
             mode = None
         if mode is None or not stat.S_ISDIR(mode):
             raise ClientFolderError(f"the folder {self.url.shown} does not exist or is not a folder; create it")
+        # The customers file compares folders by their URL's path (it cannot see the server's
+        # links): a folder reached through a link could be another customer's (CONTRACT 9).
+        real = os.fsdecode(self.ftp.normalize(os.fsencode(self.url.path)))
+        if real != posixpath.normpath(self.url.path):
+            raise ClientFolderError(f"the folder {self.url.shown} is reached through a symbolic link on the server "
+                                    f"(its real path is {real}); write its real path in the URL")
 
     def entries(self) -> Iterator[Entry]:
         """The folder's names, one READDIR reply (a batch of names) at a time, never the whole

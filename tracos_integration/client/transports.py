@@ -31,6 +31,9 @@ from tracos_integration.client.locations import (  # noqa: F401 (re-exported)
 T = TypeVar("T")
 
 CONNECT_TIMEOUT_SECONDS = 15.0
+# The longest an SFTP request waits for its answer: past it the call fails (retried on a new
+# connection), so a server that stops answering never holds a run forever.
+READ_TIMEOUT_SECONDS = 30.0
 
 
 # -- opening ---------------------------------------------------------------------------------
@@ -52,6 +55,8 @@ def open_sftp(url: FolderURL, key_file: Optional[str], known_hosts: Optional[str
             "(or the customer's sftp_key_file)"
         )
 
+    key = load_private_key(url, os.path.expanduser(key_file))
+
     class CheckedSFTP(SFTPFileSystem):
         def _connect(self) -> None:
             self.client = paramiko.SSHClient()
@@ -59,12 +64,29 @@ def open_sftp(url: FolderURL, key_file: Optional[str], known_hosts: Optional[str
             self.client.set_missing_host_key_policy(RefuseUnknownHost())
             self.client.connect(self.host, **self.ssh_kwargs)
             self.ftp = self.client.open_sftp()
+            self.ftp.get_channel().settimeout(READ_TIMEOUT_SECONDS)  # paramiko's default: wait forever
 
     return CheckedSFTP(
-        url.host, port=url.port or 22, username=url.user, key_filename=os.path.expanduser(key_file),
+        url.host, port=url.port or 22, username=url.user, pkey=key,
         look_for_keys=False, allow_agent=False, timeout=CONNECT_TIMEOUT_SECONDS,
         banner_timeout=CONNECT_TIMEOUT_SECONDS, auth_timeout=CONNECT_TIMEOUT_SECONDS, skip_instance_cache=True,
     )
+
+
+def load_private_key(url: FolderURL, key_file: str) -> paramiko.PKey:
+    """The private key, read before connecting: a damaged, encrypted or unreadable key file is
+    one line naming the file (never its content), not a network error retried for a minute."""
+    try:
+        return paramiko.PKey.from_path(key_file)
+    except (paramiko.SSHException, OSError, ValueError, TypeError) as error:
+        # An encrypted key: paramiko's PasswordRequiredException, or cryptography's TypeError.
+        if isinstance(error, paramiko.PasswordRequiredException) or "password" in str(error).lower():
+            problem = "is protected by a passphrase; give the service a key without one"
+        else:
+            why = getattr(error, "strerror", None) or error
+            problem = f"cannot be read as a private key ({type(error).__name__}: {why})"
+    raise RemoteFolderError(f"cannot log in to {url.shown}: the private key file {key_file} {problem}; "
+                            "fix SFTP_KEY_FILE (or the customer's sftp_key_file)")
 
 
 class UnknownHostKey(paramiko.SSHException):
