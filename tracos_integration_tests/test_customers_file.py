@@ -101,7 +101,7 @@ def test_remote_folders_of_two_customers_never_nest_on_one_server_or_bucket(tmp_
         "acme": customer("acme", inbound_dir="sftp://a@h.example/srv/in", outbound_dir="s3://b/acme/out"),
         "globex": customer("globex", inbound_dir="sftp://g@h.example/srv/in/processed", outbound_dir="s3://b/g"),
     }
-    with pytest.raises(CustomersFileError, match="overlap: 'globex''s inbound_dir sftp://h.example/srv/in/processed is inside"):
+    with pytest.raises(CustomersFileError, match="overlap: 'globex''s inbound_dir sftp://h.example:22/srv/in/processed is inside"):
         load_customers(write(tmp_path, {"customers": entries}))
     entries["globex"]["inbound_dir"] = "sftp://g@other.example/srv/in/processed"  # another server: fine
     assert list(load_customers(write(tmp_path, {"customers": entries}))) == ["acme", "globex"]
