@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import pytest
 
 from tracos_integration.client.folder import ClientFolder
-from tracos_integration.client.remote import RemoteFolders, open_client_side
+from tracos_integration.client.remote import RemoteFolders
+from tracos_integration.settings import SettingError
 from tracos_integration.client.writing import ClientFolderError
 from tracos_integration.client.transports import RemoteFolderError, RemoteRetry, parse_folder_url
 from tracos_integration.core.files import FileError, FileErrors
@@ -420,12 +421,12 @@ def test_permission_denied_on_processed_leaves_the_files_in_place_with_the_reaso
 
 
 # -- the factory and the scan's scale ------------------------------------------------------------
-def test_open_client_side_chooses_by_scheme(tmp_path: Path) -> None:
-    assert isinstance(open_client_side(str(tmp_path / "in"), str(tmp_path / "out")), ClientFolder)
-    assert isinstance(open_client_side("s3://b/in", "s3://b/out"), RemoteFolders)
-    with pytest.raises(RemoteFolderError, match="both be remote"):
-        open_client_side("s3://b/in", str(tmp_path / "out"))
-
+def test_the_client_folder_resource_picks_its_transport_by_scheme(tmp_path: Path) -> None:
+    local = ClientFolder(inbound_dir=str(tmp_path / "in"), outbound_dir=str(tmp_path / "out"))
+    assert local.side() is local
+    assert isinstance(ClientFolder(inbound_dir="s3://b/in", outbound_dir="s3://b/out").side(), RemoteFolders)
+    with pytest.raises(SettingError, match="both be remote"):
+        ClientFolder(inbound_dir="s3://b/in", outbound_dir=str(tmp_path / "out")).side()
 
 def test_scan_pages_through_ten_thousand_files(remote: Side) -> None:
     """10,000 files in one folder (S3: under one prefix), listed a page at a time (S3: 1,000

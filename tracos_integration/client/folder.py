@@ -8,11 +8,9 @@ archiving (processed/, failed/ + report) and writing. Its configuration is the r
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import stat
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
@@ -22,6 +20,7 @@ from pydantic import Field, PrivateAttr
 from tracos_integration.client.archive import Archived, archive_files
 from tracos_integration.client.formats import FORMATS, ClientFormat, format_for
 from tracos_integration.client.reading import FileErrors, NotReadable, StillBeingWritten, read_file
+from tracos_integration.client.scanning import PAGE_BYTES, SKEW_NS, FolderScan  # noqa: F401 (re-exported)
 from tracos_integration.client.writing import (
     ClientFolderError,
     taken_names,
@@ -34,45 +33,6 @@ from tracos_integration.core.files import Page
 from tracos_integration.client.locations import RemoteFolderError, is_remote, parse_folder_url
 from tracos_integration.scope import Scope, ScopeRefused, outside_run_scope
 from tracos_integration.settings import SettingError, Settings
-
-# A modification time further ahead than this is a writer's clock running ahead, not a file
-# being written: waiting for this machine's clock to reach it could take forever. The run
-# still leaves a file that does not parse yet in place (CONTRACT 5.6).
-SKEW_NS = 60 * 1_000_000_000
-PAGE_BYTES = 16 * 1024 * 1024  # a page takes no more files once it holds this many bytes (CONTRACT 5.8)
-
-
-@dataclass
-class FolderScan:
-    """What the sensor sees: the settled files ("name\0mtime_ns\0size" each) and how many
-    files may still be being written (younger than the settle time)."""
-
-    ready: list[str] = field(default_factory=list)
-    being_written: int = 0
-    oldest_mtime_ns: Optional[int] = None  # of the settled files: how long the oldest has waited
-    other_format: list[str] = field(default_factory=list)  # the suffixes of files of another format, one per file
-
-    def other_format_note(self, client_format: ClientFormat) -> str:
-        """What the skip reason adds about files of another format, never read ("" when none)."""
-        if not self.other_format:
-            return ""
-        suffixes = ", ".join(f"*{suffix}" for suffix in sorted(set(self.other_format)))
-        return (f"; {len(self.other_format)} file(s) of another format ({suffixes}) are not read: this customer's "
-                f"format is {client_format.name} (*{client_format.suffix}, case-sensitive); convert or rename them, or "
-                "move them to the right customer's folder")
-
-    def oldest_wait_seconds(self, now: Optional[float] = None) -> Optional[float]:
-        """How long the oldest settled file has waited; None when none waits."""
-        if self.oldest_mtime_ns is None:
-            return None
-        return (time.time() if now is None else now) - self.oldest_mtime_ns / 1e9
-
-    @property
-    def fingerprint(self) -> str:
-        """The same settled files (names, sizes, modification times) give the same value.
-        One hash over one joined string: a tick on 100,000 files stays near a bare scandir."""
-        self.ready.sort()
-        return hashlib.sha256("\n".join(self.ready).encode("utf-8", "surrogateescape")).hexdigest()[:24]
 
 
 class ClientFolder(dg.ConfigurableResource):

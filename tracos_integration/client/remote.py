@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 import dagster as dg
 
 from tracos_integration.client.archive import FAILED, PROCESSED, report_document
-from tracos_integration.client.folder import PAGE_BYTES, SKEW_NS, FolderScan
+from tracos_integration.client.scanning import PAGE_BYTES, SKEW_NS, FolderScan
 from tracos_integration.client.formats import FORMATS, ClientFormat, format_for
 from tracos_integration.client.reading import NotReadable, StillBeingWritten
 from tracos_integration.client.remote_store import ChangedSinceRead, Entry
@@ -27,7 +27,6 @@ from tracos_integration.client.transports import (
     FolderURL,
     RemoteFolderError,
     RemoteRetry,
-    is_remote,
     parse_folder_url,
     reason,
 )
@@ -321,17 +320,3 @@ def _nested(first: FolderURL, second: FolderURL) -> bool:
 
 def _why(error: Exception) -> str:
     return f"{type(error).__name__}: {getattr(error, 'strerror', None) or error}"
-
-
-def open_client_side(inbound: str, outbound: str, **options: Any):
-    """The client side for these folders: RemoteFolders when both are sftp:// or s3:// URLs,
-    the local ClientFolder when both are paths (its own options: inbound_dir, ...)."""
-    remote = is_remote(inbound), is_remote(outbound)
-    if all(remote):
-        return RemoteFolders(inbound, outbound, **options)
-    if any(remote):
-        raise RemoteFolderError(
-            "the inbound and outbound folders must both be remote (sftp://, s3://) or both local paths")
-    from tracos_integration.client.folder import ClientFolder
-
-    return ClientFolder(inbound_dir=inbound, outbound_dir=outbound, **options)
