@@ -58,20 +58,21 @@ def ensure_subfolder(folder: Path, name: str) -> Path:
 
 
 def move_without_overwrite(
-    source: Path, target_folder: Path, also_free: Optional[Callable[[str], str]] = None
+    source: str | Path, target_folder: str | Path, also_free: Optional[Callable[[str], str]] = None
 ) -> Path:
     """Move `source` into `target_folder` under its name, or `<stem>.<n>.json` if taken. With
     `also_free`, a name is taken only if `also_free(name)` (its report) is free as well."""
-    for name in candidate_names(source.name):
-        candidate = target_folder / name
-        if also_free is not None and os.path.lexists(target_folder / also_free(name)):
+    source_name = os.path.basename(source)
+    for name in candidate_names(source_name):
+        candidate = os.path.join(target_folder, name)
+        if also_free is not None and os.path.lexists(os.path.join(target_folder, also_free(name))):
             continue
         try:
             rename_without_overwrite(source, candidate)
         except FileExistsError:
             continue
-        return candidate
-    raise ClientFolderError(f"no free name for {source.name!r} in {target_folder}")
+        return Path(candidate)
+    raise ClientFolderError(f"no free name for {source_name!r} in {target_folder}")
 
 
 def candidate_names(name: str) -> Iterator[str]:
