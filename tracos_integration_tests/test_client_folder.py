@@ -1,6 +1,7 @@
 """The client folders on a real filesystem: safe reads, moves and atomic writes."""
 
 import os
+from pathlib import Path
 
 from tracos_integration.client.writing import move_without_overwrite, write_json_atomically
 from tracos_integration_tests.conftest import read_inbound as read
@@ -48,7 +49,7 @@ def test_move_never_overwrites(tmp_path):
     drop(target, "a.json", "old")
     drop(target, "a.1.json", "older")
     source = drop(tmp_path, "a.json", "new")
-    moved = move_without_overwrite(source, target)
+    moved = Path(move_without_overwrite(source, target))
     assert moved.name == "a.2.json" and moved.read_text() == "new"
     assert (target / "a.json").read_text() == "old" and not source.exists()
 

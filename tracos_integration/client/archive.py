@@ -48,6 +48,7 @@ def archive_files(folder: Path, files: dict[str, int], failed: dict[str, FileErr
         if not errors:
             archived.processed += 1
             continue
+        destination = Path(destination)
         try:
             destination = _write_report(destination, name, errors)
         except OSError as error:
@@ -63,7 +64,7 @@ class _ChangedSinceRead(Exception):
     """The file at the name is no longer the one the run read."""
 
 
-def _move_if_unchanged(path: str, identity: FileIdentity, target: str, failed: bool) -> Path:
+def _move_if_unchanged(path: str, identity: FileIdentity, target: str, failed: bool) -> str:
     """Move the file, then check that what moved is the file the run read; if not, put it
     back, so it is left for the next run. One check after the move covers every way a file
     changes: a writer that replaces it (rename over it) changes the inode, one that
@@ -107,4 +108,4 @@ def _write_report(destination: Path, name: str, errors: FileErrors) -> Path:
             write_new_json(destination.parent / report_name(destination.name), report)
             return destination
         except FileExistsError:
-            destination = move_without_overwrite(destination, destination.parent, also_free=report_name)
+            destination = Path(move_without_overwrite(destination, destination.parent, also_free=report_name))

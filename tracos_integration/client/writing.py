@@ -59,9 +59,10 @@ def ensure_subfolder(folder: Path, name: str) -> Path:
 
 def move_without_overwrite(
     source: str | Path, target_folder: str | Path, also_free: Optional[Callable[[str], str]] = None
-) -> Path:
+) -> str:
     """Move `source` into `target_folder` under its name, or `<stem>.<n>.json` if taken. With
-    `also_free`, a name is taken only if `also_free(name)` (its report) is free as well."""
+    `also_free`, a name is taken only if `also_free(name)` (its report) is free as well.
+    Returns the path it took, as text (a Path per file costs more than the move)."""
     source_name = os.path.basename(source)
     for name in candidate_names(source_name):
         candidate = os.path.join(target_folder, name)
@@ -71,7 +72,7 @@ def move_without_overwrite(
             rename_without_overwrite(source, candidate)
         except FileExistsError:
             continue
-        return Path(candidate)
+        return candidate
     raise ClientFolderError(f"no free name for {source_name!r} in {target_folder}")
 
 
