@@ -19,7 +19,7 @@ from pydantic import Field, PrivateAttr
 
 from tracos_integration.client.archive import Archived, archive_files
 from tracos_integration.client.formats import FORMATS, ClientFormat, format_for
-from tracos_integration.client.reading import FileErrors, NotReadable, StillBeingWritten, read_file
+from tracos_integration.client.reading import FileErrors, read_file, read_in_pages
 from tracos_integration.client.scanning import PAGE_BYTES, SKEW_NS, FolderScan  # noqa: F401 (re-exported)
 from tracos_integration.client.writing import (
     ClientFolderError,
@@ -224,28 +224,10 @@ class ClientFolder(dg.ConfigurableResource):
         first file) PAGE_BYTES, so memory is bounded by bytes, not by the number of files."""
         settings, folder, client_format = self.settings(), str(self.hold("inbound")), self.format
         settled_before = int(((time.time() if now is None else now) - settings.inbound_settle_seconds) * 1e9)
-        page, held = Page(), 0
-        for name in names:
-            if len(page.files) >= files_per_page:
-                yield page
-                page, held = Page(), 0
-            try:
-                read = read_file(folder, name, settings.inbound_max_file_bytes, settled_before, client_format)
-            except StillBeingWritten:
-                page.being_written.append(name)
-                continue
-            except NotReadable as reason:
-                page.unreadable[name] = str(reason)
-                continue
-            except FileNotFoundError:
-                continue  # taken by someone else meanwhile
-            if page.files and held + read.identity.size > PAGE_BYTES:  # this file opens the next page
-                yield page
-                page, held = Page(), 0
-            page.files.append(read)
-            held += read.identity.size
-        if page.files or page.being_written or page.unreadable:
-            yield page
+        yield from read_in_pages(
+            names, lambda name: read_file(folder, name, settings.inbound_max_file_bytes, settled_before, client_format),
+            files_per_page, PAGE_BYTES,
+        )
 
     def archive(self, files: dict[str, int], failed: dict[str, FileErrors]) -> Archived:
         """Move each read file to processed/ or failed/ (with its report), unless it changed

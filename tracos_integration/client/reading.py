@@ -1,18 +1,20 @@
 """Reading one inbound file safely: never following a link, never blocking on a FIFO,
-never reading more than the size limit, and remembering what the file was when read."""
+never reading more than the size limit, and remembering what the file was when read; and
+reading many a page at a time, on any transport."""
 
 from __future__ import annotations
 
 import errno
 import os
 import stat
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Optional
 
 from tracos_integration.core.files import (  # noqa: F401 (re-exported)
     MAX_ERRORS_LISTED,
     FileError,
     FileErrors,
     FileIdentity,
+    Page,
     ReadFile,
 )
 
@@ -32,6 +34,36 @@ def shown_name(name: str) -> str:
             for character in text
         )
     return text
+
+
+def read_in_pages(names: Iterable[str], read_one: Callable[[str], ReadFile], files_per_page: int,
+                  page_bytes: int) -> Iterator[Page]:
+    """The files `read_one` reads, a page at a time: at most `files_per_page` files and (past
+    the first file) `page_bytes`, so memory is bounded by bytes, not by the number of files.
+    Files left in place go in the page with why; a file gone meanwhile is skipped. The same
+    pages on every transport."""
+    page, held = Page(), 0
+    for name in names:
+        if len(page.files) >= files_per_page:
+            yield page
+            page, held = Page(), 0
+        try:
+            read = read_one(name)
+        except StillBeingWritten:
+            page.being_written.append(name)
+            continue
+        except NotReadable as reason:
+            page.unreadable[name] = str(reason)
+            continue
+        except FileNotFoundError:
+            continue  # taken by someone else meanwhile
+        if page.files and held + read.identity.size > page_bytes:  # this file opens the next page
+            yield page
+            page, held = Page(), 0
+        page.files.append(read)
+        held += read.identity.size
+    if page.files or page.being_written or page.unreadable:
+        yield page
 
 
 class StillBeingWritten(Exception):

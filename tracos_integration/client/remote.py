@@ -19,7 +19,7 @@ import dagster as dg
 from tracos_integration.client.archive import FAILED, PROCESSED, report_document
 from tracos_integration.client.scanning import PAGE_BYTES, SKEW_NS, FolderScan
 from tracos_integration.client.formats import FORMATS, ClientFormat, format_for
-from tracos_integration.client.reading import NotReadable, StillBeingWritten
+from tracos_integration.client.reading import NotReadable, StillBeingWritten, read_in_pages
 from tracos_integration.client.remote_store import ChangedSinceRead, Entry
 from tracos_integration.client.s3_store import S3Store
 from tracos_integration.client.sftp_store import SftpStore
@@ -156,28 +156,10 @@ class RemoteFolders:
         the next run. S3: an object is whole, so it is read as it is."""
         settled_before = int(((time.time() if now is None else now) - self.settle_seconds) * 1e9)
         s3 = self.urls["inbound"].scheme == "s3"
-        page, held = Page(), 0
-        for name in names:
-            if len(page.files) >= files_per_page:
-                yield page
-                page, held = Page(), 0
-            try:
-                read = self._call("inbound", lambda: self._read_one(name, settled_before, s3), f"read {name}")
-            except StillBeingWritten:
-                page.being_written.append(name)
-                continue
-            except NotReadable as why:
-                page.unreadable[name] = str(why)
-                continue
-            except FileNotFoundError:
-                continue  # taken by someone else meanwhile
-            if page.files and held + read.identity.size > PAGE_BYTES:
-                yield page
-                page, held = Page(), 0
-            page.files.append(read)
-            held += read.identity.size
-        if page.files or page.being_written or page.unreadable:
-            yield page
+        yield from read_in_pages(
+            names, lambda name: self._call("inbound", lambda: self._read_one(name, settled_before, s3), f"read {name}"),
+            files_per_page, PAGE_BYTES,
+        )
 
     def _read_one(self, name: str, settled_before: int, s3: bool) -> ReadFile:
         store = self.stores["inbound"]
