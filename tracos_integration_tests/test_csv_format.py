@@ -115,6 +115,8 @@ def test_json_format_reads_one_object_or_an_array_with_or_without_a_bom(data, re
 @pytest.mark.parametrize("data,reason", [
     (b'{"orderNo": NaN}', "NaN is not a valid JSON number"),
     (b"\xff{}", "not UTF-8 text"),
+    # The offset counts from the file's first byte, BOM included, and names the bad byte.
+    (b'\xef\xbb\xbf{"a": "\xff"}', "not UTF-8 text (byte 0xff at offset 10)"),
     (b'{"orderNo": ', "not valid JSON"),
     (b"42", "expected a work order object or an array of them, found a number"),
 ])

@@ -310,7 +310,7 @@ def test_a_full_surrogate_pair_is_valid_text():
 
     assert parse_client_record(json.loads('{"orderNo": 1, "summary": "\\ud83d\\udd27 wrench", '
                                           '"creationDate": "2024-03-01T10:00:00Z", '
-                                          '"lastUpdateDate": "2024-03-02T10:00:00Z"}')).summary == "\U0001F527 wrench"
+                                          '"lastUpdateDate": "2024-03-02T10:00:00Z"}'))["summary"] == "\U0001F527 wrench"
 
 
 # Reasons speak JSON, not Python.
@@ -381,7 +381,7 @@ def parse_naive(value: str, zone: str) -> datetime:
 
     from tracos_integration.core.client import parse_client_record
 
-    return parse_client_record(client_order(1, creationDate=value), ZoneInfo(zone)).creationDate
+    return parse_client_record(client_order(1, creationDate=value), ZoneInfo(zone))["creationDate"]
 
 
 def test_a_naive_time_in_a_dst_gap_is_read_with_the_offset_before_the_gap():

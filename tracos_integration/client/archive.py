@@ -30,15 +30,33 @@ def archive_files(folder: Path, files: dict[str, int], failed: dict[str, FileErr
     needed = {FAILED if name in failed else PROCESSED for name in files}
     for subfolder in sorted(needed, reverse=True):  # processed/, then failed/
         ensure_subfolder(folder, subfolder)
-    # Paths as text in the loop: a run moves up to 200,000 files, and pathlib's joins cost more
-    # than the rename itself.
-    inbound, targets = os.fspath(folder), {PROCESSED: os.path.join(folder, PROCESSED), FAILED: os.path.join(folder, FAILED)}
+    # The folders opened once, names relative to them: a run moves up to 200,000 files, and
+    # joining paths (and the kernel walking them) cost more than the renames themselves.
+    opened = {subfolder: _open_folder(folder / subfolder) for subfolder in needed}
+    try:
+        opened[""] = _open_folder(folder)
+        _archive_each(files, failed, {subfolder: folder / subfolder for subfolder in needed}, opened, archived)
+    finally:
+        for descriptor in opened.values():
+            os.close(descriptor)
+    for subfolder in (PROCESSED, FAILED):
+        if (folder / subfolder).is_dir():
+            sync_folder(folder / subfolder)
+    return archived
+
+
+def _open_folder(path: Path) -> int:
+    return os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+
+
+def _archive_each(files: dict[str, int], failed: dict[str, FileErrors], targets: dict[str, Path],
+                  opened: dict[str, int], archived: Archived) -> None:
     for name, packed in files.items():
         errors = failed.get(name)
-        target = targets[FAILED if errors else PROCESSED]
+        target = FAILED if errors else PROCESSED
         try:
-            destination = _move_if_unchanged(os.path.join(inbound, name), FileIdentity.unpacked(packed), target,
-                                             failed=bool(errors))
+            taken = _move_if_unchanged(name, FileIdentity.unpacked(packed), (opened[""], opened[target]),
+                                       targets[target], failed=bool(errors))
         except _ChangedSinceRead as changed:
             archived.not_moved[name] = str(changed)
             continue
@@ -48,29 +66,28 @@ def archive_files(folder: Path, files: dict[str, int], failed: dict[str, FileErr
         if not errors:
             archived.processed += 1
             continue
-        destination = Path(destination)
+        destination = targets[target] / taken
         try:
             destination = _write_report(destination, name, errors)
         except OSError as error:
             archived.unreported[destination.name] = f"{type(error).__name__}: {error.strerror or error}"
         archived.failed.append(destination.name)
-    for subfolder in (PROCESSED, FAILED):
-        if (folder / subfolder).is_dir():
-            sync_folder(folder / subfolder)
-    return archived
 
 
 class _ChangedSinceRead(Exception):
     """The file at the name is no longer the one the run read."""
 
 
-def _move_if_unchanged(path: str, identity: FileIdentity, target: str, failed: bool) -> str:
-    """Move the file, then check that what moved is the file the run read; if not, put it
-    back, so it is left for the next run. One check after the move covers every way a file
-    changes: a writer that replaces it (rename over it) changes the inode, one that
-    rewrites it in place changes the size or the modification time."""
-    destination = move_without_overwrite(path, target, also_free=report_name if failed else None)
-    info = os.lstat(destination)
+def _move_if_unchanged(name: str, identity: FileIdentity, folders: tuple[int, int], target: Path,
+                       failed: bool) -> str:
+    """Move the file from the first of `folders` (opened) to the second (`target`), then check
+    that what moved is the file the run read; if not, put it back, so it is left for the next
+    run. One check after the move covers every way a file changes: a writer that replaces it
+    (rename over it) changes the inode, one that rewrites it in place changes the size or the
+    modification time. Returns the name it took in `target`."""
+    inbound_at, target_at = folders
+    taken = move_without_overwrite(name, target, also_free=report_name if failed else None, folders=folders)
+    info = os.stat(taken, dir_fd=target_at, follow_symlinks=False)
     changed = [
         what for what, before, now in (
             ("inode", identity.inode, info.st_ino),
@@ -79,11 +96,11 @@ def _move_if_unchanged(path: str, identity: FileIdentity, target: str, failed: b
         ) if before != now
     ]
     if not changed:
-        return destination
-    try:
-        rename_without_overwrite(destination, path)  # never over a file that took the name meanwhile
+        return taken
+    try:  # never over a file that took the name meanwhile
+        rename_without_overwrite(taken, name, source_folder=target_at, target_folder=inbound_at)
     except OSError:
-        return destination  # yet another file took the name: keep both; this one is in target
+        return taken  # yet another file took the name: keep both; this one is in target
     raise _ChangedSinceRead(
         f"changed after this run read it ({', '.join(changed)} differ); left for the next run"
     )

@@ -222,12 +222,16 @@ class ClientFolder(dg.ConfigurableResource):
     def read(self, names: list[str], files_per_page: int, now: Optional[float] = None) -> Iterator[Page]:
         """The files, read a page at a time: at most `files_per_page` files and (past the
         first file) PAGE_BYTES, so memory is bounded by bytes, not by the number of files."""
-        settings, folder, client_format = self.settings(), str(self.hold("inbound")), self.format
+        settings, client_format = self.settings(), self.format
         settled_before = int(((time.time() if now is None else now) - settings.inbound_settle_seconds) * 1e9)
-        yield from read_in_pages(
-            names, lambda name: read_file(folder, name, settings.inbound_max_file_bytes, settled_before, client_format),
-            files_per_page, PAGE_BYTES,
-        )
+        folder = os.open(self.hold("inbound"), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            yield from read_in_pages(
+                names, lambda name: read_file(folder, name, settings.inbound_max_file_bytes, settled_before, client_format),
+                files_per_page, PAGE_BYTES,
+            )
+        finally:
+            os.close(folder)
 
     def archive(self, files: dict[str, int], failed: dict[str, FileErrors]) -> Archived:
         """Move each read file to processed/ or failed/ (with its report), unless it changed

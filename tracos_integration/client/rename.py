@@ -1,6 +1,9 @@
 """A rename that never replaces a file: Linux's `renameat2(RENAME_NOREPLACE)`, one system
 call, where the C library and the file system offer it; else `link` then `unlink` (POSIX:
-`link` refuses an existing name). Either raises FileExistsError when the name is taken."""
+`link` refuses an existing name). Either raises FileExistsError when the name is taken.
+
+Names may be relative to folders opened once (descriptors): a run that moves 20,000 files
+then neither joins paths nor has the kernel walk them per file."""
 
 from __future__ import annotations
 
@@ -26,19 +29,24 @@ def _load_renameat2() -> Optional[object]:
 
 
 _renameat2 = _load_renameat2()
-_unsupported_folders: set[bytes] = set()  # where the file system refused the flag (EINVAL): link + unlink there
+# Where the file system refused the flag (EINVAL): link + unlink there. By (descriptor, folder):
+# a descriptor number reused for another folder at worst moves by link there, still safely.
+_unsupported_folders: set[tuple[Optional[int], bytes]] = set()
 
 
-def rename_without_overwrite(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
-    """Give `source` the name `target`, never replacing a file already there."""
+def rename_without_overwrite(source: str | os.PathLike[str], target: str | os.PathLike[str], *,
+                             source_folder: Optional[int] = None, target_folder: Optional[int] = None) -> None:
+    """Give `source` the name `target`, never replacing a file already there. With
+    `source_folder`/`target_folder` (open folder descriptors), the names are relative to them."""
     source_bytes, target_bytes = os.fsencode(source), os.fsencode(target)
-    folder = os.path.dirname(target_bytes)
+    folder = (target_folder, os.path.dirname(target_bytes))
     if _renameat2 is not None and folder not in _unsupported_folders:
-        if _renameat2(AT_FDCWD, source_bytes, AT_FDCWD, target_bytes, RENAME_NOREPLACE) == 0:
+        if _renameat2(AT_FDCWD if source_folder is None else source_folder, source_bytes,
+                      AT_FDCWD if target_folder is None else target_folder, target_bytes, RENAME_NOREPLACE) == 0:
             return
         code = ctypes.get_errno()
         if code not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
             raise OSError(code, os.strerror(code), os.fsdecode(source), None, os.fsdecode(target))
         _unsupported_folders.add(folder)
-    os.link(source_bytes, target_bytes, follow_symlinks=False)
-    os.unlink(source_bytes)
+    os.link(source_bytes, target_bytes, src_dir_fd=source_folder, dst_dir_fd=target_folder, follow_symlinks=False)
+    os.unlink(source_bytes, dir_fd=source_folder)

@@ -58,29 +58,42 @@ def ensure_subfolder(folder: Path, name: str) -> Path:
 
 
 def move_without_overwrite(
-    source: str | Path, target_folder: str | Path, also_free: Optional[Callable[[str], str]] = None
+    source: str | Path, target_folder: str | Path, also_free: Optional[Callable[[str], str]] = None, *,
+    folders: Optional[tuple[int, int]] = None,
 ) -> str:
     """Move `source` into `target_folder` under its name, or `<stem>.<n>.json` if taken. With
     `also_free`, a name is taken only if `also_free(name)` (its report) is free as well.
-    Returns the path it took, as text (a Path per file costs more than the move)."""
+    Returns the path it took, as text (a Path per file costs more than the move). With
+    `folders` (the source's and the target's folders, opened: a loop over many files), `source`
+    is a name in the first and the returned name is in the second."""
     source_name = os.path.basename(source)
+    source_at, target_at = folders or (None, None)
     for name in candidate_names(source_name):
-        candidate = os.path.join(target_folder, name)
-        if also_free is not None and os.path.lexists(os.path.join(target_folder, also_free(name))):
+        candidate = name if folders else os.path.join(target_folder, name)
+        if also_free is not None and _lexists(also_free(name) if folders else os.path.join(target_folder, also_free(name)),
+                                              target_at):
             continue
         try:
-            rename_without_overwrite(source, candidate)
+            rename_without_overwrite(source, candidate, source_folder=source_at, target_folder=target_at)
         except FileExistsError:
             continue
         return candidate
     raise ClientFolderError(f"no free name for {source_name!r} in {target_folder}")
 
 
+def _lexists(path: str, folder: Optional[int]) -> bool:
+    try:
+        os.stat(path, dir_fd=folder, follow_symlinks=False)
+    except (OSError, ValueError):  # as os.path.lexists
+        return False
+    return True
+
+
 def candidate_names(name: str) -> Iterator[str]:
     """The names a moved file may take, in order: its own, then `<stem>.<n>.json` (cut to fit).
     Pure, so every transport names clashes alike."""
-    stem, suffix = _split_name(name)
     yield name
+    stem, suffix = _split_name(name)  # split only when the name is taken
     for attempt in range(1, 10_000):
         yield fit_name(stem, f".{attempt}{suffix}")
 

@@ -7,17 +7,8 @@ from datetime import datetime
 from typing import Annotated, Any, Optional, Sequence
 from zoneinfo import ZoneInfo
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainValidator,
-    ValidationError,
-    ValidationInfo,
-    create_model,
-    model_validator,
-)
+from pydantic import AfterValidator, Field, PlainValidator, TypeAdapter, ValidationError, ValidationInfo
+from typing_extensions import NotRequired, Required, TypedDict
 
 from tracos_integration.core import fields
 from tracos_integration.core.text import short
@@ -51,28 +42,6 @@ ClientTimestamp = Annotated[datetime, PlainValidator(_client_timestamp)]
 StrictFlag = Annotated[bool, Field(strict=True)]
 StoredText = Annotated[str, Field(strict=True), AfterValidator(storable_text)]
 
-
-class _ClientRules(BaseModel):
-    """The rules across fields: at most one status flag, no deletedDate unless deleted."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    @model_validator(mode="after")
-    def _flags_agree(self) -> "ClientWorkOrder":
-        raised = [flag for flag in STATUS_FLAGS if getattr(self, flag)]
-        if len(raised) > 1:
-            raise ValueError(
-                f"contradictory status: {', '.join(raised)} are all true; set at most one status flag"
-            )
-        if self.deletedDate is not None and not self.isDeleted:
-            raise ValueError("deletedDate is set but isDeleted is false; set isDeleted to true or clear deletedDate")
-        return self
-
-    @property
-    def raised_status_flag(self) -> Optional[str]:
-        return next((flag for flag in STATUS_FLAGS if getattr(self, flag)), None)
-
-
 _CLIENT_TYPE_BY_KIND: dict[str, Any] = {
     fields.NUMBER: Annotated[int, Field(strict=True, ge=1, le=MAX_ORDER_NO)],
     fields.TEXT: StoredText,
@@ -81,23 +50,25 @@ _CLIENT_TYPE_BY_KIND: dict[str, Any] = {
 }
 
 
-def _declared(field: fields.Field) -> tuple[Any, Any]:
+def _declared(field: fields.Field) -> Any:
     annotation = _CLIENT_TYPE_BY_KIND[field.kind]
-    return (annotation, ...) if field.required else (Optional[annotation], None)
+    return Required[annotation] if field.required else NotRequired[Optional[annotation]]
 
 
-# Its 1:1 fields come from `core.fields`, in the table's order (so do its errors), then the
-# status flags and deletion.
-ClientWorkOrder = create_model(
+# One validated client work order, timestamps already UTC: a dict holding the keys the record
+# had. A TypedDict, not a model: validating one costs a quarter as much, and a run validates
+# every record it reads. Its 1:1 fields come from `core.fields`, in the table's order (so do
+# its errors), then the status flags and deletion; absent flags read as false.
+ClientWorkOrder = TypedDict(  # type: ignore[misc]
     "ClientWorkOrder",
-    __doc__="One validated client work order; timestamps are already UTC.",
-    __base__=_ClientRules,
-    __module__=__name__,
-    **{field.client: _declared(field) for field in fields.FIELDS},
-    **{flag: (StrictFlag, False) for flag in STATUS_FLAGS},
-    isDeleted=(StrictFlag, False),
-    deletedDate=(Optional[ClientTimestamp], None),
+    {
+        **{field.client: _declared(field) for field in fields.FIELDS},
+        **{flag: NotRequired[StrictFlag] for flag in STATUS_FLAGS},
+        "isDeleted": NotRequired[StrictFlag],
+        "deletedDate": NotRequired[Optional[ClientTimestamp]],
+    },
 )
+_VALIDATOR = TypeAdapter(ClientWorkOrder)  # extra keys are ignored
 
 
 class RecordRejected(ValueError):
@@ -109,9 +80,24 @@ def parse_client_record(raw: Any, client_timezone: ZoneInfo | Any = UTC) -> Clie
     if not isinstance(raw, dict):
         raise RecordRejected(f"expected a work order object, got {type_name(raw)}")
     try:
-        return ClientWorkOrder.model_validate(raw, context={"client_timezone": client_timezone})
+        order = _VALIDATOR.validate_python(raw, context={"client_timezone": client_timezone})
     except ValidationError as error:
         raise RecordRejected(describe_validation_error(error)) from None
+    # The rules across fields, once each field is valid.
+    raised = [flag for flag in STATUS_FLAGS if order.get(flag)]
+    if len(raised) > 1:
+        raise RecordRejected(f"contradictory status: {', '.join(raised)} are all true; set at most one status flag")
+    if order.get("deletedDate") is not None and not order.get("isDeleted"):
+        raise RecordRejected("deletedDate is set but isDeleted is false; set isDeleted to true or clear deletedDate")
+    return order
+
+
+def raised_status_flag(order: ClientWorkOrder) -> Optional[str]:
+    """The one status flag a validated order raises, or None."""
+    for flag in STATUS_FLAGS:
+        if order.get(flag):
+            return flag
+    return None
 
 
 def describe_validation_error(error: ValidationError, *, noun: str = "field", expected: Sequence[str] = (),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 
 from tracos_integration.core.text import short
 
@@ -17,8 +17,10 @@ UTC = timezone.utc
 
 def to_utc_millis(moment: datetime) -> datetime:
     """Convert an aware datetime to UTC and drop sub-millisecond digits."""
-    moment = moment.astimezone(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    moment = moment.astimezone(UTC)  # the same object when already UTC
+    extra = moment.microsecond % 1000
+    # datetime.replace costs more than the parse: only when there is something to drop.
+    return moment - timedelta(microseconds=extra) if extra else moment
 
 
 def parse_iso_timestamp(value: object, naive_zone: tzinfo) -> datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracos_integration.core.client import STATUS_FLAGS, ClientWorkOrder
+from tracos_integration.core.client import STATUS_FLAGS, ClientWorkOrder, raised_status_flag
 from tracos_integration.core.fields import FIELDS, MAPPED_FIELDS, STATUS_FIELD, TIMESTAMP, Field
 from tracos_integration.core.timestamps import format_timestamp
 from tracos_integration.core.tracos import TracosWorkOrder
@@ -23,17 +23,16 @@ STATUS_WHEN_NO_FLAG = "in_progress"
 def to_tracos_fields(order: ClientWorkOrder) -> dict[str, Any]:
     """The TracOS fields a client work order sets (never `description` or sync state), in
     the document's order: the 1:1 fields of `core.fields`, the status and deletion rules."""
-    flag = order.raised_status_flag
-    deleted_at = None
-    if order.isDeleted:
-        deleted_at = order.deletedDate or order.lastUpdateDate
-    values = {
-        **{field.tracos: getattr(order, field.client) for field in FIELDS},
-        STATUS_FIELD: STATUS_BY_FLAG[flag] if flag else STATUS_WHEN_NO_FLAG,
-        "deleted": order.isDeleted,
-        "deletedAt": deleted_at,
-    }
+    flag = raised_status_flag(order)
+    deleted = order.get("isDeleted", False)
+    values = {tracos: order.get(client) for client, tracos in _TRACOS_BY_CLIENT}
+    values[STATUS_FIELD] = STATUS_BY_FLAG[flag] if flag else STATUS_WHEN_NO_FLAG
+    values["deleted"] = deleted
+    values["deletedAt"] = (order.get("deletedDate") or order["lastUpdateDate"]) if deleted else None
     return {name: values[name] for name in MAPPED_FIELDS}
+
+
+_TRACOS_BY_CLIENT: tuple[tuple[str, str], ...] = tuple((field.client, field.tracos) for field in FIELDS)
 
 
 def to_client_record(document: TracosWorkOrder) -> dict[str, Any]:

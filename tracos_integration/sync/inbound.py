@@ -7,7 +7,7 @@ this run's timestamp was written by an earlier page of this run.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Optional
@@ -84,13 +84,13 @@ class InboundSync:
         self.indexes = IndexReport() if dry_run else repository.ensure_indexes()
         self.report.duplicate_numbers = self.indexes.duplicate_numbers
         self.duplicates: set[Any] = set(self.indexes.duplicate_numbers)
-        self._page_errors: dict[str, FileErrors] = {}  # the current page's files
+        self._page_errors: defaultdict[str, FileErrors] = defaultdict(FileErrors)  # the current page's files with errors
 
     def apply(self, page: Page) -> None:
         """Validate, decide and write one page; record where each of its files goes."""
         self.report.being_written.extend(page.being_written)
         self.report.unreadable.update(page.unreadable)
-        self._page_errors = {read_file.name: FileErrors() for read_file in page.files}
+        self._page_errors.clear()
         candidates = self._validate(page.files)
         winners, superseded = pick_winners(candidates)
         self.report.counts["stale"] += len(superseded)
@@ -98,9 +98,9 @@ class InboundSync:
         for start in range(0, len(ordered), BULK_SIZE):
             self._write(ordered[start : start + BULK_SIZE])
         for read_file in page.files:
-            errors = self._page_errors[read_file.name]
             self.report.files[read_file.name] = read_file.identity.packed()
-            if errors.total:
+            errors = self._page_errors.get(read_file.name)
+            if errors is not None:
                 self.report.failed[read_file.name] = errors
 
     def _validate(self, files: list[ReadFile]) -> list[Candidate]:

@@ -37,7 +37,7 @@ def test_json_record_keys_are_the_field_maps_client_fields_then_the_rules():
 
 
 def test_models_translation_projection_and_mark_read_every_row_of_the_field_map():
-    assert [f.client for f in fields.FIELDS] == list(ClientWorkOrder.model_fields)[: len(fields.FIELDS)]
+    assert [f.client for f in fields.FIELDS] == list(ClientWorkOrder.__annotations__)[: len(fields.FIELDS)]
     assert {f.tracos for f in fields.FIELDS} <= set(TracosWorkOrder.model_fields)
     assert list(MAPPED_FIELDS) == list(TracosWorkOrder.model_fields)
     assert {f.tracos for f in fields.FIELDS} <= set(OUTBOUND_PROJECTION)

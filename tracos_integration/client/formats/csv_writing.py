@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tracos_integration.core.client import parse_client_record
+from tracos_integration.core.client import parse_client_record, raised_status_flag
 from tracos_integration.core.fields import (
     CSV_COLUMNS, CSV_FIELD_BY_COLUMN, DELETED_COLUMN, STATUS_COLUMN, TIMESTAMP, Field,
 )
@@ -39,8 +39,8 @@ def sample_csv_files(count: int, timezone: str, seed: int = 42) -> dict[str, byt
         writer = csv.writer(buffer, delimiter=DELIMITER, lineterminator="\r\n")
         writer.writerow(COLUMNS)
         for order in map(parse_client_record, batch):
-            flag = order.raised_status_flag or "isActive"  # no flag reads as in progress (CONTRACT 4)
-            writer.writerow(cells(dict(order), flag, order.isDeleted, zone))
+            flag = raised_status_flag(order) or "isActive"  # no flag reads as in progress (CONTRACT 4)
+            writer.writerow(cells(order, flag, order.get("isDeleted", False), zone))
         files[f"sample_{batch[0]['orderNo']:06d}.csv"] = buffer.getvalue().encode("utf-8")
     return files
 

@@ -35,7 +35,7 @@ def _parse_records(data: bytes) -> list[Any]:
     """The file's work orders: one object or an array of them. ValueError says why not."""
     text = decode_text(data)
     try:
-        document = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_note_duplicate_keys)
+        document = _DECODER.decode(text)
     except json.JSONDecodeError as error:
         raise ValueError(f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
     except (ValueError, RecursionError) as error:
@@ -73,4 +73,6 @@ def _short(error: BaseException) -> str:
     return short("nested too deeply" if isinstance(error, RecursionError) else (str(error) or type(error).__name__))
 
 
+# One decoder for every file: json.loads with hooks would build one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_note_duplicate_keys)
 FORMAT = JsonFormat()
