@@ -55,8 +55,8 @@ def _archive_each(files: dict[str, int], failed: dict[str, FileErrors], targets:
         errors = failed.get(name)
         target = FAILED if errors else PROCESSED
         try:
-            taken = _move_if_unchanged(name, FileIdentity.unpacked(packed), (opened[""], opened[target]),
-                                       targets[target], failed=bool(errors))
+            taken = _move_if_unchanged(name, packed, (opened[""], opened[target]), targets[target],
+                                       failed=bool(errors))
         except _ChangedSinceRead as changed:
             archived.not_moved[name] = str(changed)
             continue
@@ -78,16 +78,19 @@ class _ChangedSinceRead(Exception):
     """The file at the name is no longer the one the run read."""
 
 
-def _move_if_unchanged(name: str, identity: FileIdentity, folders: tuple[int, int], target: Path,
-                       failed: bool) -> str:
+def _move_if_unchanged(name: str, packed: int, folders: tuple[int, int], target: Path, failed: bool) -> str:
     """Move the file from the first of `folders` (opened) to the second (`target`), then check
     that what moved is the file the run read; if not, put it back, so it is left for the next
     run. One check after the move covers every way a file changes: a writer that replaces it
     (rename over it) changes the inode, one that rewrites it in place changes the size or the
-    modification time. Returns the name it took in `target`."""
+    modification time. `packed`: the file's identity when read (FileIdentity.packed). Returns
+    the name it took in `target`."""
     inbound_at, target_at = folders
     taken = move_without_overwrite(name, target, also_free=report_name if failed else None, folders=folders)
     info = os.stat(taken, dir_fd=target_at, follow_symlinks=False)
+    if FileIdentity.pack(info.st_ino, info.st_size, info.st_mtime_ns) == packed:
+        return taken
+    identity = FileIdentity.unpacked(packed)
     changed = [
         what for what, before, now in (
             ("inode", identity.inode, info.st_ino),
@@ -95,8 +98,6 @@ def _move_if_unchanged(name: str, identity: FileIdentity, folders: tuple[int, in
             ("modification time", identity.mtime_ns, info.st_mtime_ns),
         ) if before != now
     ]
-    if not changed:
-        return taken
     try:  # never over a file that took the name meanwhile
         rename_without_overwrite(taken, name, source_folder=target_at, target_folder=inbound_at)
     except OSError:

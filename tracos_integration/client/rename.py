@@ -39,7 +39,7 @@ def rename_without_overwrite(source: str | os.PathLike[str], target: str | os.Pa
     """Give `source` the name `target`, never replacing a file already there. With
     `source_folder`/`target_folder` (open folder descriptors), the names are relative to them."""
     source_bytes, target_bytes = os.fsencode(source), os.fsencode(target)
-    folder = (target_folder, os.path.dirname(target_bytes))
+    folder = (target_folder, b"" if target_folder is not None else os.path.dirname(target_bytes))
     if _renameat2 is not None and folder not in _unsupported_folders:
         if _renameat2(AT_FDCWD if source_folder is None else source_folder, source_bytes,
                       AT_FDCWD if target_folder is None else target_folder, target_bytes, RENAME_NOREPLACE) == 0:

@@ -21,7 +21,11 @@ class FileIdentity:
     def packed(self) -> int:
         """One exact int for all three: what a run keeps per file until it archives it
         (a 200,000-file run holds 200,000 of these)."""
-        return self.inode | self.size << 64 | self.mtime_ns << 128
+        return self.pack(self.inode, self.size, self.mtime_ns)
+
+    @staticmethod
+    def pack(inode: int, size: int, mtime_ns: int) -> int:
+        return inode | size << 64 | mtime_ns << 128
 
     @classmethod
     def unpacked(cls, packed: int) -> "FileIdentity":

@@ -104,27 +104,26 @@ class InboundSync:
                 self.report.failed[read_file.name] = errors
 
     def _validate(self, files: list[ReadFile]) -> list[Candidate]:
-        candidates = []
+        candidates, read = [], 0
+        record_problem, zone = self.format.record_problem, self.zone
         for read_file in files:
             if read_file.error is not None:  # counted as one record read and rejected: the counts add up
-                self.report.counts["read"] += 1
+                read += 1
                 self.reject(read_file.name, None, None, read_file.error)
                 continue
             for index, raw in enumerate(read_file.records):
-                self.report.counts["read"] += 1
-                order_no = raw.get("orderNo") if isinstance(raw, dict) else None
-                order_no = order_no if type(order_no) is int else None
-                problem = self.format.record_problem(raw)  # e.g. a key named twice, a row that does not fit
-                if problem is not None:
-                    self.reject(read_file.name, index, order_no, self.format.locate(index, problem))
-                    continue
+                read += 1
+                problem = record_problem(raw)  # e.g. a key named twice, a row that does not fit
                 try:
-                    order = parse_client_record(raw, self.zone)
+                    if problem is not None:
+                        raise RecordRejected(problem)
+                    order = parse_client_record(raw, zone)
                 except RecordRejected as rejection:
-                    self.reject(read_file.name, index, order_no, self.format.locate(index, str(rejection)))
+                    self.reject(read_file.name, index, _order_no(raw), self.format.locate(index, str(rejection)))
                     continue
                 candidates.append(Candidate(RecordSource(read_file.name, index), to_tracos_fields(order)))
             read_file.records = []  # validated: only the candidates are needed from here on
+        self.report.counts["read"] += read
         return candidates
 
     def _write(self, candidates: list[Candidate]) -> None:
@@ -210,3 +209,9 @@ class InboundSync:
     def _count(self, planned: Iterable[tuple[Candidate, Decision]]) -> None:
         for _, decision in planned:
             self.report.counts[decision.counted_as] += 1
+
+
+def _order_no(raw: Any) -> Optional[int]:
+    """A rejected record's orderNo, when it has a whole number there, for the report."""
+    order_no = raw.get("orderNo") if isinstance(raw, dict) else None
+    return order_no if type(order_no) is int else None
