@@ -26,7 +26,6 @@ from tracos_integration.client.writing import (
     taken_names,
     remove_temp_files,
     require_folder,
-    sync_folder,
     write_atomically,
 )
 from tracos_integration.core.files import Page
@@ -256,9 +255,16 @@ class ClientFolder(dg.ConfigurableResource):
     def write_files(self, which: str, files: Iterable[tuple[str, bytes]]) -> list[str]:
         """Write files (already in the customer's format) atomically; then make the renames durable."""
         folder = self.require(which)
-        written = [write_atomically(folder, name, payload).name for name, payload in files]
-        if written:
-            sync_folder(folder)
+        opened = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)  # once: names relative to it
+        try:
+            written = []
+            for name, payload in files:
+                write_atomically(folder, name, payload, opened=opened)
+                written.append(name)
+            if written:
+                os.fsync(opened)  # the renames, durable
+        finally:
+            os.close(opened)
         return written
 
     def export_file(self, record: dict[str, Any], timezone: Optional[str] = None) -> tuple[str, bytes]:

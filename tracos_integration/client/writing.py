@@ -15,7 +15,6 @@ import json
 import os
 import re
 import stat
-import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
@@ -100,7 +99,7 @@ def candidate_names(name: str) -> Iterator[str]:
 
 def temp_name(name: str) -> str:
     """A hidden, unique temporary name for writing `name` (`.<name>.<12 hex>.tmp`, cut to fit)."""
-    return "." + fit_name(name, f".{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}", NAME_MAX - 1)
+    return "." + fit_name(name, f".{os.urandom(6).hex()}{TEMP_SUFFIX}", NAME_MAX - 1)
 
 
 def is_temp_name(name: str) -> bool:
@@ -138,7 +137,8 @@ def _split_name(name: str) -> tuple[str, str]:
 
 def write_new_json(path: Path, document: Any) -> None:
     """Write a file that must not exist yet, complete or not at all (FileExistsError if it does)."""
-    temp = _write_temp(path.parent, path.name, json_bytes(document))
+    temp = os.path.join(path.parent, temp_name(path.name))
+    _write_temp(temp, json_bytes(document))
     try:
         os.link(temp, path)
     finally:
@@ -149,20 +149,25 @@ def write_json_atomically(folder: Path, name: str, document: Any) -> Path:
     return write_atomically(folder, name, json_bytes(document))
 
 
-def write_atomically(folder: Path, name: str, payload: bytes) -> Path:
+def write_atomically(folder: Path, name: str, payload: bytes, *, opened: Optional[int] = None) -> Path:
     """Readers never see a partial file, and a link planted at the name is replaced, never
-    written through."""
-    temp = _write_temp(folder, name, payload)
-    target = folder / name
+    written through. `opened`: `folder` as an open descriptor, for a loop writing many files
+    (names relative to it: no path joined or walked per file)."""
+    temp = temp_name(name)
+    if opened is None:
+        temp, target = os.path.join(folder, temp), os.path.join(folder, name)
+    else:
+        target = name
+    _write_temp(temp, payload, opened)
     try:
-        os.replace(temp, target)
+        os.replace(temp, target, src_dir_fd=opened, dst_dir_fd=opened)
     except OSError as error:  # name the file the user knows, not the hidden temp file
-        _unlink_quietly(temp)
-        raise type(error)(error.errno, error.strerror, str(target)) from None
+        _unlink_quietly(temp, opened)
+        raise type(error)(error.errno, error.strerror, os.path.join(folder, name)) from None
     except BaseException:
-        _unlink_quietly(temp)
+        _unlink_quietly(temp, opened)
         raise
-    return target
+    return Path(folder, name)
 
 
 def taken_names(folder: Path, names: Iterable[str]) -> dict[str, str]:
@@ -171,7 +176,7 @@ def taken_names(folder: Path, names: Iterable[str]) -> dict[str, str]:
     taken = {}
     for name in names:
         try:
-            mode = os.lstat(folder / name).st_mode
+            mode = os.lstat(os.path.join(folder, name)).st_mode
         except OSError:
             continue
         if stat.S_ISDIR(mode):
@@ -197,23 +202,25 @@ def json_bytes(document: Any) -> bytes:
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8", "backslashreplace")
 
 
-def _write_temp(folder: Path, name: str, payload: bytes) -> Path:
-    temp = folder / temp_name(name)
-    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+def _write_temp(temp: str, payload: bytes, opened: Optional[int] = None) -> None:
+    """`payload` in a new file `temp` (in the folder `opened`, if given), on disk before it returns."""
+    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=opened)
     try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            written = 0
+            while written < len(payload):  # os.write may write less than asked
+                written += os.write(descriptor, payload[written:] if written else payload)
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
     except BaseException:
-        _unlink_quietly(temp)
+        _unlink_quietly(temp, opened)
         raise
-    return temp
 
 
-def _unlink_quietly(path: Path) -> None:
+def _unlink_quietly(path: str | Path, opened: Optional[int] = None) -> None:
     try:
-        os.unlink(path)
+        os.unlink(path, dir_fd=opened)
     except FileNotFoundError:
         pass
 

@@ -13,7 +13,8 @@ import re
 import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Hashable, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Hashable, Optional
 
 from bson import Binary, Code, DBRef, Decimal128, MaxKey, MinKey, ObjectId, Regex, Timestamp
 from bson.datetime_ms import DatetimeMS
@@ -56,6 +57,9 @@ def after_id(last: Any) -> dict[str, Any]:
 
 def bson_type_alias(value: Any) -> str:
     """The `$type` alias of a Python value as pymongo stores it (numbers share one)."""
+    exact = _ALIAS_OF_EXACT_TYPE.get(type(value))  # the usual types, at one lookup
+    if exact is not None:
+        return exact
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -87,6 +91,13 @@ def bson_type_alias(value: Any) -> str:
     if isinstance(value, MaxKey):
         return "maxKey"
     return "unknown"
+
+
+# Types whose every value has one alias (their subclasses go through the checks above).
+_ALIAS_OF_EXACT_TYPE: dict[type, str] = {
+    type(None): "null", bool: "bool", int: "number", float: "number", str: "string", dict: "object",
+    list: "array", ObjectId: "objectId", datetime: "date", bytes: "binData",
+}
 
 
 def bson_type_rank(value: Any) -> int:

@@ -168,8 +168,11 @@ def _latest_of_its_number(raw: Mapping[str, Any], same_number: Mapping[Any, list
     key = number_key(raw.get("number"))
     if key is None:
         return raw
+    found = same_number.get(key, [])
+    if len(found) == 1 and type(found[0].get("_id")) is type(raw.get("_id")) and found[0].get("_id") == raw.get("_id"):
+        return raw  # the usual case: the only document with its number is this one
     identity = sort_key(raw.get("_id"))
-    others = [d for d in same_number.get(key, []) if sort_key(d.get("_id")) != identity]
+    others = [d for d in found if sort_key(d.get("_id")) != identity]
     return max([raw, *others], key=latest_first_key)
 
 

@@ -4,11 +4,10 @@
 Starts an OpenSSH sshd and a moto S3 server on 127.0.0.1 (remote_servers.py; moto in a child
 process, so the server's work is not counted in ours), then, over SFTP and over S3:
 - inbound: N client files in the remote inbound folder; what inbound_job does without Dagster
-  (worker.inbound: list, read a page at a time, InboundSync.apply on the counting double,
-  archive to processed/) through RemoteFolders, beside a plain paramiko / boto3 script doing the
+  (worker.inbound: sync/inbound.apply_files on the counting double, then archive to processed/) through RemoteFolders, beside a plain paramiko / boto3 script doing the
   same reads and moves;
-- outbound: N unsynced documents; worker.outbound (translate_page, RemoteFolders.write_files,
-  marks), beside a plain paramiko / boto3 script writing the same bytes.
+- outbound: N unsynced documents; worker.outbound (sync/outbound.export: translate, write
+  through RemoteFolders, mark), beside a plain paramiko / boto3 script writing the same bytes.
 Both sides include connecting. Each pair runs back to back on fresh folders; the figure is the
 pair with the median ratio. A ratio over its target is followed by the top functions of a
 cProfile of ours.

@@ -18,8 +18,8 @@ from pathlib import Path
 from tracos_integration.client.folder import ClientFolder
 from tracos_integration.client.writing import sync_folder
 from tracos_integration.core.timestamps import to_utc_millis
-from tracos_integration.sync.inbound import InboundSync
-from tracos_integration.sync.outbound import translate_page
+from tracos_integration.sync.inbound import apply_files
+from tracos_integration.sync.outbound import export
 from tracos_integration.tracos.queries import WorkOrderRepository
 from tracos_integration.tracos.retry import Retrier
 from tracos_integration_tests.benchmarks.keyed_collection import KeyedCollection
@@ -77,15 +77,13 @@ def make_collection(keep_documents: bool = True):
 
 
 def inbound(folder: Path, keep_documents: bool = True, collection=None, client=None):
-    """What inbound_job does, without Dagster: list, read a page at a time, sync, archive
-    (`client`: another client side, as remote.py's RemoteFolders; else the local folder)."""
+    """What inbound_job does, without Dagster: its loop (sync/inbound.apply_files: list, read
+    a page at a time, sync), then the archive (`client`: another client side, as remote.py's
+    RemoteFolders; else the local folder)."""
     collection = collection if collection is not None else make_collection(keep_documents)
     client = client or ClientFolder(inbound_dir=str(folder), settle_seconds=0, max_file_bytes=16 * 2**20)
-    names, _ = client.list_inbound()
-    run = InboundSync(WorkOrderRepository(collection, Retrier()), now=to_utc_millis(datetime.now(UTC)),
-                      client_timezone="UTC", client_format=client.format)
-    for page in client.read(names, files_per_page=INBOUND_BATCH):
-        run.apply(page)
+    run = apply_files(WorkOrderRepository(collection, Retrier()), client, page_size=INBOUND_BATCH, dry_run=False,
+                      now=to_utc_millis(datetime.now(UTC)), client_timezone="UTC")
     client.archive(run.report.files, run.report.failed)
     return run.report.counts["read"], collection
 
@@ -106,20 +104,17 @@ def inbound_floor(folder: Path) -> int:
 
 
 def outbound(folder: Path, count: int, collection=None, client=None):
-    """What outbound_job does, without Dagster: stream, translate, write atomically, mark."""
+    """What outbound_job does, without Dagster: its loop (sync/outbound.export: stream,
+    translate, write atomically, mark)."""
     collection = collection if collection is not None else make_collection()
     if count:
         collection.insert_many(tracos_documents(count))
     collection.round_trips = 0
     started = time.perf_counter()
-    repository = WorkOrderRepository(collection, Retrier())
     client = client or ClientFolder(outbound_dir=str(folder))
-    exported = 0
-    for documents in repository.iter_unsynced(OUTBOUND_BATCH):
-        batch, _ = translate_page(documents)
-        client.write_files("outbound", (client.export_file(record) for record in batch.files.values()))
-        exported += repository.mark_synced(batch.mark_conditions, to_utc_millis(datetime.now(UTC)))
-    return exported, collection, time.perf_counter() - started
+    report = export(WorkOrderRepository(collection, Retrier()), client, page_size=OUTBOUND_BATCH, dry_run=False,
+                    timezone="UTC", now=lambda: to_utc_millis(datetime.now(UTC)))
+    return report.counts["marked_synced"], collection, time.perf_counter() - started
 
 
 def outbound_floor(folder: Path, count: int) -> int:
