@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Annotated, Any, Optional, Sequence
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, Field, PlainValidator, TypeAdapter, ValidationError, ValidationInfo
+from pydantic import AfterValidator, Field, PlainValidator, TypeAdapter, ValidationError
 from typing_extensions import NotRequired, Required, TypedDict
 
 from tracos_integration.core import fields
@@ -16,11 +17,6 @@ from tracos_integration.core.timestamps import UTC, parse_iso_timestamp, type_na
 
 STATUS_FLAGS: tuple[str, ...] = ("isPending", "isActive", "isDone", "isOnHold", "isCanceled")
 MAX_ORDER_NO = 2**63 - 1  # MongoDB stores integers as int64
-
-
-def _client_timestamp(value: Any, info: ValidationInfo) -> datetime:
-    zone = (info.context or {}).get("client_timezone", UTC)
-    return parse_iso_timestamp(value, zone)
 
 
 def storable_text(value: str) -> str:
@@ -38,37 +34,47 @@ def storable_text(value: str) -> str:
     return value
 
 
-ClientTimestamp = Annotated[datetime, PlainValidator(_client_timestamp)]
 StrictFlag = Annotated[bool, Field(strict=True)]
 StoredText = Annotated[str, Field(strict=True), AfterValidator(storable_text)]
 
-_CLIENT_TYPE_BY_KIND: dict[str, Any] = {
-    fields.NUMBER: Annotated[int, Field(strict=True, ge=1, le=MAX_ORDER_NO)],
-    fields.TEXT: StoredText,
-    fields.TIMESTAMP: ClientTimestamp,
-    fields.FLAG: StrictFlag,
-}
+
+def _record_type(zone: tzinfo) -> Any:
+    """One validated client work order, timestamps already UTC (those without an offset read
+    in `zone`): a dict holding the keys the record had. A TypedDict, not a model: validating
+    one costs a quarter as much, and a run validates every record it reads. Its 1:1 fields
+    come from `core.fields`, in the table's order (so do its errors), then the status flags
+    and deletion; absent flags read as false."""
+    timestamp = Annotated[datetime, PlainValidator(lambda value: parse_iso_timestamp(value, zone))]
+    type_by_kind = {
+        fields.NUMBER: Annotated[int, Field(strict=True, ge=1, le=MAX_ORDER_NO)],
+        fields.TEXT: StoredText,
+        fields.TIMESTAMP: timestamp,
+        fields.FLAG: StrictFlag,
+    }
+
+    def declared(field: fields.Field) -> Any:
+        annotation = type_by_kind[field.kind]
+        return Required[annotation] if field.required else NotRequired[Optional[annotation]]
+
+    return TypedDict(  # type: ignore[misc]
+        "ClientWorkOrder",
+        {
+            **{field.client: declared(field) for field in fields.FIELDS},
+            **{flag: NotRequired[StrictFlag] for flag in STATUS_FLAGS},
+            "isDeleted": NotRequired[StrictFlag],
+            "deletedDate": NotRequired[Optional[timestamp]],
+        },
+    )
 
 
-def _declared(field: fields.Field) -> Any:
-    annotation = _CLIENT_TYPE_BY_KIND[field.kind]
-    return Required[annotation] if field.required else NotRequired[Optional[annotation]]
+ClientWorkOrder = _record_type(UTC)
 
 
-# One validated client work order, timestamps already UTC: a dict holding the keys the record
-# had. A TypedDict, not a model: validating one costs a quarter as much, and a run validates
-# every record it reads. Its 1:1 fields come from `core.fields`, in the table's order (so do
-# its errors), then the status flags and deletion; absent flags read as false.
-ClientWorkOrder = TypedDict(  # type: ignore[misc]
-    "ClientWorkOrder",
-    {
-        **{field.client: _declared(field) for field in fields.FIELDS},
-        **{flag: NotRequired[StrictFlag] for flag in STATUS_FLAGS},
-        "isDeleted": NotRequired[StrictFlag],
-        "deletedDate": NotRequired[Optional[ClientTimestamp]],
-    },
-)
-_VALIDATOR = TypeAdapter(ClientWorkOrder)  # extra keys are ignored
+@functools.lru_cache(maxsize=128)
+def _validator(zone: tzinfo) -> TypeAdapter:
+    """The record's validator for one zone (one per customer zone a process meets), the zone
+    bound in: pydantic's validation context would cost as much as the rest of the record."""
+    return TypeAdapter(_record_type(zone))  # extra keys are ignored
 
 
 class RecordRejected(ValueError):
@@ -80,7 +86,7 @@ def parse_client_record(raw: Any, client_timezone: ZoneInfo | Any = UTC) -> Clie
     if not isinstance(raw, dict):
         raise RecordRejected(f"expected a work order object, got {type_name(raw)}")
     try:
-        order = _VALIDATOR.validate_python(raw, context={"client_timezone": client_timezone})
+        order = _validator(client_timezone).validate_python(raw)
     except ValidationError as error:
         raise RecordRejected(describe_validation_error(error)) from None
     # The rules across fields, once each field is valid.

@@ -25,14 +25,17 @@ def to_tracos_fields(order: ClientWorkOrder) -> dict[str, Any]:
     the document's order: the 1:1 fields of `core.fields`, the status and deletion rules."""
     flag = raised_status_flag(order)
     deleted = order.get("isDeleted", False)
-    values = {tracos: order.get(client) for client, tracos in _TRACOS_BY_CLIENT}
-    values[STATUS_FIELD] = STATUS_BY_FLAG[flag] if flag else STATUS_WHEN_NO_FLAG
-    values["deleted"] = deleted
-    values["deletedAt"] = (order.get("deletedDate") or order["lastUpdateDate"]) if deleted else None
-    return {name: values[name] for name in MAPPED_FIELDS}
+    rules = {
+        STATUS_FIELD: STATUS_BY_FLAG[flag] if flag else STATUS_WHEN_NO_FLAG,
+        "deleted": deleted,
+        "deletedAt": (order.get("deletedDate") or order["lastUpdateDate"]) if deleted else None,
+    }
+    return {tracos: order.get(client) if client else rules[tracos] for tracos, client in _LAYOUT}
 
 
-_TRACOS_BY_CLIENT: tuple[tuple[str, str], ...] = tuple((field.client, field.tracos) for field in FIELDS)
+# (TracOS field, the client key it is copied from, or "" for a rule's field), in MAPPED_FIELDS' order.
+_CLIENT_KEY_BY_TRACOS: dict[str, str] = {field.tracos: field.client for field in FIELDS}
+_LAYOUT: tuple[tuple[str, str], ...] = tuple((name, _CLIENT_KEY_BY_TRACOS.get(name, "")) for name in MAPPED_FIELDS)
 
 
 def to_client_record(document: TracosWorkOrder) -> dict[str, Any]:

@@ -136,9 +136,13 @@ class KeyedCollection:
                 if "$set" in update:
                     target.update(update["$set"])
                     modified += 1
-            elif target is None and getattr(operation, "_upsert", False):
-                document = {"_id": self._new_id(), **{k: v for k, v in query.items() if not isinstance(v, dict)},
-                            **update.get("$setOnInsert", {}), **update.get("$set", {})}
+            elif target is None and operation._upsert:
+                document = {"_id": self._new_id()}
+                for key, value in query.items():  # the filter's equalities, as the server does
+                    if not isinstance(value, dict):
+                        document[key] = value
+                document.update(update.get("$setOnInsert", ()))
+                document.update(update.get("$set", ()))
                 self._store(document)
                 upserted[index] = document["_id"]
         return BulkResult(matched, modified, upserted)
