@@ -212,11 +212,11 @@ class ClientFolder(dg.ConfigurableResource):
         """The top-level files of another client format (a `.json` in a CSV customer's
         folder): never read, reported by the run and the sensor, left in place."""
         folder = require_folder(self.hold("inbound"), "inbound", self._setting("inbound"))
-        others = self.reported_suffixes()
+        others, own = self.reported_suffixes(), self.format.suffix
         with os.scandir(folder) as entries:  # as `scan` sees them: not hidden, not a folder
             return sorted(entry.name for entry in entries
-                          if entry.name[0] != "." and entry.name.lower().endswith(others)
-                          and not entry.name.endswith(self.format.suffix) and not entry.is_dir(follow_symlinks=False))
+                          if not entry.name.endswith(own) and entry.name[0] != "."
+                          and entry.name.lower().endswith(others) and not entry.is_dir(follow_symlinks=False))
 
     def read(self, names: list[str], files_per_page: int, now: Optional[float] = None) -> Iterator[Page]:
         """The files, read a page at a time: at most `files_per_page` files and (past the
