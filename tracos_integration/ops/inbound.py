@@ -21,8 +21,7 @@ from tracos_integration.ops.metadata import (
     failed_files_lines,
     failed_files_table,
     table,
-    tag_result,
-    tag_run,
+    tag_counts,
 )
 from tracos_integration.ops.scope import partition_of, scoped
 from tracos_integration.sync.inbound import COUNTS, InboundReport, apply_files
@@ -59,8 +58,7 @@ def apply_inbound_files(
 def _record_applied(context: dg.OpExecutionContext, report: InboundReport) -> None:
     """Tags, and (unless a dry run) the TracOS materialization, rejected-records check and daily totals."""
     counts = {name: report.counts[name] for name in COUNTS}
-    tag_run(context, REJECTED_TAG, counts["rejected"])
-    tag_result(context, "rejected", counts["rejected"])
+    tag_counts(context, REJECTED_TAG, "rejected", counts["rejected"])
     if not report.dry_run:
         partition = partition_of(context)
         context.log_event(dg.AssetMaterialization(TRACOS_WORK_ORDERS, description="inbound run", metadata=counts,
@@ -86,8 +84,9 @@ def _applied_metadata(report: InboundReport) -> dict:
     }
 
 
-@dg.op
-def archive_inbound_files(context: dg.OpExecutionContext, client_folder: ClientFolder, report: InboundReport) -> dict:
+# Its counts are its output's metadata; no value to store (the IO manager writes nothing).
+@dg.op(out=dg.Out(dg.Nothing))
+def archive_inbound_files(context: dg.OpExecutionContext, client_folder: ClientFolder, report: InboundReport) -> None:
     """Move each read file to processed/ or failed/ (with `<name>.error.json`); a file that
     changed since it was read is left for the next run. Then the run's summary, in one place."""
     client_folder, = scoped(context, client_folder)
@@ -95,11 +94,11 @@ def archive_inbound_files(context: dg.OpExecutionContext, client_folder: ClientF
     if not report.dry_run:
         with clear_failure(f"{NOT_MOVED} The next run reads them again and finds them applied."):
             archived = client_folder.side().archive(report.files, report.failed)
-    return _record_archived(context, client_folder, report, archived)
+    _record_archived(context, client_folder, report, archived)
 
 
 def _record_archived(context: dg.OpExecutionContext, client_folder: ClientFolder, report: InboundReport,
-                     archived: Archived) -> dict:
+                     archived: Archived) -> None:
     """Logs, the inbound folder's observation and files-left check, and the run's summary."""
     not_moved = {shown_name(name): reason for name, reason in archived.not_moved.items()}
     for name, reason in not_moved.items():
@@ -134,7 +133,6 @@ def _record_archived(context: dg.OpExecutionContext, client_folder: ClientFolder
         "reports_not_written": dg.MetadataValue.json(dict(list(unreported.items())[:200])),
         "inbound_folder": dg.MetadataValue.path(client_folder.shown("inbound")),
     })
-    return {**counts, **files}
 
 
 def _summary(counts: dict[str, int], files: dict[str, int], left: dict[str, int], dry_run: bool,

@@ -21,19 +21,17 @@ RESULT_TAG = "tracos/result"
 MAX_FILES_NAMED = 20  # in a run's summary; the table holds up to MAX_TABLE_ROWS
 
 
-def tag_run(context: dg.OpExecutionContext, tag: str, count: int) -> None:
-    """Add `tag: count` to the run when count > 0."""
-    if count:
-        context.instance.add_run_tags(context.run_id, {tag: str(count)})
-
-
-def tag_result(context: dg.OpExecutionContext, word: str, count: int) -> None:
-    """Set RESULT_TAG: `ok` until a step reports `<word> <count>`; the words add up."""
-    current = context.instance.get_run_by_id(context.run_id).tags.get(RESULT_TAG, "ok")
-    parts = [] if current == "ok" else current.split(", ")
+def tag_counts(context: dg.OpExecutionContext, tag: str, word: str, count: int) -> None:
+    """`tag: count` when count > 0, and RESULT_TAG: `ok` until a step reports `<word> <count>`
+    (the words add up). One write to the run storage, none when nothing changes."""
+    current = context.instance.get_run_by_id(context.run_id).tags
+    result = current.get(RESULT_TAG)
+    parts = [] if result in (None, "ok") else result.split(", ")
     if count:
         parts.append(f"{word} {count}")
-    context.instance.add_run_tags(context.run_id, {RESULT_TAG: ", ".join(parts) or "ok"})
+    tags = {RESULT_TAG: ", ".join(parts) or "ok", **({tag: str(count)} if count else {})}
+    if any(current.get(key) != value for key, value in tags.items()):
+        context.instance.add_run_tags(context.run_id, tags)
 
 
 def failed_files_table(failed: Mapping[str, Any]) -> dg.TableMetadataValue:

@@ -8,7 +8,7 @@ from pydantic import Field
 from tracos_integration.assets import CLIENT_OUTBOUND, TRACOS_WORK_ORDERS, outbound_freshness_check, overdue_unsynced
 from tracos_integration.client.folder import ClientFolder, clear_failure
 from tracos_integration.core.timestamps import UTC, to_utc_millis
-from tracos_integration.ops.metadata import SKIPPED_TAG, table, tag_result, tag_run
+from tracos_integration.ops.metadata import SKIPPED_TAG, table, tag_counts
 from tracos_integration.ops.scope import partition_of, scoped
 from tracos_integration.sync.outbound import OutboundReport, export
 from tracos_integration.totals import daily_totals
@@ -23,10 +23,12 @@ class OutboundConfig(dg.Config):
     dry_run: bool = Field(default=False, description="Translate and report, but write no file and mark nothing")
 
 
-@dg.op(ins={"after": dg.In(dg.Nothing, description="Runs after inbound when part of sync_job")}, tags={"kind": "mongodb"})
+# Its counts are its output's metadata; no value to store (the IO manager writes nothing).
+@dg.op(ins={"after": dg.In(dg.Nothing, description="Runs after inbound when part of sync_job")},
+       out=dg.Out(dg.Nothing), tags={"kind": "mongodb"})
 def export_unsynced(
     context: dg.OpExecutionContext, config: OutboundConfig, mongo: MongoResource, client_folder: ClientFolder
-) -> dict:
+) -> None:
     """Read unsynced documents a page at a time; write each page's client files, then mark
     those documents synced, each only if unchanged since it was read."""
     client_folder, mongo = scoped(context, client_folder, mongo)
@@ -35,19 +37,18 @@ def export_unsynced(
         report = export(mongo.repository(), client_folder.side(), page_size=config.page_size, dry_run=config.dry_run,
                         timezone=settings.client_timezone, now=lambda: to_utc_millis(datetime.now(UTC)),
                         warn=context.log.warning)
-    return _record(context, mongo, report, settings.freshness_window_seconds, config.dry_run)
+    _record(context, mongo, report, settings.freshness_window_seconds, config.dry_run)
 
 
 def _record(context: dg.OpExecutionContext, mongo: MongoResource, report: OutboundReport, window: float,
-            dry_run: bool) -> dict:
+            dry_run: bool) -> None:
     """Logs, tags, the backlog, and (unless a dry run) the assets' events; then the run's metadata."""
     for item in report.skipped[:20]:
         context.log.warning(f"skipped TracOS document {item.document_id} (number {item.number}): {item.reason}")
     if changed := report.counts["changed_meanwhile"]:
         context.log.info(f"{changed} document(s) changed after being read; they stay unsynced for the next run")
     summary = report.summary
-    tag_run(context, SKIPPED_TAG, report.skipped_total)
-    tag_result(context, "skipped", report.skipped_total)
+    tag_counts(context, SKIPPED_TAG, "skipped", report.skipped_total)
     with tracos_failure("The exported files are written and marked; only the backlog figures are missing."):
         backlog = mongo.repository().count_unsynced(limit=BACKLOG_COUNT_LIMIT)
         overdue = overdue_unsynced(mongo, window)
@@ -75,7 +76,6 @@ def _record(context: dg.OpExecutionContext, mongo: MongoResource, report: Outbou
              for s in report.skipped),
         ),
     })
-    return summary
 
 
 def _summary(summary: dict[str, int], backlog: int, dry_run: bool, to_export: int) -> str:
