@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         results += [
             figure("inbound throughput", n / ours["seconds"], "work orders/s", None, None),
             figure("inbound floor throughput (read, parse, rename)", n / floor["seconds"], "work orders/s", None, None),
-            figure("inbound time / floor", ratio, "x", "<= 2.0", ratio <= 2.0),
+            figure("inbound time / floor", ratio, "x", "<= 1.5", ratio <= 1.5),
             figure("inbound peak RSS", ours["peak_rss_mb"], "MB", None, None),
             figure("inbound floor peak RSS", floor["peak_rss_mb"], "MB", None, None),
         ]
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         results += [
             figure("outbound throughput", n / ours_out["seconds"], "work orders/s", None, None),
             figure("outbound floor throughput (dump, temp, fsync, replace)", n / floor_out["seconds"], "work orders/s", None, None),
-            figure("outbound time / floor", ratio_out, "x", "<= 2.0", ratio_out <= 2.0),
+            figure("outbound time / floor", ratio_out, "x", "<= 1.5", ratio_out <= 1.5),
             figure("outbound peak RSS", ours_out["peak_rss_mb"], "MB", None, None),
             figure("outbound floor peak RSS", floor_out["peak_rss_mb"], "MB", None, None),
         ]
