@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import os
 
 import pytest
 
@@ -55,3 +56,21 @@ def test_a_folder_that_refused_the_flag_once_is_moved_into_by_link_from_then_on(
         rename.rename_without_overwrite(tmp_path / f"{name}.json", tmp_path / f"{name}.moved")
     assert len(calls) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.moved", "b.moved"]
+
+
+def test_names_relative_to_opened_folders_move_between_them_and_never_over_a_taken_name(tmp_path, way):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "done").mkdir()
+    (tmp_path / "in" / "a.json").write_text("mine")
+    (tmp_path / "in" / "b.json").write_text("also mine")
+    (tmp_path / "done" / "b.json").write_text("theirs")
+    source, target = os.open(tmp_path / "in", os.O_RDONLY | os.O_DIRECTORY), os.open(tmp_path / "done", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        rename.rename_without_overwrite("a.json", "a.json", source_folder=source, target_folder=target)
+        with pytest.raises(FileExistsError):
+            rename.rename_without_overwrite("b.json", "b.json", source_folder=source, target_folder=target)
+    finally:
+        os.close(source)
+        os.close(target)
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["b.json"]
+    assert (tmp_path / "done" / "a.json").read_text() == "mine" and (tmp_path / "done" / "b.json").read_text() == "theirs"
