@@ -42,7 +42,13 @@ def is_remote(location: object) -> bool:
 
 def parse_folder_url(text: str, setting: str = "the folder") -> FolderURL:
     """Parse a remote folder URL; RemoteFolderError saying what to fix, without the userinfo."""
-    parts = urlsplit(text.strip())
+    text = text.strip()
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # "Invalid IPv6 URL": a '[' without its ']', or no IP address inside them
+        scheme = text.split("://", 1)[0].lower()
+        raise RemoteFolderError(f"{setting} {scheme if scheme in SCHEMES else 'URL'}://...: a host in [ ] must be "
+                                "an IPv6 address and close its brackets, e.g. sftp://user@[2001:db8::1]/path") from None
     scheme = parts.scheme.lower()
     host = parts.hostname or ""
     safe = f"{scheme}://{host}{parts.path}"  # for messages: no userinfo

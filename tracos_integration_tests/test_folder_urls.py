@@ -1,0 +1,21 @@
+"""Remote folder URLs as a setting or the customers file holds them (CONTRACT 2, 8, 9): the
+cases the properties in properties/test_folder_url_properties.py found, one test each."""
+
+from __future__ import annotations
+
+import pytest
+
+from tracos_integration.client.locations import RemoteFolderError, parse_folder_url
+from tracos_integration.customers import Customer, CustomersFileError, check_isolation, load_customers
+from tracos_integration.settings import SettingError, Settings
+
+
+def customer(inbound: str, collection: str) -> Customer:
+    return Customer(inbound_dir=inbound, outbound_dir=f"s3://elsewhere/{collection}", timezone="UTC", format="json",
+                    database="tractian", collection=collection)
+
+
+@pytest.mark.parametrize("url", ["sftp://u@[::1/in", "sftp://u@[files.plant]/in", "s3://[bucket/in"])
+def test_a_host_in_unclosed_or_wrong_brackets_fails_naming_the_setting(url):
+    with pytest.raises(SettingError, match="DATA_INBOUND_DIR .*a host in \\[ \\] must be an IPv6 address"):
+        Settings.from_env("inbound_dir", environ={"DATA_INBOUND_DIR": url})
