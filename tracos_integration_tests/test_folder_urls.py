@@ -19,3 +19,12 @@ def customer(inbound: str, collection: str) -> Customer:
 def test_a_host_in_unclosed_or_wrong_brackets_fails_naming_the_setting(url):
     with pytest.raises(SettingError, match="DATA_INBOUND_DIR .*a host in \\[ \\] must be an IPv6 address"):
         Settings.from_env("inbound_dir", environ={"DATA_INBOUND_DIR": url})
+
+
+@pytest.mark.parametrize("url", ["sftp://alice:hunter/2secret@files.plant/in", "sftp://alice:22/2secret@files.plant/in",
+                                 "sftp://alice:hunter#2secret@files.plant/in", "s3://AKIA:/2secret@bucket/in",
+                                 "s3://AKIA:99/2secret@bucket/in", "ftp://alice:x/2secret@files.plant/in"])
+def test_a_password_holding_a_slash_is_never_shown(url):
+    with pytest.raises(RemoteFolderError) as refused:
+        parse_folder_url(url, "DATA_INBOUND_DIR")
+    assert "2secret" not in str(refused.value) and "alice" not in str(refused.value)

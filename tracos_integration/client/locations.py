@@ -51,10 +51,17 @@ def parse_folder_url(text: str, setting: str = "the folder") -> FolderURL:
                                 "an IPv6 address and close its brackets, e.g. sftp://user@[2001:db8::1]/path") from None
     scheme = parts.scheme.lower()
     host = parts.hostname or ""
-    safe = f"{scheme}://{host}{parts.path}"  # for messages: no userinfo
+    # A user name or password holding an unescaped '/', '?' or '#' ends the host early: the rest
+    # of it lands in the path, so a URL with an '@' after its host is never echoed.
+    spilled = "@" in parts.path + parts.query + parts.fragment
+    safe = f"{scheme}://{host}{parts.path}" if not spilled else f"{scheme}://..."  # no userinfo
     if scheme not in SCHEMES:
         raise RemoteFolderError(
             f"{setting} {safe!r}: use a local path, sftp://user@host[:port]/path or s3://bucket/prefix")
+    if spilled:
+        raise RemoteFolderError(
+            f"{setting} {safe}: an '@' after the host; %-escape '/', '?', '#' and '@' in a user name or password "
+            "(%2F, %3F, %23, %40), and an '@' in the folder's path (%40)")
     if parts.password is not None:
         raise RemoteFolderError(
             f"{setting} {safe}: a password in the URL is not accepted; use a key file (SFTP_KEY_FILE)")
@@ -75,7 +82,7 @@ def parse_folder_url(text: str, setting: str = "the folder") -> FolderURL:
         # customers file compares, so two customers could meet in one folder.
         raise RemoteFolderError(f"{setting} {safe}: write the folder's own path, without '.', '..' or NUL parts")
     if scheme == "s3":
-        if port or parts.username:
+        if port or parts.username or ":" in parts.netloc:
             raise RemoteFolderError(
                 f"{setting} {safe}: an s3:// URL is s3://bucket/prefix (the endpoint is AWS_ENDPOINT_URL)")
         # The bucket as written: urlsplit lowercases a host, and a (legacy) bucket name may hold capitals.
