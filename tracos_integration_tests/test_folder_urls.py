@@ -28,3 +28,14 @@ def test_a_password_holding_a_slash_is_never_shown(url):
     with pytest.raises(RemoteFolderError) as refused:
         parse_folder_url(url, "DATA_INBOUND_DIR")
     assert "2secret" not in str(refused.value) and "alice" not in str(refused.value)
+
+
+def test_a_remote_folder_written_with_a_leading_space_is_compared_as_remote(tmp_path):
+    (tmp_path / "customers.yaml").write_text(
+        "customers:\n"
+        "  acme: {inbound_dir: ' sftp://u@files.plant/srv/acme', outbound_dir: s3://b/acme, timezone: UTC, "
+        "format: json, database: tractian, collection: acme}\n"
+        "  globex: {inbound_dir: 'sftp://v@files.plant/srv/acme/in', outbound_dir: s3://b/globex, timezone: UTC, "
+        "format: json, database: tractian, collection: globex}\n", encoding="utf-8")
+    with pytest.raises(CustomersFileError, match="overlap"):
+        load_customers(tmp_path / "customers.yaml")

@@ -37,7 +37,8 @@ class FolderURL:
 
 
 def is_remote(location: object) -> bool:
-    return isinstance(location, str) and location.split("://", 1)[0].lower() in SCHEMES and "://" in location
+    # Stripped as parse_folder_url strips it: " sftp://..." is that URL, never a local folder.
+    return isinstance(location, str) and location.strip().split("://", 1)[0].lower() in SCHEMES and "://" in location
 
 
 def parse_folder_url(text: str, setting: str = "the folder") -> FolderURL:
