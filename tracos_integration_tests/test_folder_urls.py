@@ -39,3 +39,11 @@ def test_a_remote_folder_written_with_a_leading_space_is_compared_as_remote(tmp_
         "format: json, database: tractian, collection: globex}\n", encoding="utf-8")
     with pytest.raises(CustomersFileError, match="overlap"):
         load_customers(tmp_path / "customers.yaml")
+
+
+@pytest.mark.parametrize("other", ["sftp://v@[0:0::1]/srv/acme", "sftp://v@[0000:0::0001]:22/srv/acme/in",
+                                   "sftp://v@[2001:DB8::1]/srv/acme"])
+def test_one_ipv6_server_written_two_ways_is_one_server_to_the_isolation_check(other):
+    first = "sftp://u@[2001:db8::1]/srv/acme" if "2001" in other else "sftp://u@[::1]/srv/acme"
+    with pytest.raises(CustomersFileError, match="share the folder|overlap"):
+        check_isolation({"acme": customer(first, "acme"), "globex": customer(other, "globex")}, "customers.yaml")

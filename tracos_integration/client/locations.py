@@ -5,6 +5,7 @@ file and every run parse folders; only a run that uses a remote one opens it (tr
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Optional
 from urllib.parse import unquote, urlsplit
@@ -91,4 +92,8 @@ def parse_folder_url(text: str, setting: str = "the folder") -> FolderURL:
     if not parts.username:
         raise RemoteFolderError(f"{setting} {safe}: name the user, sftp://user@{host}/path")
     host = host.rstrip(".") or host  # files.plant. and files.plant are one host (the dot is DNS's root)
+    try:  # one IPv6 address, however written ([::1], [0:0::1]): one server to the isolation check
+        host = ipaddress.ip_address(host).compressed if ":" in host else host
+    except ValueError:
+        pass
     return FolderURL("sftp", host, "/" + path.strip("/"), user=unquote(parts.username), port=port)
