@@ -30,7 +30,7 @@ import yaml  # PyYAML: already installed, dagster depends on it
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tracos_integration.client.formats import FORMATS, ClientFormat, format_for
-from tracos_integration.client.locations import RemoteFolderError, is_remote, parse_folder_url
+from tracos_integration.client.locations import RemoteFolderError, is_remote, parse_folder_url, printable
 from tracos_integration.core.client import describe_validation_error
 from tracos_integration.core.names import collection_problem, database_problem, namespace_problem
 from tracos_integration.core.text import short
@@ -282,7 +282,7 @@ def _path(folder: Path) -> str:
     if len(folder.parts) > 1 and folder.parts[1].startswith("\x00"):  # a remote folder's key
         scheme, host, port = folder.parts[1][1:].split("\x00")
         host = f"[{host}]" if ":" in host else host  # IPv6, as a URL writes it
-        return f"{scheme}://{host}{':' + port if port else ''}/{'/'.join(folder.parts[2:])}"
+        return printable(f"{scheme}://{host}{':' + port if port else ''}/{'/'.join(folder.parts[2:])}")
     text = str(folder)
     return text if text.isprintable() else repr(text)
 

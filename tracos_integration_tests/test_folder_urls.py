@@ -47,3 +47,18 @@ def test_one_ipv6_server_written_two_ways_is_one_server_to_the_isolation_check(o
     first = "sftp://u@[2001:db8::1]/srv/acme" if "2001" in other else "sftp://u@[::1]/srv/acme"
     with pytest.raises(CustomersFileError, match="share the folder|overlap"):
         check_isolation({"acme": customer(first, "acme"), "globex": customer(other, "globex")}, "customers.yaml")
+
+
+@pytest.mark.parametrize("url", ["sftp://files\x0bplant/in", "sftp://u@files.plant/srv/a\u2028b/..",
+                                 "sftp://u@files\x00plant/in", "sf\x0btp://u@/in"])
+def test_a_control_character_in_a_folder_url_never_breaks_its_message_into_lines(url):
+    with pytest.raises(RemoteFolderError) as refused:
+        parse_folder_url(url, "DATA_INBOUND_DIR")
+    assert len(str(refused.value).splitlines()) == 1
+
+
+def test_two_customers_in_one_folder_with_a_control_character_are_named_on_one_line():
+    with pytest.raises(CustomersFileError) as refused:
+        check_isolation({"acme": customer("sftp://u@files.plant/srv/a\x0bb", "acme"),
+                         "globex": customer("sftp://v@files.plant/srv/a\x0bb", "globex")}, "customers.yaml")
+    assert len(str(refused.value).splitlines()) == 1 and "share the folder" in str(refused.value)

@@ -34,7 +34,7 @@ class FolderURL:
         port = f":{self.port}" if self.port else ""
         path = self.path if self.scheme == "sftp" else (f"/{self.path}" if self.path else "")
         host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6, as a URL writes it
-        return f"{self.scheme}://{host}{port}{path}"
+        return printable(f"{self.scheme}://{host}{port}{path}")
 
 
 def is_remote(location: object) -> bool:
@@ -56,7 +56,7 @@ def parse_folder_url(text: str, setting: str = "the folder") -> FolderURL:
     # A user name or password holding an unescaped '/', '?' or '#' ends the host early: the rest
     # of it lands in the path, so a URL with an '@' after its host is never echoed.
     spilled = "@" in parts.path + parts.query + parts.fragment
-    safe = f"{scheme}://{host}{parts.path}" if not spilled else f"{scheme}://..."  # no userinfo
+    safe = printable(f"{scheme}://{host}{parts.path}" if not spilled else f"{scheme}://...")  # no userinfo
     if scheme not in SCHEMES:
         raise RemoteFolderError(
             f"{setting} {safe!r}: use a local path, sftp://user@host[:port]/path or s3://bucket/prefix")
@@ -77,7 +77,10 @@ def parse_folder_url(text: str, setting: str = "the folder") -> FolderURL:
         raise RemoteFolderError(f"{setting} {safe}: the port is not a number from 1 to 65535")
     if not host:
         what = "bucket" if scheme == "s3" else "host"
-        raise RemoteFolderError(f"{setting} {text.split('://', 1)[0]}://...: name the {what}")
+        raise RemoteFolderError(f"{setting} {scheme}://...: name the {what}")
+    if not parts.netloc.isprintable() or " " in parts.netloc:
+        raise RemoteFolderError(f"{setting} {safe}: the {'bucket' if scheme == 's3' else 'host'} holds a space or "
+                                "a control character; write its name alone")
     path = unquote(parts.path)
     if "\x00" in path or any(part in (".", "..") for part in path.split("/")):
         # The server resolves `..` (SFTP) or keeps it as a key (S3): either way not the folder the
@@ -97,3 +100,10 @@ def parse_folder_url(text: str, setting: str = "the folder") -> FolderURL:
     except ValueError:
         pass
     return FolderURL("sftp", host, "/" + path.strip("/"), user=unquote(parts.username), port=port)
+
+
+def printable(text: str) -> str:
+    """`text` for a one-line message: a control or line-breaking character escaped (\\x0b)."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
