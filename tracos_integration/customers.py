@@ -68,14 +68,14 @@ class Customer(BaseModel):
     def _folder_is_text(cls, value: Any) -> Any:
         if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
             raise ValueError(f"must be a folder path, got {_show(value)}")
-        if "\x00" in str(value):
-            raise ValueError(f"must be a folder path without NUL characters, got {_show(value)}")
-        if isinstance(value, str) and "://" in value:
+        if isinstance(value, str) and "://" in value:  # before the NUL check, which would echo its user name
             try:
                 parse_folder_url(value, "the folder")
             except RemoteFolderError as error:
                 raise ValueError(str(error)) from None
             return value
+        if "\x00" in str(value):
+            raise ValueError(f"must be a folder path without NUL characters, got {_show(value)}")
         return Path(os.path.abspath(os.path.expanduser(value)))
 
     @field_validator("timezone")

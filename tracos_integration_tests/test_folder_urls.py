@@ -62,3 +62,12 @@ def test_two_customers_in_one_folder_with_a_control_character_are_named_on_one_l
         check_isolation({"acme": customer("sftp://u@files.plant/srv/a\x0bb", "acme"),
                          "globex": customer("sftp://v@files.plant/srv/a\x0bb", "globex")}, "customers.yaml")
     assert len(str(refused.value).splitlines()) == 1 and "share the folder" in str(refused.value)
+
+
+def test_a_remote_folder_holding_nul_is_refused_without_its_user_name(tmp_path):
+    (tmp_path / "customers.yaml").write_text(
+        'customers:\n  acme: {inbound_dir: "sftp://secret-user@files.plant/srv/\\0", outbound_dir: s3://b/acme, '
+        "timezone: UTC, format: json, database: tractian, collection: acme}\n", encoding="utf-8")
+    with pytest.raises(CustomersFileError, match="NUL") as refused:
+        load_customers(tmp_path / "customers.yaml")
+    assert "secret-user" not in str(refused.value)
