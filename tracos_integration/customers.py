@@ -83,7 +83,7 @@ class Customer(BaseModel):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones ("America"), a name too long
             raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin, America/Sao_Paulo, UTC)") from None
         return value
 

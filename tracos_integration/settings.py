@@ -83,7 +83,7 @@ def _folder(variable: str, raw: str) -> str:
 def _time_zone(variable: str, raw: str) -> str:
     try:
         ZoneInfo(raw)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones ("America"), a name too long
         raise SettingError(
             f"{variable}={raw!r} is not an IANA time zone; use a name such as UTC or America/Sao_Paulo"
         ) from None

@@ -116,7 +116,8 @@ def test_a_partition_not_in_the_file_never_falls_back_to_the_environments_folder
     ({"settle_seconds": float("nan")}, "is not a finite number"),
     ({"settle_seconds": float("inf")}, "is not a finite number"),
     ({"max_file_bytes": 0}, "must be at least 1"),
-], ids=["nan", "inf", "zero-bytes"])
+    ({"client_timezone": "America"}, "is not an IANA time zone"),  # a folder of zones: IsADirectoryError before
+], ids=["nan", "inf", "zero-bytes", "zone-folder"])
 def test_a_number_in_the_run_config_is_checked_as_its_setting_is(deployment, folder, said):
     """CONTRACT 2: a setting that is not a finite number fails clearly. The resource's own fields
     (settle_seconds, max_file_bytes) bypassed the parsers of INBOUND_SETTLE_SECONDS and
