@@ -70,6 +70,8 @@ def _finite_number(minimum: float) -> Callable[[str, str], float]:
 
 def _folder(variable: str, raw: str) -> str:
     """A local path, or an sftp:// or s3:// URL checked now (never echoing its user name)."""
+    if "\x00" in raw and "://" not in raw:  # run config can hold one; every file call would raise on it
+        raise SettingError(f"{variable} holds a NUL character; write the folder's own path")
     if "://" in raw:
         from tracos_integration.client.locations import RemoteFolderError, parse_folder_url
 

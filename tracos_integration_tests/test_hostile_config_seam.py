@@ -183,3 +183,20 @@ def test_samples_job_with_a_bad_number_in_its_config_writes_nothing_anywhere(dep
     assert not result.success
     assert "is not a finite number" in failure_messages(result)
     assert collections["acme"].count_documents({}) == 0 and tree(root / "acme" / "inbound") == []
+
+
+@pytest.mark.parametrize("key", ["inbound_dir", "outbound_dir"])
+def test_a_folder_holding_nul_in_the_run_config_fails_in_one_line_without_a_customers_file(workspace, key):
+    """CONTRACT 2: a folder that cannot be used fails clearly. A run config may hold a NUL (the
+    environment cannot): before, the step failed with pathlib's 'embedded null byte' stack trace."""
+    from tracos_integration.definitions import defs
+
+    drop(workspace.inbound, "a.json", [client_order(1)])
+    result = defs.get_job_def("inbound_job").execute_in_process(
+        run_config={"resources": {"client_folder": {"config": {key: f"{workspace.inbound}\x00x"}}}},
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+
+    assert not result.success
+    message = failure_messages(result)
+    assert "NUL" in message and key in message and REFUSED in message and "Traceback" not in message
+    assert sorted(path.name for path in workspace.inbound.iterdir()) == ["a.json"]
