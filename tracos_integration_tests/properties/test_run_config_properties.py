@@ -175,10 +175,11 @@ def crossing(base: Path, other: str) -> st.SearchStrategy:
 INVALID = st.one_of(
     st.builds(lambda number: {"settle_seconds": number}, st.sampled_from([math.nan, math.inf, -math.inf, -1.0, 1e400])),
     st.builds(lambda number: {"max_file_bytes": number}, st.sampled_from([0, -5])),
-    st.builds(lambda value: {"client_timezone": value}, st.sampled_from(["Mars/Base", "../etc/passwd", "utc "])),
+    st.builds(lambda value: {"client_timezone": value}, st.sampled_from(["Mars/Base", "../etc/passwd", "utc ", "America", "x" * 300])),
     st.builds(lambda value: {"file_format": value}, st.sampled_from(["xml", "JSON", ""])),
     st.builds(lambda key, value: {key: value}, st.sampled_from(["inbound_dir", "outbound_dir"]),
-              st.sampled_from(["", " ", "sftp://u@files.plant/srv/../etc", "sftp://files.plant/in", "s3://b:1/x"])),
+              st.sampled_from(["", " ", "/tmp/x\x00y", "sftp://u@files.plant/srv/../etc", "sftp://files.plant/in",
+                               "s3://b:1/x", "sftp://u@[::1/in", "sftp://u:p/w@files.plant/in"])),
     st.builds(lambda value: {"collection": value}, st.sampled_from(["system.x", "a$b", ".x", "x" * 300])),
     st.builds(lambda value: {"database": value}, st.sampled_from(["a.b", "a b", "x" * 64])),
 )
