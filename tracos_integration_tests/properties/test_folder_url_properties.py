@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tracos_integration.client.locations import SCHEMES, FolderURL, RemoteFolderError, is_remote, parse_folder_url
+from tracos_integration.client.remote import _nested
 from tracos_integration.customers import Customer, CustomersFileError, _path, _remote_key, check_isolation, load_customers
 from tracos_integration.settings import SettingError, Settings
 from tracos_integration_tests.properties import examples
@@ -187,6 +188,8 @@ def test_two_customers_meet_in_one_remote_folder_only_when_the_check_refuses_the
     urls = [data.draw(spelling(scheme, server, parts)) for parts in (first, second)]
     acme, globex = (parsed(url) for url in urls)
     assert acme and globex  # every spelling here is a valid folder
+    # One customer's inbound and outbound folders are compared by RemoteFolders the same way.
+    assert _nested(acme, globex) == (relation != "beside"), urls
     try:
         check_isolation({"acme": customer(urls[0], "acme"), "globex": customer(urls[1], "globex")}, "customers.yaml")
     except CustomersFileError as error:
