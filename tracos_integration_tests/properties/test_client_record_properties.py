@@ -9,7 +9,6 @@ value, `parse_client_record`
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 from zoneinfo import ZoneInfo
@@ -30,8 +29,8 @@ from tracos_integration_tests.properties import examples
 PROPERTIES = settings(max_examples=examples(500), deadline=None)
 DECLARED = (*(field.client for field in fields.FIELDS), *STATUS_FLAGS, "isDeleted", "deletedDate")
 TIMESTAMPS = {field.client for field in fields.FIELDS if field.kind == fields.TIMESTAMP} | {"deletedDate"}
-ZONES = [UTC, ZoneInfo("UTC"), ZoneInfo("America/Sao_Paulo"), ZoneInfo("Asia/Kathmandu"), ZoneInfo("Pacific/Kiritimati"),
-         ZoneInfo("America/St_Johns"), ZoneInfo("Europe/Berlin")]
+ZONES = [UTC, *map(ZoneInfo, ["UTC", "America/Sao_Paulo", "Asia/Kathmandu", "Pacific/Kiritimati", "America/St_Johns",
+                               "Europe/Berlin"])]
 
 
 # -- the reference: a model with the same annotations, as the validator was before the TypedDict --
@@ -90,7 +89,8 @@ moments = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12,
 written = st.builds(lambda moment, spec, sep: moment.isoformat(sep=sep, timespec=spec), moments,
                     st.sampled_from(["auto", "hours", "minutes", "seconds", "milliseconds", "microseconds"]),
                     st.sampled_from(["T", " "]))
-timestamps = mostly(written, st.one_of( written.map(lambda text: text.replace("+00:00", "Z")), written.map(lambda text: f" {text}\n"),
+timestamps = mostly(written, st.one_of(
+    written.map(lambda text: text.replace("+00:00", "Z")), written.map(lambda text: f" {text}\n"),
     st.sampled_from(["2024-03-01T10:00:00Z", "2024-03-01", "20240301T100000Z", "2024-03-01T10:00:00.1234567Z",
                      "2024-12-31T23:59:60Z", "2024-03-01T24:00:00Z", "0001-01-01T00:00:00+14:00",
                      "9999-12-31T23:59:59.9999-01:00", "2024-03-10T02:30:00", "2024-02-30T00:00:00Z", "yesterday",
@@ -144,7 +144,7 @@ def test_a_record_is_a_valid_work_order_or_rejected_naming_the_field(raw, zone):
             continue
         assert isinstance(moment, datetime) and moment.utcoffset() == timedelta(0) and moment.tzinfo is UTC
         assert moment.microsecond % 1000 == 0
-        assert json.loads(json.dumps(format_timestamp(moment))) and parse_iso_timestamp(format_timestamp(moment), UTC) == moment
+        assert parse_iso_timestamp(format_timestamp(moment), UTC) == moment  # written back, read as the same
 
 
 @PROPERTIES
