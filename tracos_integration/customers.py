@@ -30,7 +30,7 @@ import yaml  # PyYAML: already installed, dagster depends on it
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tracos_integration.client.formats import FORMATS, ClientFormat, format_for
-from tracos_integration.client.locations import RemoteFolderError, is_remote, parse_folder_url
+from tracos_integration.client.locations import RemoteFolderError, is_remote, parse_folder_url, printable
 from tracos_integration.core.client import describe_validation_error
 from tracos_integration.core.names import collection_problem, database_problem, namespace_problem
 from tracos_integration.core.text import short
@@ -68,14 +68,14 @@ class Customer(BaseModel):
     def _folder_is_text(cls, value: Any) -> Any:
         if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
             raise ValueError(f"must be a folder path, got {_show(value)}")
-        if "\x00" in str(value):
-            raise ValueError(f"must be a folder path without NUL characters, got {_show(value)}")
-        if isinstance(value, str) and "://" in value:
+        if isinstance(value, str) and "://" in value:  # before the NUL check, which would echo its user name
             try:
                 parse_folder_url(value, "the folder")
             except RemoteFolderError as error:
                 raise ValueError(str(error)) from None
             return value
+        if "\x00" in str(value):
+            raise ValueError(f"must be a folder path without NUL characters, got {_show(value)}")
         return Path(os.path.abspath(os.path.expanduser(value)))
 
     @field_validator("timezone")
@@ -83,7 +83,7 @@ class Customer(BaseModel):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones ("America"), a name too long
             raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin, America/Sao_Paulo, UTC)") from None
         return value
 
@@ -282,7 +282,7 @@ def _path(folder: Path) -> str:
     if len(folder.parts) > 1 and folder.parts[1].startswith("\x00"):  # a remote folder's key
         scheme, host, port = folder.parts[1][1:].split("\x00")
         host = f"[{host}]" if ":" in host else host  # IPv6, as a URL writes it
-        return f"{scheme}://{host}{':' + port if port else ''}/{'/'.join(folder.parts[2:])}"
+        return printable(f"{scheme}://{host}{':' + port if port else ''}/{'/'.join(folder.parts[2:])}")
     text = str(folder)
     return text if text.isprintable() else repr(text)
 

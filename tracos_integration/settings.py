@@ -70,6 +70,8 @@ def _finite_number(minimum: float) -> Callable[[str, str], float]:
 
 def _folder(variable: str, raw: str) -> str:
     """A local path, or an sftp:// or s3:// URL checked now (never echoing its user name)."""
+    if "\x00" in raw and "://" not in raw:  # run config can hold one; every file call would raise on it
+        raise SettingError(f"{variable} holds a NUL character; write the folder's own path")
     if "://" in raw:
         from tracos_integration.client.locations import RemoteFolderError, parse_folder_url
 
@@ -83,7 +85,7 @@ def _folder(variable: str, raw: str) -> str:
 def _time_zone(variable: str, raw: str) -> str:
     try:
         ZoneInfo(raw)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones ("America"), a name too long
         raise SettingError(
             f"{variable}={raw!r} is not an IANA time zone; use a name such as UTC or America/Sao_Paulo"
         ) from None

@@ -116,7 +116,8 @@ def test_a_partition_not_in_the_file_never_falls_back_to_the_environments_folder
     ({"settle_seconds": float("nan")}, "is not a finite number"),
     ({"settle_seconds": float("inf")}, "is not a finite number"),
     ({"max_file_bytes": 0}, "must be at least 1"),
-], ids=["nan", "inf", "zero-bytes"])
+    ({"client_timezone": "America"}, "is not an IANA time zone"),  # a folder of zones: IsADirectoryError before
+], ids=["nan", "inf", "zero-bytes", "zone-folder"])
 def test_a_number_in_the_run_config_is_checked_as_its_setting_is(deployment, folder, said):
     """CONTRACT 2: a setting that is not a finite number fails clearly. The resource's own fields
     (settle_seconds, max_file_bytes) bypassed the parsers of INBOUND_SETTLE_SECONDS and
@@ -182,3 +183,20 @@ def test_samples_job_with_a_bad_number_in_its_config_writes_nothing_anywhere(dep
     assert not result.success
     assert "is not a finite number" in failure_messages(result)
     assert collections["acme"].count_documents({}) == 0 and tree(root / "acme" / "inbound") == []
+
+
+@pytest.mark.parametrize("key", ["inbound_dir", "outbound_dir"])
+def test_a_folder_holding_nul_in_the_run_config_fails_in_one_line_without_a_customers_file(workspace, key):
+    """CONTRACT 2: a folder that cannot be used fails clearly. A run config may hold a NUL (the
+    environment cannot): before, the step failed with pathlib's 'embedded null byte' stack trace."""
+    from tracos_integration.definitions import defs
+
+    drop(workspace.inbound, "a.json", [client_order(1)])
+    result = defs.get_job_def("inbound_job").execute_in_process(
+        run_config={"resources": {"client_folder": {"config": {key: f"{workspace.inbound}\x00x"}}}},
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+
+    assert not result.success
+    message = failure_messages(result)
+    assert "NUL" in message and key in message and REFUSED in message and "Traceback" not in message
+    assert sorted(path.name for path in workspace.inbound.iterdir()) == ["a.json"]
