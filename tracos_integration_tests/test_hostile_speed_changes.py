@@ -1,0 +1,62 @@
+"""A hostile pass over the speed changes (folders opened once, reads stopping at fstat's size,
+one-int identities): the ground moving under an archive, on a real file system."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from tracos_integration.client import archive as archive_module
+from tracos_integration.client.reading import FileErrors, FileError, FileIdentity
+from tracos_integration_tests.factories import client_order, drop, read_json
+
+
+def identity_of(path) -> int:
+    info = path.stat()
+    return FileIdentity(inode=info.st_ino, size=info.st_size, mtime_ns=info.st_mtime_ns).packed()
+
+
+def errors(reason: str) -> FileErrors:
+    found = FileErrors()
+    found.add(FileError(None, reason))
+    return found
+
+
+def swap_folder_before_the_first_move(monkeypatch, folder, swap):
+    real_move, done = archive_module.move_without_overwrite, []
+
+    def swapped_first(*args, **kwargs):
+        if not done:
+            done.append(True)
+            swap(folder)
+        return real_move(*args, **kwargs)
+
+    monkeypatch.setattr(archive_module, "move_without_overwrite", swapped_first)
+
+
+def rotated(elsewhere):
+    def swap(failed):
+        os.rename(failed, failed.with_name("failed.old"))
+        if elsewhere is not None:
+            failed.symlink_to(elsewhere)
+    return swap
+
+
+# CONTRACT 5.5: beside a failed file stands its report; §8 names never escape their folders.
+@pytest.mark.parametrize("replaced_by_link", [False, True], ids=["renamed away", "renamed and replaced by a link"])
+def test_a_failed_files_report_stands_beside_it_when_failed_is_rotated_mid_archive(tmp_path, monkeypatch,
+                                                                                  replaced_by_link):
+    inbound, elsewhere = tmp_path / "inbound", tmp_path / "elsewhere"
+    inbound.mkdir(), elsewhere.mkdir(), (inbound / "failed").mkdir()
+    names = ["a.json", "b.json"]
+    files = {name: identity_of(drop(inbound, name, "{")) for name in names}
+    swap_folder_before_the_first_move(monkeypatch, inbound / "failed",
+                                      rotated(elsewhere if replaced_by_link else None))
+    archived = archive_module.archive_files(inbound, files, {name: errors("not valid JSON") for name in names})
+    kept = inbound / "failed.old"  # where the folder the archive opened now is
+    assert sorted(os.listdir(kept)) == ["a.json", "a.json.error.json", "b.json", "b.json.error.json"]
+    assert json.loads((kept / "a.json.error.json").read_text())["file"] == "a.json"
+    assert archived.unreported == {} and sorted(archived.failed) == names
+    assert list(elsewhere.iterdir()) == []  # nothing written through the planted link
