@@ -3,12 +3,15 @@ one-int identities): the ground moving under an archive, on a real file system."
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
 
 import pytest
 
 from tracos_integration.client import archive as archive_module
+from tracos_integration.client import rename
 from tracos_integration.client.reading import FileErrors, FileError, FileIdentity
 from tracos_integration_tests.factories import client_order, drop, read_json
 
@@ -60,3 +63,42 @@ def test_a_failed_files_report_stands_beside_it_when_failed_is_rotated_mid_archi
     assert json.loads((kept / "a.json.error.json").read_text())["file"] == "a.json"
     assert archived.unreported == {} and sorted(archived.failed) == names
     assert list(elsewhere.iterdir()) == []  # nothing written through the planted link
+
+
+# CONTRACT 5.5 on file systems that refuse RENAME_NOREPLACE (EINVAL): only they move by link.
+@pytest.mark.skipif(rename._renameat2 is None, reason="this C library has no renameat2")
+def test_a_folder_refusing_the_flag_never_makes_a_later_folder_at_its_descriptor_number_move_by_link(
+        tmp_path, monkeypatch):
+    real_renameat2 = rename._renameat2
+    (tmp_path / "refusing").mkdir(), (tmp_path / "in").mkdir(), (tmp_path / "done").mkdir()
+    refusing_inode = (tmp_path / "refusing").stat().st_ino
+
+    def refuses_there(source_at, source, target_at, target, flags):
+        if os.fstat(target_at).st_ino == refusing_inode:  # e.g. an NFS mount before 4.2
+            ctypes.set_errno(errno.EINVAL)
+            return -1
+        return real_renameat2(source_at, source, target_at, target, flags)
+
+    monkeypatch.setattr(rename, "_renameat2", refuses_there)
+    monkeypatch.setattr(rename, "_unsupported_folders", set())
+    (tmp_path / "in" / "a.json").write_text("a")
+    (tmp_path / "in" / "b.json").write_text("b")
+    source = os.open(tmp_path / "in", os.O_RDONLY | os.O_DIRECTORY)
+    number = os.open(tmp_path / "refusing", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        rename.rename_without_overwrite("a.json", "a.json", source_folder=source, target_folder=number)
+        os.close(number)  # the archive is done with that folder; its number is free again
+        done = os.open(tmp_path / "done", os.O_RDONLY | os.O_DIRECTORY)
+        if done != number:
+            os.dup2(done, number)
+            os.close(done)
+
+        def no_links_here(*args, **kwargs):  # protected_hardlinks: a file of another owner cannot be linked
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+
+        monkeypatch.setattr(rename.os, "link", no_links_here)
+        rename.rename_without_overwrite("b.json", "b.json", source_folder=source, target_folder=number)
+    finally:
+        os.close(source)
+        os.close(number)
+    assert os.listdir(tmp_path / "refusing") == ["a.json"] and os.listdir(tmp_path / "done") == ["b.json"]
