@@ -11,8 +11,10 @@ import os
 import pytest
 
 from tracos_integration.client import archive as archive_module
+from tracos_integration.client import reading as reading_module
 from tracos_integration.client import rename
 from tracos_integration.client.reading import FileErrors, FileError, FileIdentity
+from tracos_integration_tests.conftest import inbound_metadata
 from tracos_integration_tests.factories import client_order, drop, read_json
 
 
@@ -102,3 +104,27 @@ def test_a_folder_refusing_the_flag_never_makes_a_later_folder_at_its_descriptor
         os.close(source)
         os.close(number)
     assert os.listdir(tmp_path / "refusing") == ["a.json"] and os.listdir(tmp_path / "done") == ["b.json"]
+
+
+# CONTRACT 5.5/5.6: a file cut short while the run reads it is being rewritten: left in place
+# for the next run, never parsed half (no record applied from it, no rejection for its cut).
+def test_a_file_cut_short_while_it_is_read_is_left_for_the_next_run_never_parsed_half(workspace, monkeypatch):
+    path = drop(workspace.inbound, "orders.json", [client_order(1), client_order(2)])
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))  # settled long ago: not young, so not "being written"
+    whole = path.read_bytes()
+    real_read, done = os.read, []
+
+    def cut_after_fstat(descriptor, size):
+        if not done:
+            done.append(True)
+            with open(path, "r+b") as rewriting:
+                rewriting.truncate(len(whole) // 2)
+        return real_read(descriptor, size)
+
+    monkeypatch.setattr(reading_module.os, "read", cut_after_fstat)
+    result = workspace.run("inbound_job")
+    assert result.success
+    counts = inbound_metadata(result)
+    assert counts["read"] == 0 and counts["rejected"] == 0 and counts["files_left"] == 1
+    assert counts["files_left_being_written"] == 1
+    assert os.listdir(workspace.inbound) == ["orders.json"] and workspace.collection.count_documents({}) == 0
