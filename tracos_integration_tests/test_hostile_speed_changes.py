@@ -13,9 +13,10 @@ import pytest
 from tracos_integration.client import archive as archive_module
 from tracos_integration.client import reading as reading_module
 from tracos_integration.client import rename
+from tracos_integration.client import writing as writing_module
 from tracos_integration.client.reading import FileErrors, FileError, FileIdentity
 from tracos_integration_tests.conftest import inbound_metadata
-from tracos_integration_tests.factories import client_order, drop, read_json
+from tracos_integration_tests.factories import client_order, drop, read_json, tracos_document
 
 
 def identity_of(path) -> int:
@@ -128,3 +129,35 @@ def test_a_file_cut_short_while_it_is_read_is_left_for_the_next_run_never_parsed
     assert counts["read"] == 0 and counts["rejected"] == 0 and counts["files_left"] == 1
     assert counts["files_left_being_written"] == 1
     assert os.listdir(workspace.inbound) == ["orders.json"] and workspace.collection.count_documents({}) == 0
+
+
+def refuses_new_files(real_open):
+    def read_only(path, flags, mode=0o777, *, dir_fd=None):  # tests run as root, where chmod stops nothing
+        if flags & os.O_CREAT:
+            raise PermissionError(errno.EACCES, "Permission denied", path)  # as the kernel names it: the path given
+        return real_open(path, flags, mode, dir_fd=dir_fd)
+    return read_only
+
+
+def full_after_ten_bytes(real_write):
+    def full(descriptor, data):
+        if len(data) > 10:
+            return real_write(descriptor, data[:10])  # a short write, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+    return full
+
+
+# CONTRACT 6.2/6.3 and "errors name what and where": a folder that refuses the file fails the
+# run naming the folder and the file the user knows, never a bare hidden temp name.
+@pytest.mark.parametrize("attribute, refusal", [("open", refuses_new_files), ("write", full_after_ten_bytes)],
+                         ids=["read-only", "full"])
+def test_an_outbound_folder_that_refuses_a_file_fails_naming_the_folder_and_leaves_nothing(
+        workspace, monkeypatch, attribute, refusal):
+    workspace.collection.insert_many([tracos_document(1), tracos_document(2)])
+    monkeypatch.setattr(writing_module.os, attribute, refusal(getattr(os, attribute)))
+    result = workspace.run("outbound_job")
+    assert not result.success
+    message = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").event_specific_data.error.message
+    assert str(workspace.outbound / "1.json") in message and ".tmp" not in message
+    assert os.listdir(workspace.outbound) == []  # no partial file, no temp file
+    assert [d.get("isSynced") for d in workspace.collection.find({})] == [False, False]

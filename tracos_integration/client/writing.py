@@ -161,10 +161,10 @@ def write_atomically(folder: Path, name: str, payload: bytes, *, opened: Optiona
         temp, target = os.path.join(folder, temp), os.path.join(folder, name)
     else:
         target = name
-    _write_temp(temp, payload, opened)
     try:
+        _write_temp(temp, payload, opened)
         os.replace(temp, target, src_dir_fd=opened, dst_dir_fd=opened)
-    except OSError as error:  # name the file the user knows, not the hidden temp file
+    except OSError as error:  # name the file the user knows, in its folder, not the hidden temp file
         _unlink_quietly(temp, opened)
         raise type(error)(error.errno, error.strerror, os.path.join(folder, name)) from None
     except BaseException:
