@@ -161,3 +161,24 @@ def test_an_outbound_folder_that_refuses_a_file_fails_naming_the_folder_and_leav
     assert str(workspace.outbound / "1.json") in message and ".tmp" not in message
     assert os.listdir(workspace.outbound) == []  # no partial file, no temp file
     assert [d.get("isSynced") for d in workspace.collection.find({})] == [False, False]
+
+
+# "Errors name what and where": a flaky disk failing one inbound file's read fails the run
+# naming that file in its folder (files are opened relative to the folder, by name alone).
+@pytest.mark.parametrize("attribute", ["open", "read"])
+def test_an_inbound_file_the_disk_cannot_read_fails_the_run_naming_it_in_its_folder(workspace, monkeypatch, attribute):
+    drop(workspace.inbound, "a.json", [client_order(1)])
+    drop(workspace.inbound, "b.json", [client_order(2)])
+    real = getattr(os, attribute)
+
+    def flaky(*args, **kwargs):
+        if attribute == "read" or args[0] == "b.json":
+            raise OSError(errno.EIO, "Input/output error", *(args[:1] if attribute == "open" else ()))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reading_module.os, attribute, flaky)
+    result = workspace.run("inbound_job")
+    assert not result.success
+    message = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").event_specific_data.error.message
+    assert f"Input/output error ({workspace.inbound / ('b.json' if attribute == 'open' else 'a.json')})" in message
+    assert sorted(os.listdir(workspace.inbound)) == ["a.json", "b.json"]  # nothing moved, nothing lost
