@@ -182,3 +182,20 @@ def test_an_inbound_file_the_disk_cannot_read_fails_the_run_naming_it_in_its_fol
     message = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").event_specific_data.error.message
     assert f"Input/output error ({workspace.inbound / ('b.json' if attribute == 'open' else 'a.json')})" in message
     assert sorted(os.listdir(workspace.inbound)) == ["a.json", "b.json"]  # nothing moved, nothing lost
+
+
+# CONTRACT 5.8 and "nothing silent": a flaky disk failing the fsync after the moves is a
+# warning naming the folder; the run never claims "no file was moved" over moved files, and
+# keeps its counts (a move lost in a crash only brings the file back: read again, unchanged).
+def test_a_folder_fsync_failing_after_the_moves_is_a_warning_not_a_false_nothing_moved(workspace, monkeypatch):
+    drop(workspace.inbound, "a.json", [client_order(1)])
+
+    def flaky(descriptor):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(archive_module.os, "fsync", flaky)
+    result = workspace.run("inbound_job")
+    assert result.success and workspace.processed() == ["a.json"]
+    assert inbound_metadata(result)["files_processed"] == 1
+    warnings = [line for line in workspace.logged(result) if "Input/output error" in line]
+    assert len(warnings) == 1 and str(workspace.inbound / "processed") in warnings[0]

@@ -40,7 +40,10 @@ def archive_files(folder: Path, files: dict[str, int], failed: dict[str, FileErr
         opened[""] = _open_folder(folder)
         _archive_each(files, failed, {subfolder: folder / subfolder for subfolder in needed}, opened, archived)
         for subfolder in needed:
-            os.fsync(opened[subfolder])  # the moves and reports, durable
+            try:
+                os.fsync(opened[subfolder])  # the moves and reports, durable
+            except OSError as error:  # done, maybe not durable: a move lost in a crash brings the file back
+                archived.not_durable[str(folder / subfolder)] = f"{type(error).__name__}: {error.strerror or error}"
     finally:
         for descriptor in opened.values():
             os.close(descriptor)
