@@ -11,6 +11,7 @@ import os
 import pytest
 
 from tracos_integration.client import archive as archive_module
+from tracos_integration.client import folder as folder_module
 from tracos_integration.client import reading as reading_module
 from tracos_integration.client import rename
 from tracos_integration.client import writing as writing_module
@@ -199,3 +200,22 @@ def test_a_folder_fsync_failing_after_the_moves_is_a_warning_not_a_false_nothing
     assert inbound_metadata(result)["files_processed"] == 1
     warnings = [line for line in workspace.logged(result) if "Input/output error" in line]
     assert len(warnings) == 1 and str(workspace.inbound / "processed") in warnings[0]
+
+
+# "Errors name what and where": the outbound folder's fsync failing names the folder; the
+# documents stay unsynced (their files go out again next run).
+def test_an_outbound_folder_whose_fsync_fails_is_named_and_its_documents_stay_unsynced(workspace, monkeypatch):
+    workspace.collection.insert_many([tracos_document(1)])
+    real_fsync = os.fsync
+
+    def flaky(descriptor):
+        if os.path.samestat(os.fstat(descriptor), os.stat(workspace.outbound)):
+            raise OSError(errno.EIO, "Input/output error")
+        return real_fsync(descriptor)
+
+    monkeypatch.setattr(folder_module.os, "fsync", flaky)
+    result = workspace.run("outbound_job")
+    assert not result.success
+    message = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").event_specific_data.error.message
+    assert f"Input/output error ({workspace.outbound})" in message
+    assert [d.get("isSynced") for d in workspace.collection.find({})] == [False]

@@ -270,7 +270,10 @@ class ClientFolder(dg.ConfigurableResource):
                 write_atomically(folder, name, payload, opened=opened)
                 written.append(name)
             if written:
-                os.fsync(opened)  # the renames, durable
+                try:
+                    os.fsync(opened)  # the renames, durable
+                except OSError as error:  # a descriptor names no folder: name it
+                    raise type(error)(error.errno, error.strerror, str(folder)) from None
         finally:
             os.close(opened)
         return written
