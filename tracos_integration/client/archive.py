@@ -14,7 +14,6 @@ from tracos_integration.client.writing import (
     ensure_subfolder,
     move_without_overwrite,
     report_name,
-    sync_folder,
     write_new_json,
 )
 
@@ -32,16 +31,22 @@ def archive_files(folder: Path, files: dict[str, int], failed: dict[str, FileErr
         ensure_subfolder(folder, subfolder)
     # The folders opened once, names relative to them: a run moves up to 200,000 files, and
     # joining paths (and the kernel walking them) cost more than the renames themselves.
-    opened = {subfolder: _open_folder(folder / subfolder) for subfolder in needed}
+    # Every move, put-back and report goes through these descriptors: a sub-folder renamed or
+    # replaced by a link mid-run never parts a failed file from its report.
+    opened: dict[str, int] = {}
     try:
+        for subfolder in needed:
+            opened[subfolder] = _open_folder(folder / subfolder)
         opened[""] = _open_folder(folder)
         _archive_each(files, failed, {subfolder: folder / subfolder for subfolder in needed}, opened, archived)
+        for subfolder in needed:
+            try:
+                os.fsync(opened[subfolder])  # the moves and reports, durable
+            except OSError as error:  # done, maybe not durable: a move lost in a crash brings the file back
+                archived.not_durable[str(folder / subfolder)] = f"{type(error).__name__}: {error.strerror or error}"
     finally:
         for descriptor in opened.values():
             os.close(descriptor)
-    for subfolder in (PROCESSED, FAILED):
-        if (folder / subfolder).is_dir():
-            sync_folder(folder / subfolder)
     return archived
 
 
@@ -66,12 +71,11 @@ def _archive_each(files: dict[str, int], failed: dict[str, FileErrors], targets:
         if not errors:
             archived.processed += 1
             continue
-        destination = targets[target] / taken
-        try:
-            destination = _write_report(destination, name, errors)
+        try:  # beside the file, in the folder it moved into, whatever happened to the path meanwhile
+            taken = _write_report(taken, name, errors, opened[target], targets[target])
         except OSError as error:
-            archived.unreported[destination.name] = f"{type(error).__name__}: {error.strerror or error}"
-        archived.failed.append(destination.name)
+            archived.unreported[taken] = f"{type(error).__name__}: {error.strerror or error}"
+        archived.failed.append(taken)
 
 
 class _ChangedSinceRead(Exception):
@@ -116,14 +120,14 @@ def report_document(name: str, errors: FileErrors) -> dict:
     }
 
 
-def _write_report(destination: Path, name: str, errors: FileErrors) -> Path:
-    """`<its name>.error.json` beside the failed file, never over an existing report: if one
-    appeared meanwhile, the file moves on to a name whose report is free. Returns where the
-    file ends."""
+def _write_report(taken: str, name: str, errors: FileErrors, failed_at: int, failed: Path) -> str:
+    """`<its name>.error.json` beside the failed file `taken` (a name in the opened folder
+    `failed_at`), never over an existing report: if one appeared meanwhile, the file moves on
+    to a name whose report is free. Returns the name the file ends with."""
     report = report_document(name, errors)
     while True:
         try:
-            write_new_json(destination.parent / report_name(destination.name), report)
-            return destination
+            write_new_json(report_name(taken), report, opened=failed_at)
+            return taken
         except FileExistsError:
-            destination = Path(move_without_overwrite(destination, destination.parent, also_free=report_name))
+            taken = move_without_overwrite(taken, failed, also_free=report_name, folders=(failed_at, failed_at))

@@ -28,7 +28,7 @@ from tracos_integration.client.writing import (
     require_folder,
     write_atomically,
 )
-from tracos_integration.core.files import Page
+from tracos_integration.core.files import Page, ReadFile
 from tracos_integration.client.locations import RemoteFolderError, is_remote, parse_folder_url
 from tracos_integration.scope import Scope, ScopeRefused, outside_run_scope
 from tracos_integration.settings import SettingError, Settings
@@ -226,12 +226,17 @@ class ClientFolder(dg.ConfigurableResource):
         first file) PAGE_BYTES, so memory is bounded by bytes, not by the number of files."""
         settings, client_format = self.settings(), self.format
         settled_before = int(((time.time() if now is None else now) - settings.inbound_settle_seconds) * 1e9)
-        folder = os.open(self.hold("inbound"), os.O_RDONLY | os.O_DIRECTORY)
+        path = self.hold("inbound")
+        folder = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+
+        def read_one(name: str) -> ReadFile:
+            try:
+                return read_file(folder, name, settings.inbound_max_file_bytes, settled_before, client_format)
+            except OSError as error:  # opened by name alone: the error names the file in its folder
+                raise type(error)(error.errno, error.strerror, os.path.join(path, name)) from None
+
         try:
-            yield from read_in_pages(
-                names, lambda name: read_file(folder, name, settings.inbound_max_file_bytes, settled_before, client_format),
-                files_per_page, PAGE_BYTES,
-            )
+            yield from read_in_pages(names, read_one, files_per_page, PAGE_BYTES)
         finally:
             os.close(folder)
 
@@ -265,7 +270,10 @@ class ClientFolder(dg.ConfigurableResource):
                 write_atomically(folder, name, payload, opened=opened)
                 written.append(name)
             if written:
-                os.fsync(opened)  # the renames, durable
+                try:
+                    os.fsync(opened)  # the renames, durable
+                except OSError as error:  # a descriptor names no folder: name it
+                    raise type(error)(error.errno, error.strerror, str(folder)) from None
         finally:
             os.close(opened)
         return written

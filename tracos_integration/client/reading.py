@@ -130,6 +130,8 @@ def _read_limited(name: str, max_file_bytes: int, folder: int) -> tuple[bytes, F
                 break
     finally:
         os.close(descriptor)
+    if total < info.st_size:  # cut short while read: being rewritten; half of it is no file to parse
+        raise StillBeingWritten
     if total > max_file_bytes:
         return b"", identity, grew_reason(max_file_bytes)
     return b"".join(parts), identity, None

@@ -29,9 +29,17 @@ def _load_renameat2() -> Optional[object]:
 
 
 _renameat2 = _load_renameat2()
-# Where the file system refused the flag (EINVAL): link + unlink there. By (descriptor, folder):
-# a descriptor number reused for another folder at worst moves by link there, still safely.
-_unsupported_folders: set[tuple[Optional[int], bytes]] = set()
+# Where the file system refused the flag (EINVAL): link + unlink there. By folder path, or
+# for an opened folder by (device, inode): a descriptor's number is reused for other folders,
+# where link + unlink is neither atomic nor always allowed (protected_hardlinks).
+_unsupported_folders: set[tuple[Optional[int], object]] = set()
+
+
+def _folder_key(target_folder: Optional[int], target: bytes) -> tuple[Optional[int], object]:
+    if target_folder is None:
+        return (None, os.path.dirname(target))
+    info = os.fstat(target_folder)
+    return (info.st_dev, info.st_ino)
 
 
 def rename_without_overwrite(source: str | os.PathLike[str], target: str | os.PathLike[str], *,
@@ -39,14 +47,15 @@ def rename_without_overwrite(source: str | os.PathLike[str], target: str | os.Pa
     """Give `source` the name `target`, never replacing a file already there. With
     `source_folder`/`target_folder` (open folder descriptors), the names are relative to them."""
     source_bytes, target_bytes = os.fsencode(source), os.fsencode(target)
-    folder = (target_folder, b"" if target_folder is not None else os.path.dirname(target_bytes))
-    if _renameat2 is not None and folder not in _unsupported_folders:
+    # Looked up only once some folder refused the flag: no fstat per move otherwise.
+    if _renameat2 is not None and not (_unsupported_folders and
+                                       _folder_key(target_folder, target_bytes) in _unsupported_folders):
         if _renameat2(AT_FDCWD if source_folder is None else source_folder, source_bytes,
                       AT_FDCWD if target_folder is None else target_folder, target_bytes, RENAME_NOREPLACE) == 0:
             return
         code = ctypes.get_errno()
         if code not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
             raise OSError(code, os.strerror(code), os.fsdecode(source), None, os.fsdecode(target))
-        _unsupported_folders.add(folder)
+        _unsupported_folders.add(_folder_key(target_folder, target_bytes))
     os.link(source_bytes, target_bytes, src_dir_fd=source_folder, dst_dir_fd=target_folder, follow_symlinks=False)
     os.unlink(source_bytes, dir_fd=source_folder)

@@ -135,14 +135,17 @@ def _split_name(name: str) -> tuple[str, str]:
     return (name[: -len(".json")], ".json") if name.endswith(".json") else (name, "")
 
 
-def write_new_json(path: Path, document: Any) -> None:
-    """Write a file that must not exist yet, complete or not at all (FileExistsError if it does)."""
-    temp = os.path.join(path.parent, temp_name(path.name))
-    _write_temp(temp, json_bytes(document))
+def write_new_json(path: Path | str, document: Any, *, opened: Optional[int] = None) -> None:
+    """Write a file that must not exist yet, complete or not at all (FileExistsError if it does).
+    `opened`: the folder as an open descriptor, `path` a name in it."""
+    temp = temp_name(os.path.basename(path))
+    if opened is None:
+        temp = os.path.join(os.path.dirname(path), temp)
+    _write_temp(temp, json_bytes(document), opened)
     try:
-        os.link(temp, path)
+        os.link(temp, path, src_dir_fd=opened, dst_dir_fd=opened, follow_symlinks=False)
     finally:
-        os.unlink(temp)
+        os.unlink(temp, dir_fd=opened)
 
 
 def write_json_atomically(folder: Path, name: str, document: Any) -> Path:
@@ -158,10 +161,10 @@ def write_atomically(folder: Path, name: str, payload: bytes, *, opened: Optiona
         temp, target = os.path.join(folder, temp), os.path.join(folder, name)
     else:
         target = name
-    _write_temp(temp, payload, opened)
     try:
+        _write_temp(temp, payload, opened)
         os.replace(temp, target, src_dir_fd=opened, dst_dir_fd=opened)
-    except OSError as error:  # name the file the user knows, not the hidden temp file
+    except OSError as error:  # name the file the user knows, in its folder, not the hidden temp file
         _unlink_quietly(temp, opened)
         raise type(error)(error.errno, error.strerror, os.path.join(folder, name)) from None
     except BaseException:

@@ -80,3 +80,4 @@ class Archived:
     failed: list[str] = field(default_factory=list)  # names in failed/, as moved
     not_moved: dict[str, str] = field(default_factory=dict)  # left in the inbound folder: name -> why
     unreported: dict[str, str] = field(default_factory=dict)  # moved to failed/, its report not written
+    not_durable: dict[str, str] = field(default_factory=dict)  # a folder moved into whose fsync failed: why

@@ -103,6 +103,9 @@ def _record_archived(context: dg.OpExecutionContext, client_folder: ClientFolder
     not_moved = {shown_name(name): reason for name, reason in archived.not_moved.items()}
     for name, reason in not_moved.items():
         context.log.warning(f"inbound/{name} was not moved: {reason}")
+    for where, reason in archived.not_durable.items():
+        context.log.warning(f"the moves into {where} may not be on disk yet: its fsync failed ({reason}); a move "
+                            "a crash undoes brings the file back to the inbound folder, where the next run finds it applied")
     unreported = {f"failed/{shown_name(name)}": reason for name, reason in archived.unreported.items()}
     for name, reason in unreported.items():
         context.log.warning(f"{name} was moved, but its error report could not be written ({reason})")

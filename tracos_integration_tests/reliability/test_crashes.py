@@ -38,14 +38,14 @@ def test_crash_before_the_rename_shows_no_partial_file_and_leaves_no_temp(worksp
     documents(workspace, 3)
     real_replace = os.replace
 
-    def crash_on_second(source, target, **folders):
+    def crash_on_second(source, target, **folders):  # folders: src_dir_fd/dst_dir_fd, names relative to them
         if str(target).endswith("2.json"):
             raise Crash("temp file written, not yet renamed")
         return real_replace(source, target, **folders)
 
     with monkeypatch.context() as patch:
         patch.setattr(writing_module.os, "replace", crash_on_second)
-        patch.setattr(writing_module, "_unlink_quietly", lambda *path: None)  # a killed process cleans nothing
+        patch.setattr(writing_module, "_unlink_quietly", lambda *args: None)  # a killed process cleans nothing
         run_until_crash(workspace, "outbound_job")
     visible = [name for name in os.listdir(workspace.outbound) if not name.startswith(".")]
     assert visible == ["1.json"]  # the complete file only; 2.json never appears half-written

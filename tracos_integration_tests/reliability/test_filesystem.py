@@ -72,21 +72,19 @@ def test_unwritable_outbound_folder_is_a_clear_error_and_marks_nothing(workspace
     workspace.collection.insert_one(tracos_document(1))
     real_open = os.open
 
-    def in_outbound(path, folder):  # a path, or a name in a folder opened as a descriptor
-        if folder is not None:
-            return os.path.samestat(os.fstat(folder), os.stat(workspace.outbound))
-        return str(path).startswith(str(workspace.outbound))
-
-    def read_only(path, flags, *args, **kwargs):
-        if flags & os.O_CREAT and in_outbound(path, kwargs.get("dir_fd")):
+    def read_only(path, flags, *args, dir_fd=None, **kwargs):
+        # By path, or by a name relative to the opened folder (outbound writes that way).
+        inside = str(path).startswith(str(workspace.outbound)) or (
+            dir_fd is not None and os.path.samestat(os.fstat(dir_fd), os.stat(workspace.outbound)))
+        if flags & os.O_CREAT and inside:
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
-        return real_open(path, flags, *args, **kwargs)
+        return real_open(path, flags, *args, dir_fd=dir_fd, **kwargs)
 
     with monkeypatch.context() as patch:
         patch.setattr(folder_module.os, "open", read_only)
         result = workspace.run("outbound_job")
     assert not result.success
-    assert "PermissionError: Permission denied" in failure_message(result)
+    assert f"PermissionError: Permission denied ({workspace.outbound / '1.json'})" in failure_message(result)
     assert workspace.collection.count_documents({"isSynced": True}) == 0
     assert workspace.run("outbound_job").success
     figures(records_in=1, applied=1, rejected=0, lost=0, duplicated=0)
