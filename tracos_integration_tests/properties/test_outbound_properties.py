@@ -75,7 +75,8 @@ def should_go_out(document, documents):
 @given(documents=tracos_documents())
 def test_one_run_exports_and_marks_exactly_the_latest_unsynced_of_each_number(documents, monkeypatch):
     uri = f"mongomock://property-{uuid.uuid4().hex}"
-    outbound = Path(tempfile.mkdtemp(prefix="outbound-"))
+    folder = tempfile.TemporaryDirectory(prefix="outbound-")  # removed when the example ends
+    outbound = Path(folder.name)
     monkeypatch.setenv("MONGO_URI", uri)
     monkeypatch.setenv("DATA_OUTBOUND_DIR", str(outbound))
     collection = MongoResource(uri=uri).get_collection()
