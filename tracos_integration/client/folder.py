@@ -166,8 +166,10 @@ class ClientFolder(dg.ConfigurableResource):
         settled_before = now_ns - int(settings.inbound_settle_seconds * 1e9)
         suffix, others = self.format.suffix, self.reported_suffixes()
         scan, ahead = FolderScan(), now_ns + SKEW_NS
-        # The hot loop (100,000 files a tick): names bound once, format.is_candidate inlined.
-        ready, settled_times, being_written = scan.ready, [], 0
+        # The hot loop (100,000 files a tick): names bound once, format.is_candidate and
+        # stat.S_ISREG inlined.
+        ready, being_written, oldest = scan.ready, 0, None
+        file_type, regular = 0o170000, stat.S_IFREG  # stat.S_IFMT's mask: S_ISREG without a call
         with os.scandir(folder) as entries:
             for entry in entries:
                 name = entry.name
@@ -179,16 +181,16 @@ class ClientFolder(dg.ConfigurableResource):
                     info = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue
-                if not stat.S_ISREG(info.st_mode):
+                if info.st_mode & file_type != regular:
                     continue
                 mtime = info.st_mtime_ns
                 if settled_before < mtime <= ahead:
                     being_written += 1
                 else:  # settled, or stamped "in the future" by a writer whose clock runs ahead
                     ready.append(f"{name}\0{mtime}\0{info.st_size}")
-                    settled_times.append(mtime)
-        scan.being_written = being_written
-        scan.oldest_mtime_ns = min(settled_times, default=None)
+                    if oldest is None or mtime < oldest:
+                        oldest = mtime
+        scan.being_written, scan.oldest_mtime_ns = being_written, oldest
         return scan
 
     def list_inbound(self) -> tuple[list[str], list[str]]:
