@@ -13,6 +13,7 @@ from tracos_integration.core.files import Archived
 from tracos_integration.client.writing import (
     ensure_subfolder,
     move_without_overwrite,
+    open_folder,
     report_name,
     write_new_json,
 )
@@ -36,8 +37,8 @@ def archive_files(folder: Path, files: dict[str, int], failed: dict[str, FileErr
     opened: dict[str, int] = {}
     try:
         for subfolder in needed:
-            opened[subfolder] = _open_folder(folder / subfolder)
-        opened[""] = _open_folder(folder)
+            opened[subfolder] = open_folder(folder / subfolder)
+        opened[""] = open_folder(folder)
         _archive_each(files, failed, {subfolder: folder / subfolder for subfolder in needed}, opened, archived)
         for subfolder in needed:
             try:
@@ -48,10 +49,6 @@ def archive_files(folder: Path, files: dict[str, int], failed: dict[str, FileErr
         for descriptor in opened.values():
             os.close(descriptor)
     return archived
-
-
-def _open_folder(path: Path) -> int:
-    return os.open(path, os.O_RDONLY | os.O_DIRECTORY)
 
 
 def _archive_each(files: dict[str, int], failed: dict[str, FileErrors], targets: dict[str, Path],

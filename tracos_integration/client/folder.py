@@ -23,6 +23,7 @@ from tracos_integration.client.reading import FileErrors, read_file, read_in_pag
 from tracos_integration.client.scanning import PAGE_BYTES, SKEW_NS, FolderScan  # noqa: F401 (re-exported)
 from tracos_integration.client.writing import (
     ClientFolderError,
+    open_folder,
     taken_names,
     remove_temp_files,
     require_folder,
@@ -229,7 +230,7 @@ class ClientFolder(dg.ConfigurableResource):
         settings, client_format = self.settings(), self.format
         settled_before = int(((time.time() if now is None else now) - settings.inbound_settle_seconds) * 1e9)
         path = self.hold("inbound")
-        folder = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        folder = open_folder(path)
 
         def read_one(name: str) -> ReadFile:
             try:
@@ -265,7 +266,7 @@ class ClientFolder(dg.ConfigurableResource):
     def write_files(self, which: str, files: Iterable[tuple[str, bytes]]) -> list[str]:
         """Write files (already in the customer's format) atomically; then make the renames durable."""
         folder = self.require(which)
-        opened = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)  # once: names relative to it
+        opened = open_folder(folder)  # once: names relative to it
         try:
             written = []
             for name, payload in files:

@@ -67,10 +67,12 @@ def move_without_overwrite(
     is a name in the first and the returned name is in the second."""
     source_name = os.path.basename(source)
     source_at, target_at = folders or (None, None)
+    def in_target(name: str) -> str:  # a name in the opened folder, else a path
+        return name if folders else os.path.join(target_folder, name)
+
     for name in candidate_names(source_name):
-        candidate = name if folders else os.path.join(target_folder, name)
-        if also_free is not None and _lexists(also_free(name) if folders else os.path.join(target_folder, also_free(name)),
-                                              target_at):
+        candidate = in_target(name)
+        if also_free is not None and _lexists(in_target(also_free(name)), target_at):
             continue
         try:
             rename_without_overwrite(source, candidate, source_folder=source_at, target_folder=target_at)
@@ -189,9 +191,15 @@ def taken_names(folder: Path, names: Iterable[str]) -> dict[str, str]:
     return taken
 
 
+def open_folder(folder: str | Path) -> int:
+    """`folder` as a descriptor, for a loop that names many files relative to it (no path
+    joined or walked per file). The caller closes it."""
+    return os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+
+
 def sync_folder(folder: Path) -> None:
     """Make renames in `folder` durable."""
-    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    descriptor = open_folder(folder)
     try:
         os.fsync(descriptor)
     finally:
