@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
@@ -20,7 +19,7 @@ from pydantic import Field, PrivateAttr
 from tracos_integration.client.archive import Archived, archive_files
 from tracos_integration.client.formats import FORMATS, ClientFormat, format_for
 from tracos_integration.client.reading import FileErrors, read_file, read_in_pages
-from tracos_integration.client.scanning import PAGE_BYTES, SKEW_NS, FolderScan  # noqa: F401 (re-exported)
+from tracos_integration.client.scanning import PAGE_BYTES, FolderScan, scan_local_folder
 from tracos_integration.client.writing import (
     ClientFolderError,
     open_folder,
@@ -163,36 +162,8 @@ class ClientFolder(dg.ConfigurableResource):
         INBOUND_SETTLE_SECONDS, the same meaning the run gives it."""
         settings = self.settings()
         folder = require_folder(Path(settings.inbound_dir), "inbound", self._setting("inbound"))
-        now_ns = int((time.time() if now is None else now) * 1e9)
-        settled_before = now_ns - int(settings.inbound_settle_seconds * 1e9)
-        suffix, others = self.format.suffix, self.reported_suffixes()
-        scan, ahead = FolderScan(), now_ns + SKEW_NS
-        # The hot loop (100,000 files a tick): names bound once, format.is_candidate and
-        # stat.S_ISREG inlined.
-        ready, being_written, oldest = scan.ready, 0, None
-        file_type, regular = 0o170000, stat.S_IFREG  # stat.S_IFMT's mask: S_ISREG without a call
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                name = entry.name
-                if not name.endswith(suffix) or name[0] == ".":
-                    if name[0] != "." and name.lower().endswith(others):
-                        scan.other_format.append(os.path.splitext(name)[1])
-                    continue
-                try:
-                    info = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                if info.st_mode & file_type != regular:
-                    continue
-                mtime = info.st_mtime_ns
-                if settled_before < mtime <= ahead:
-                    being_written += 1
-                else:  # settled, or stamped "in the future" by a writer whose clock runs ahead
-                    ready.append(f"{name}\0{mtime}\0{info.st_size}")
-                    if oldest is None or mtime < oldest:
-                        oldest = mtime
-        scan.being_written, scan.oldest_mtime_ns = being_written, oldest
-        return scan
+        return scan_local_folder(folder, self.format.suffix, self.reported_suffixes(),
+                                 settings.inbound_settle_seconds, now)
 
     def list_inbound(self) -> tuple[list[str], list[str]]:
         """The inbound files to read, in name order, and the symlinks (never read)."""

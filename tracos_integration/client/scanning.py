@@ -4,8 +4,11 @@ limits a look and a read share (client/folder.py, client/remote.py)."""
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:
@@ -49,3 +52,44 @@ class FolderScan:
         One hash over one joined string: a tick on 100,000 files stays near a bare scandir."""
         self.ready.sort()
         return hashlib.sha256("\n".join(self.ready).encode("utf-8", "surrogateescape")).hexdigest()[:24]
+
+
+def scan_local_folder(folder: Path, suffix: str, reported_suffixes: tuple[str, ...], settle_seconds: float,
+                      now: Optional[float] = None) -> FolderScan:
+    """The sensor's look at a local folder (no file is opened): a file of `suffix` is settled
+    when unchanged for `settle_seconds`; one ending in another of `reported_suffixes` is
+    counted as another format's."""
+    now_ns = int((time.time() if now is None else now) * 1e9)
+    settled_before, ahead = now_ns - int(settle_seconds * 1e9), now_ns + SKEW_NS
+    scan = FolderScan()
+    # The hot loop (100,000 files a tick): names bound once, the format's test and
+    # stat.S_ISREG inlined, and each stat relative to the folder's descriptor (no path
+    # walked per file).
+    add, being_written, oldest = scan.ready.append, 0, None
+    file_type, regular = 0o170000, stat.S_IFREG  # stat.S_IFMT's mask: S_ISREG without a call
+    opened = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with os.scandir(opened) as entries:
+            for entry in entries:
+                name = entry.name
+                if not name.endswith(suffix) or name[0] == ".":
+                    if name[0] != "." and name.lower().endswith(reported_suffixes):
+                        scan.other_format.append(os.path.splitext(name)[1])
+                    continue
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if info.st_mode & file_type != regular:
+                    continue
+                mtime = info.st_mtime_ns
+                if settled_before < mtime <= ahead:
+                    being_written += 1
+                else:  # settled, or stamped "in the future" by a writer whose clock runs ahead
+                    add(f"{name}\0{mtime}\0{info.st_size}")
+                    if oldest is None or mtime < oldest:
+                        oldest = mtime
+    finally:
+        os.close(opened)
+    scan.being_written, scan.oldest_mtime_ns = being_written, oldest
+    return scan
