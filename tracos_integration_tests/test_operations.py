@@ -300,6 +300,20 @@ def test_todays_totals_add_up_every_run_of_the_day(workspace):
         assert totals["today_out"] == len(workspace.outbound_files()) == 2
 
 
+def test_a_run_that_moved_nothing_leaves_todays_totals_alone(workspace):
+    def totals_points(instance):
+        return [r for r in instance.fetch_observations(TRACOS_WORK_ORDERS, limit=20).records
+                if "today_in" in r.asset_observation.metadata]
+
+    with dg.instance_for_test() as instance:
+        run_in(instance, "sync_job")  # nothing to read, nothing unsynced
+        assert totals_points(instance) == []
+        drop(workspace.inbound, "a.json", [client_order(1)])
+        run_in(instance, "inbound_job")
+        run_in(instance, "inbound_job")  # the folder is empty again
+        assert len(totals_points(instance)) == 1 and todays_totals(instance)["today_in"] == 1
+
+
 def test_todays_totals_start_again_at_midnight_utc(workspace):
     from tracos_integration.totals import daily_totals
 

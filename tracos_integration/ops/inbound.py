@@ -56,7 +56,8 @@ def apply_inbound_files(
 
 
 def _record_applied(context: dg.OpExecutionContext, report: InboundReport) -> None:
-    """Tags, and (unless a dry run) the TracOS materialization, rejected-records check and daily totals."""
+    """Tags, and (unless a dry run) the TracOS materialization, rejected-records check and (when it read
+    something) today's totals."""
     counts = {name: report.counts[name] for name in COUNTS}
     tag_counts(context, REJECTED_TAG, "rejected", counts["rejected"])
     if not report.dry_run:
@@ -65,7 +66,8 @@ def _record_applied(context: dg.OpExecutionContext, report: InboundReport) -> No
                                                   partition=partition))
         context.log_event(rejected_records_check(counts["rejected"], partition, run_id=context.run_id,
                                                  failed_files=failed_files_table(report.failed)))
-        context.log_event(daily_totals(context.instance, partition, run_id=context.run_id, inbound=counts))
+        if counts["read"]:  # a run that read nothing leaves today's totals as they were: no repeated point
+            context.log_event(daily_totals(context.instance, partition, run_id=context.run_id, inbound=counts))
 
 
 def _applied_metadata(report: InboundReport) -> dict:

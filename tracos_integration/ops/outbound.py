@@ -59,7 +59,8 @@ def _record(context: dg.OpExecutionContext, mongo: MongoResource, report: Outbou
         context.log_event(dg.AssetObservation(TRACOS_WORK_ORDERS, description="unsynced after the outbound run",
                                               metadata={"backlog": backlog}, partition=partition))
         context.log_event(outbound_freshness_check(overdue, window, partition))
-        context.log_event(daily_totals(context.instance, partition, run_id=context.run_id, outbound=summary))
+        if summary["exported"]:  # a run that exported nothing leaves today's totals as they were
+            context.log_event(daily_totals(context.instance, partition, run_id=context.run_id, outbound=summary))
     context.log.info("outbound: " + ", ".join(f"{name} {value}" for name, value in summary.items()))
     context.add_output_metadata({
         "summary": dg.MetadataValue.md(_summary(summary, backlog, dry_run, report.to_export)),
