@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
+from tracos_integration.client.writing import open_folder
+
 if TYPE_CHECKING:
     from tracos_integration.client.formats import ClientFormat
 
@@ -67,7 +69,7 @@ def scan_local_folder(folder: Path, suffix: str, reported_suffixes: tuple[str, .
     # walked per file).
     add, being_written, oldest = scan.ready.append, 0, None
     file_type, regular = 0o170000, stat.S_IFREG  # stat.S_IFMT's mask: S_ISREG without a call
-    opened = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    opened = open_folder(folder)
     try:
         with os.scandir(opened) as entries:
             for entry in entries:
