@@ -75,7 +75,9 @@ def scan_local_folder(folder: Path, suffix: str, reported_suffixes: tuple[str, .
             for entry in entries:
                 name = entry.name
                 if not name.endswith(suffix) or name[0] == ".":
-                    if name[0] != "." and name.lower().endswith(reported_suffixes):
+                    # A file of another format, as the run lists them (a folder is none)
+                    if (name[0] != "." and name.lower().endswith(reported_suffixes)
+                            and not entry.is_dir(follow_symlinks=False)):
                         scan.other_format.append(os.path.splitext(name)[1])
                     continue
                 try:
