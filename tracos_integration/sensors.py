@@ -129,6 +129,7 @@ def inbound_file_sensor(context: dg.SensorEvaluationContext, client_folder: Clie
         skips += [skip] if skip else []
     context.update_cursor(json.dumps(reported, sort_keys=True))
     fail_unless_served(context, failures, requests)
+    log_other_reasons(context, requests, skips + notes)
     if requests:
         return dg.SensorResult(run_requests=requests, asset_events=runless(events))
     return dg.SensorResult(skip_reason="; ".join(skips + notes), asset_events=runless(events))
@@ -147,8 +148,10 @@ def _inbound_request(instance: dg.DagsterInstance, scope: Scope, folder: ClientF
         others = scan.other_format_note(folder.format)
         return None, _label(customer, f"no settled *{folder.format.suffix} files in {folder.shown('inbound')}{still}{others}")
     fingerprint = scan.fingerprint
+    # This customer's runs only: another customer's byte-identical files are not these.
+    files_tags = {FILES_TAG: fingerprint, **({INBOUND_CUSTOMER_TAG: customer} if customer else {})}
     finished = instance.get_run_records(
-        filters=dg.RunsFilter(tags={FILES_TAG: fingerprint}, statuses=FINISHED), limit=MAX_RUNS_PER_FILES
+        filters=dg.RunsFilter(tags=files_tags, statuses=FINISHED), limit=MAX_RUNS_PER_FILES
     )
     if len(finished) >= MAX_RUNS_PER_FILES:
         return None, _label(customer, (
@@ -157,9 +160,7 @@ def _inbound_request(instance: dg.DagsterInstance, scope: Scope, folder: ClientF
         ))
     # One key per set of files and attempt: the same files never launch two runs at once, and
     # files a finished run left behind are tried again (a new attempt), a bounded number of times.
-    tags = {FILES_TAG: fingerprint, "tracos/inbound_file_count": str(len(scan.ready))}
-    if customer:
-        tags[INBOUND_CUSTOMER_TAG] = customer
+    tags = {**files_tags, "tracos/inbound_file_count": str(len(scan.ready))}
     prefix = f"{customer}-" if customer else ""
     return dg.RunRequest(run_key=f"inbound-{prefix}{fingerprint}-{len(finished)}", partition_key=customer, tags=tags,
                          run_config=_run_config(scope)), None
@@ -178,7 +179,16 @@ def _run_config(scope: Scope) -> dict:
 )
 def outbound_pending_sensor(context: dg.SensorEvaluationContext, mongo: MongoResource):
     requests, skips = outbound_requests(context, mongo)
+    log_other_reasons(context, requests, skips)
     return requests or dg.SkipReason("; ".join(skips))
+
+
+def log_other_reasons(context: dg.SensorEvaluationContext | dg.ScheduleEvaluationContext,
+                      requests: list[dg.RunRequest], reasons: list[str]) -> None:
+    """A tick that requests runs has no skip reason (Dagster): why the other customers got
+    none goes to the tick's log, which the UI shows beside the tick."""
+    if requests and reasons:
+        context.log.info("; ".join(reasons))
 
 
 def outbound_requests(context: dg.SensorEvaluationContext | dg.ScheduleEvaluationContext, mongo: MongoResource,

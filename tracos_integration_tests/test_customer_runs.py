@@ -3,7 +3,6 @@ snapshot of its entry, and a file changed without a reload never stops the other
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from dagster._core.test_utils import create_run_for_test
 
 from tracos_integration.client.folder import ClientFolder
 from tracos_integration.client.io_manager import ClientFolderIOManager
@@ -21,7 +21,8 @@ from tracos_integration.jobs import build_jobs
 from tracos_integration.sync import inbound as inbound_sync
 from tracos_integration.schedules import outbound_schedule
 from tracos_integration.scope import customer_run_config
-from tracos_integration.sensors import inbound_file_sensor, outbound_pending_sensor
+from tracos_integration.sensors import FILES_TAG, MAX_RUNS_PER_FILES, inbound_file_sensor, outbound_pending_sensor
+from tracos_integration.tags import INBOUND_TAG
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration_tests.factories import client_order, drop, tracos_document
 
@@ -240,3 +241,29 @@ def test_from_the_cli_a_run_names_its_customer_with_the_partition_tag(tmp_path):
     assert os.listdir(tmp_path / "acme" / "inbound" / "processed") == ["a.json"]
     assert os.listdir(tmp_path / "acme" / "outbound") == ["50.json"]
     assert acme.find_one({"number": 50})["isSynced"] is True
+
+
+def test_the_bound_on_runs_for_the_same_files_counts_only_that_customers_runs(deployment, capfd):
+    """Two customers can hold byte-identical files (same names, sizes and times): one
+    customer's finished runs on them never hold back the other's. Why the first got no run
+    is in the tick's log, as a tick that starts runs has no skip reason."""
+    defs, root, _, _, _ = deployment
+    for slug in SLUGS:
+        path = drop(root / slug / "inbound", "stuck.json", "[{")
+        os.utime(path, ns=(1_700_000_000_000_000_000,) * 2)
+
+    def tick(instance):
+        with dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def(),
+                                     resources={"client_folder": ClientFolder()}) as context:
+            return inbound_file_sensor.evaluate_tick(context)
+
+    with dg.instance_for_test() as instance:
+        requests = {request.partition_key: request for request in tick(instance).run_requests}
+        assert requests["acme"].tags[FILES_TAG] == requests["globex"].tags[FILES_TAG]  # the same files
+        for _ in range(MAX_RUNS_PER_FILES):
+            create_run_for_test(instance, job_name="inbound_job", status=dg.DagsterRunStatus.SUCCESS,
+                                tags={**requests["acme"].tags, INBOUND_TAG: "true"})
+        capfd.readouterr()
+        result = tick(instance)
+    assert [request.partition_key for request in result.run_requests] == ["globex"]  # acme waits for a change
+    assert f"acme: 1 file(s) in {root / 'acme' / 'inbound'} are still there after {MAX_RUNS_PER_FILES}" in capfd.readouterr().err
