@@ -8,6 +8,7 @@ Each check can also be run on demand from the asset's page.
 """
 
 
+import time
 from datetime import datetime, timedelta
 from typing import Any, Mapping, Optional
 
@@ -120,8 +121,16 @@ def files_left_check(left: Mapping[str, int], partition: Optional[str] = None) -
     )
 
 
+def valid_until(window_seconds: float, judged_at: Optional[float] = None) -> dict:
+    """Every freshness judgement says when it stops being valid: half the window after it was
+    made, by which time sync_health_sensor has judged again (README: What holds when something is stopped)."""
+    judged_at = time.time() if judged_at is None else judged_at
+    return {"valid_until": dg.MetadataValue.timestamp(judged_at + window_seconds / 2)}
+
+
 def inbound_freshness_check(oldest_wait_seconds: Optional[float], window_seconds: float,
-                            partition: Optional[str] = None) -> dg.AssetCheckEvaluation:
+                            partition: Optional[str] = None, judged_at: Optional[float] = None,
+                            ) -> dg.AssetCheckEvaluation:
     """ERROR when a settled file has waited longer than FRESHNESS_WINDOW_SECONDS: the sync is not
     picking the folder up (sensor stopped, runs failing)."""
     waiting = oldest_wait_seconds or 0.0
@@ -131,12 +140,13 @@ def inbound_freshness_check(oldest_wait_seconds: Optional[float], window_seconds
         "no file has waited longer than the freshness window" if passed else
         f"a file has waited {waiting / 60:.0f} min in the inbound folder, over the {window_seconds / 60:.0f} min "
         "window: is inbound_file_sensor running, and are inbound runs failing?",
-        {"oldest_wait_seconds": round(waiting, 1), "window_seconds": window_seconds}, partition,
+        {"oldest_wait_seconds": round(waiting, 1), "window_seconds": window_seconds,
+         **valid_until(window_seconds, judged_at)}, partition,
     )
 
 
-def outbound_freshness_check(overdue: int, window_seconds: float,
-                             partition: Optional[str] = None) -> dg.AssetCheckEvaluation:
+def outbound_freshness_check(overdue: int, window_seconds: float, partition: Optional[str] = None,
+                             judged_at: Optional[float] = None) -> dg.AssetCheckEvaluation:
     """ERROR when an unsynced work order (by its updatedAt) has waited longer than the window."""
     passed = overdue == 0
     return _evaluation(
@@ -144,7 +154,8 @@ def outbound_freshness_check(overdue: int, window_seconds: float,
         "no unsynced work order is older than the freshness window" if passed else
         f"at least {overdue} unsynced work order(s) were updated more than {window_seconds / 60:.0f} min ago and "
         "are not exported yet: are outbound runs failing, or skipping them (see skipped_documents)?",
-        {"overdue_at_least": overdue, "window_seconds": window_seconds}, partition,
+        {"overdue_at_least": overdue, "window_seconds": window_seconds, **valid_until(window_seconds, judged_at)},
+        partition,
     )
 
 
@@ -193,7 +204,8 @@ def inbound_fresh(context: dg.AssetCheckExecutionContext, client_folder: ClientF
         try:
             waited = client_folder.bind(scope).side().scan().oldest_wait_seconds()
         except Exception as error:  # one customer's missing folder never hides the others' verdicts
-            evaluations.append(cannot_judge(CLIENT_INBOUND, INBOUND_FRESH, "the inbound folder", error, scope.customer))
+            evaluations.append(cannot_judge(CLIENT_INBOUND, INBOUND_FRESH, "the inbound folder", error, scope.customer,
+                                            window))
             continue
         evaluations.append(inbound_freshness_check(waited, window, scope.customer))
     return _as_result(_all_customers(evaluations))
@@ -208,17 +220,18 @@ def outbound_fresh(context: dg.AssetCheckExecutionContext, mongo: MongoResource)
         try:
             overdue = overdue_unsynced(mongo.bind(scope), window)
         except Exception as error:  # one customer's unreachable collection never hides the others'
-            evaluations.append(cannot_judge(CLIENT_OUTBOUND, OUTBOUND_FRESH, "TracOS", error, scope.customer))
+            evaluations.append(cannot_judge(CLIENT_OUTBOUND, OUTBOUND_FRESH, "TracOS", error, scope.customer, window))
             continue
         evaluations.append(outbound_freshness_check(overdue, window, scope.customer))
     return _as_result(_all_customers(evaluations))
 
 
-def cannot_judge(key: dg.AssetKey, name: str, what: str, error: Exception,
-                 partition: Optional[str]) -> dg.AssetCheckEvaluation:
-    """A check that could not look (a folder missing, TracOS unreachable) fails, saying why."""
-    return _evaluation(key, name, False, dg.AssetCheckSeverity.ERROR,
-                       f"cannot look at {what}: {one_line(error)}", {}, partition)
+def cannot_judge(key: dg.AssetKey, name: str, what: str, error: Exception, partition: Optional[str],
+                 window_seconds: float, judged_at: Optional[float] = None) -> dg.AssetCheckEvaluation:
+    """A freshness check that could not look (a folder missing, TracOS unreachable) fails,
+    saying why; a judgement like any other, it says until when it holds."""
+    return _evaluation(key, name, False, dg.AssetCheckSeverity.ERROR, f"cannot look at {what}: {one_line(error)}",
+                       valid_until(window_seconds, judged_at), partition)
 
 
 def _all_customers(evaluations: list[dg.AssetCheckEvaluation]) -> dg.AssetCheckEvaluation:
@@ -231,8 +244,11 @@ def _all_customers(evaluations: list[dg.AssetCheckEvaluation]) -> dg.AssetCheckE
     worst = failed[0] if failed else first
     description = ("; ".join(f"{item.partition}: {item.description}" for item in failed) if failed
                    else f"{first.description} (all {len(evaluations)} customers)")
+    # Every part is a judgement with an expiry: the whole holds until the first part expires.
+    expiries = [item.metadata["valid_until"] for item in evaluations if "valid_until" in item.metadata]
+    expiry = {"valid_until": min(expiries, key=lambda value: value.value)} if expiries else {}
     return _evaluation(worst.asset_key, worst.check_name, not failed, worst.severity, description,
-                       {"customers_failing": len(failed), "customers": len(evaluations)})
+                       {"customers_failing": len(failed), "customers": len(evaluations), **expiry})
 
 
 ASSET_CHECKS = [no_rejected_records, no_files_left_behind, inbound_fresh, outbound_fresh]

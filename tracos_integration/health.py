@@ -179,18 +179,11 @@ def _to_record(instance: dg.DagsterInstance, evaluations: Iterable[Optional[dg.A
     return chosen
 
 
-def _with_expiry(evaluation: dg.AssetCheckEvaluation, valid_until: float) -> dg.AssetCheckEvaluation:
-    return dg.AssetCheckEvaluation(
-        asset_key=evaluation.asset_key, check_name=evaluation.check_name, passed=evaluation.passed,
-        severity=evaluation.severity, description=evaluation.description, partition=evaluation.partition,
-        metadata={**evaluation.metadata, "valid_until": dg.MetadataValue.timestamp(valid_until)},
-    )
-
-
 def waiting_events(instance: dg.DagsterInstance, folder: ClientFolder, mongo: MongoResource,
                    customer: Optional[str] = None, now: Optional[float] = None) -> tuple[list, str]:
     """One customer's backlog as observations, and its checks; plus one line for the tick."""
     window = folder.settings().freshness_window_seconds
+    now = time.time() if now is None else now
     observations, checks, words = [], [], []
     try:
         scan = folder.side().scan(now)
@@ -200,10 +193,10 @@ def waiting_events(instance: dg.DagsterInstance, folder: ClientFolder, mongo: Mo
             metadata={"files_waiting": len(scan.ready), "files_being_written": scan.being_written,
                       "oldest_wait_seconds": round(oldest or 0.0, 1)},
         ))
-        checks.append(inbound_freshness_check(oldest, window, customer))
+        checks.append(inbound_freshness_check(oldest, window, customer, judged_at=now))
         words.append(f"{len(scan.ready)} file(s) waiting" + (f", oldest {oldest / 60:.0f} min" if oldest else ""))
     except Exception as error:  # a missing folder, a bad setting: the check says so, red
-        checks.append(cannot_judge(CLIENT_INBOUND, INBOUND_FRESH, "the inbound folder", error, customer))
+        checks.append(cannot_judge(CLIENT_INBOUND, INBOUND_FRESH, "the inbound folder", error, customer, window, now))
         words.append("inbound folder unreadable")
     try:
         repository = WorkOrderRepository(
@@ -216,18 +209,15 @@ def waiting_events(instance: dg.DagsterInstance, folder: ClientFolder, mongo: Mo
             TRACOS_WORK_ORDERS, partition=customer, description="unsynced in TracOS (sync_health_sensor)",
             metadata={"backlog": min(backlog, BACKLOG_COUNT_LIMIT), "backlog_over_limit": backlog > BACKLOG_COUNT_LIMIT},
         ))
-        checks.append(outbound_freshness_check(overdue, window, customer))
+        checks.append(outbound_freshness_check(overdue, window, customer, judged_at=now))
         words.append(f"{backlog_text(backlog)} unsynced")
     except Exception as error:  # TracOS unreachable after a short retry
-        checks.append(cannot_judge(CLIENT_OUTBOUND, OUTBOUND_FRESH, "TracOS", error, customer))
+        checks.append(cannot_judge(CLIENT_OUTBOUND, OUTBOUND_FRESH, "TracOS", error, customer, window, now))
         words.append("TracOS unreachable")
-    # Re-recorded at least every half window: each carries when it stops being valid.
-    now = time.time() if now is None else now
-    rejudge = window / 2
-    checks = [_with_expiry(check, now + rejudge) for check in checks]
+    # Each judgement carries valid_until (half the window on): it is recorded again before then.
     checks += [last_run_check(instance, direction, customer) for direction in DIRECTIONS]
     line = ", ".join(words)
-    return observations + _to_record(instance, checks, rejudge, now), f"{customer}: {line}" if customer else line
+    return observations + _to_record(instance, checks, window / 2, now), f"{customer}: {line}" if customer else line
 
 
 def backlog_text(count: int) -> str:

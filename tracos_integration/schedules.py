@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from tracos_integration.sensors import log_other_reasons, outbound_requests
+from tracos_integration.sensors import outbound_requests
 from tracos_integration.settings import load_time_settings
 from tracos_integration.tracos.resource import MongoResource
 
@@ -25,5 +25,4 @@ def outbound_schedule(context: dg.ScheduleEvaluationContext, mongo: MongoResourc
         tick = None
     tick = tick or datetime.now(timezone.utc)
     requests, skips = outbound_requests(context, mongo, run_key_suffix=tick.strftime("%Y%m%dT%H%M%S"))
-    log_other_reasons(context, requests, skips)
     return requests or dg.SkipReason("; ".join(skips))

@@ -17,6 +17,7 @@ from tracos_integration.jobs import INBOUND_TAG, OUTBOUND_TAG
 from tracos_integration.ops.metadata import SKIPPED_TAG
 from tracos_integration.scope import PARTITION_TAG, Scope, TickScope, customer_run_config
 from tracos_integration.settings import load_time_settings
+from tracos_integration.tags import FILES_LEFT_TAG
 from tracos_integration.tracos.queries import WorkOrderRepository
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration.tracos.retry import Retrier
@@ -129,7 +130,7 @@ def inbound_file_sensor(context: dg.SensorEvaluationContext, client_folder: Clie
         skips += [skip] if skip else []
     context.update_cursor(json.dumps(reported, sort_keys=True))
     fail_unless_served(context, failures, requests)
-    log_other_reasons(context, requests, skips + notes)
+    log_other_reasons(context, requests, skips)  # the notes are logged already, as warnings
     if requests:
         return dg.SensorResult(run_requests=requests, asset_events=runless(events))
     return dg.SensorResult(skip_reason="; ".join(skips + notes), asset_events=runless(events))
@@ -150,20 +151,28 @@ def _inbound_request(instance: dg.DagsterInstance, scope: Scope, folder: ClientF
     fingerprint = scan.fingerprint
     # This customer's runs only: another customer's byte-identical files are not these.
     files_tags = {FILES_TAG: fingerprint, **({INBOUND_CUSTOMER_TAG: customer} if customer else {})}
-    finished = instance.get_run_records(
+    finished = instance.get_run_records(  # newest first
         filters=dg.RunsFilter(tags=files_tags, statuses=FINISHED), limit=MAX_RUNS_PER_FILES
     )
-    if len(finished) >= MAX_RUNS_PER_FILES:
+    if len(finished) >= MAX_RUNS_PER_FILES and all(map(_left_its_files, finished)):
         return None, _label(customer, (
             f"{len(scan.ready)} file(s) in {folder.shown('inbound')} are still there after {len(finished)} inbound runs; "
             "see the last run's warnings (unreadable? failing?). The next change in the folder starts a new run."
         ))
-    # One key per set of files and attempt: the same files never launch two runs at once, and
-    # files a finished run left behind are tried again (a new attempt), a bounded number of times.
+    # One key per set of files and attempt (the last finished run for them): the same files never
+    # launch two runs at once, and files a finished run left behind are tried again, a bounded
+    # number of times in a row.
     tags = {**files_tags, "tracos/inbound_file_count": str(len(scan.ready))}
     prefix = f"{customer}-" if customer else ""
-    return dg.RunRequest(run_key=f"inbound-{prefix}{fingerprint}-{len(finished)}", partition_key=customer, tags=tags,
+    attempt = finished[0].dagster_run.run_id[:8] if finished else "0"
+    return dg.RunRequest(run_key=f"inbound-{prefix}{fingerprint}-{attempt}", partition_key=customer, tags=tags,
                          run_config=_run_config(scope)), None
+
+
+def _left_its_files(record: dg.RunRecord) -> bool:
+    """A run that failed, or left files in the folder; not one that archived them all."""
+    run = record.dagster_run
+    return run.status != dg.DagsterRunStatus.SUCCESS or run.tags.get(FILES_LEFT_TAG, "0") != "0"
 
 
 def _run_config(scope: Scope) -> dict:
@@ -179,7 +188,6 @@ def _run_config(scope: Scope) -> dict:
 )
 def outbound_pending_sensor(context: dg.SensorEvaluationContext, mongo: MongoResource):
     requests, skips = outbound_requests(context, mongo)
-    log_other_reasons(context, requests, skips)
     return requests or dg.SkipReason("; ".join(skips))
 
 
@@ -213,6 +221,7 @@ def outbound_requests(context: dg.SensorEvaluationContext | dg.ScheduleEvaluatio
         requests += [request] if request else []
         skips += [skip] if skip else []
     fail_unless_served(context, failures, requests)
+    log_other_reasons(context, requests, skips)  # the notes are logged already, as warnings
     return requests, skips + notes
 
 

@@ -6,3 +6,8 @@ carries one holds its customer's lease (tracos/lease.py); samples_job carries ne
 
 INBOUND_TAG = "tracos/inbound"
 OUTBOUND_TAG = "tracos/outbound"
+
+# On an inbound run that left files in the inbound folder: how many. The inbound sensor's bound
+# on runs for the same files counts only runs that left them (or failed): a file the customer
+# sends again, byte for byte, after a run archived it is a new drop.
+FILES_LEFT_TAG = "tracos/files_left"

@@ -10,6 +10,7 @@ from dagster._core.test_utils import create_run_for_test
 from tracos_integration.definitions import defs
 from tracos_integration.client.folder import ClientFolder
 from tracos_integration.jobs import INBOUND_TAG, OUTBOUND_TAG
+from tracos_integration.tags import FILES_LEFT_TAG
 from tracos_integration.schedules import outbound_schedule
 from tracos_integration.sensors import FILES_TAG, MAX_RUNS_PER_FILES, inbound_file_sensor, outbound_pending_sensor
 from tracos_integration.tracos.resource import MongoResource
@@ -88,8 +89,10 @@ def test_a_finished_inbound_run_does_not_block(workspace, instance):
 
 
 def finish_run(instance, run_request, status):
+    """A finished run that left the files in place (a successful one tags itself so)."""
+    left = {FILES_LEFT_TAG: "1"} if status == dg.DagsterRunStatus.SUCCESS else {}
     create_run_for_test(instance, job_name="inbound_job", status=status,
-                        tags={**run_request.tags, "dagster/run_key": run_request.run_key, INBOUND_TAG: "true"})
+                        tags={**run_request.tags, "dagster/run_key": run_request.run_key, INBOUND_TAG: "true", **left})
 
 
 @pytest.mark.parametrize("status", [dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.SUCCESS])
@@ -230,3 +233,17 @@ def test_a_file_stamped_by_a_clock_running_ahead_still_launches_a_run(workspace,
     ahead = time.time() + 3600  # copied with its times from a machine whose clock is an hour ahead
     os.utime(path, (ahead, ahead))
     assert len(tick(instance).run_requests) == 1
+
+
+def test_a_run_tags_itself_with_the_files_it_left_and_only_those_runs_count_toward_the_bound(workspace, tmp_path):
+    """What the bound reads: a run that left a file (here, a symbolic link) says how many;
+    a run that archived them all says nothing, so the same file sent again is a new drop."""
+    target = drop(tmp_path, "elsewhere.json", [client_order(2)])
+    (workspace.inbound / "link.json").symlink_to(target)
+    left = workspace.run("inbound_job")
+    assert workspace.instance.get_run_by_id(left.run_id).tags[FILES_LEFT_TAG] == "1"
+    (workspace.inbound / "link.json").unlink()
+    drop(workspace.inbound, "a.json", [client_order(1)])
+    archived = workspace.run("inbound_job")
+    assert workspace.processed() == ["a.json"]
+    assert FILES_LEFT_TAG not in workspace.instance.get_run_by_id(archived.run_id).tags

@@ -22,7 +22,7 @@ from tracos_integration.sync import inbound as inbound_sync
 from tracos_integration.schedules import outbound_schedule
 from tracos_integration.scope import customer_run_config
 from tracos_integration.sensors import FILES_TAG, MAX_RUNS_PER_FILES, inbound_file_sensor, outbound_pending_sensor
-from tracos_integration.tags import INBOUND_TAG
+from tracos_integration.tags import FILES_LEFT_TAG, INBOUND_TAG
 from tracos_integration.tracos.resource import MongoResource
 from tracos_integration_tests.factories import client_order, drop, tracos_document
 
@@ -262,7 +262,7 @@ def test_the_bound_on_runs_for_the_same_files_counts_only_that_customers_runs(de
         assert requests["acme"].tags[FILES_TAG] == requests["globex"].tags[FILES_TAG]  # the same files
         for _ in range(MAX_RUNS_PER_FILES):
             create_run_for_test(instance, job_name="inbound_job", status=dg.DagsterRunStatus.SUCCESS,
-                                tags={**requests["acme"].tags, INBOUND_TAG: "true"})
+                                tags={**requests["acme"].tags, INBOUND_TAG: "true", FILES_LEFT_TAG: "1"})
         capfd.readouterr()
         result = tick(instance)
     assert [request.partition_key for request in result.run_requests] == ["globex"]  # acme waits for a change

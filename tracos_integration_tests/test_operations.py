@@ -116,6 +116,7 @@ def test_an_unsynced_document_older_than_the_window_turns_outbound_red(workspace
     result = workspace.run("outbound_job")
     fresh = check_outcome(workspace, result, CLIENT_OUTBOUND, OUTBOUND_FRESH)
     assert not fresh.passed and fresh.severity == dg.AssetCheckSeverity.ERROR
+    assert fresh.metadata["valid_until"].value > time.time() + 1750  # half the window: every judgement says
 
 
 def test_a_file_waiting_past_the_window_turns_inbound_red_once_per_change(workspace, monkeypatch):
@@ -129,6 +130,9 @@ def test_a_file_waiting_past_the_window_turns_inbound_red_once_per_change(worksp
             [evaluation] = first.asset_events
             assert evaluation.check_name == INBOUND_FRESH and not evaluation.passed
             assert evaluation.severity == dg.AssetCheckSeverity.ERROR and "60 min" in evaluation.description
+            # The sensor's judgement, like sync_health_sensor's, says until when it holds: when it is
+            # the latest, the UI shows that too (a stopped inbound_file_sensor turns it stale, not silent).
+            assert time.time() + 250 < evaluation.metadata["valid_until"].value <= time.time() + 300
             context.update_cursor(first.cursor)
             assert inbound_file_sensor.evaluate_tick(context).asset_events == []  # unchanged: not reported again
 

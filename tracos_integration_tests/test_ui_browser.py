@@ -190,6 +190,11 @@ def test_the_automation_page_shows_a_failed_tick_when_the_inbound_folder_is_miss
 
 def test_the_partitions_page_shows_both_customers(live_customers, page):
     live = live_customers
+    # A drop of its own per customer: the page needs a run under each, whatever ran before.
+    csv = "order_no;description;status;opened_at;changed_at;deleted\n992;x;OPEN;01/03/2024 10:00;01/03/2024 10:00;N\n"
+    for slug, name, content in (("acme", "partitions.json", [client_order(991)]), ("globex", "partitions.csv", csv)):
+        path = drop(live.customers / slug / "inbound", name, content)
+        os.utime(path, (time.time() - 10,) * 2)
     wait_for(lambda: inbound_runs(live, **{"dagster/partition": "acme"}) and inbound_runs(live, **{"dagster/partition": "globex"}),
              240, "an inbound run for each customer")
     page.goto(f"{live.url}/locations/tracos_integration/jobs/inbound_job/partitions")
@@ -215,6 +220,20 @@ def sensor_cli(live, action, sensor="inbound_file_sensor"):
                DATA_INBOUND_DIR=str(live.inbound), DATA_OUTBOUND_DIR=str(live.outbound))
     subprocess.run([DAGSTER, "sensor", action, sensor, "-w", "workspace.yaml"], cwd=ROOT, env=env,
                    check=True, capture_output=True, timeout=300)
+    if action == "stop":  # a tick the daemon began before the stop still ends: wait for it
+        wait_for(lambda: not tick_in_flight(live, sensor), 120, f"{sensor}'s last tick to end")
+
+
+def tick_in_flight(live, sensor) -> bool:
+    from dagster._core.definitions.run_request import InstigatorType
+    from dagster._core.scheduler.instigation import TickStatus
+
+    with live.instance() as instance:
+        for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
+            if state.instigator_name == sensor:
+                ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1)
+                return bool(ticks) and ticks[0].status == TickStatus.STARTED
+    return False
 
 
 def open_check(page, url, asset_path, check):

@@ -25,6 +25,7 @@ from tracos_integration.ops.metadata import (
 )
 from tracos_integration.ops.scope import partition_of, scoped
 from tracos_integration.sync.inbound import COUNTS, InboundReport, apply_files
+from tracos_integration.tags import FILES_LEFT_TAG
 from tracos_integration.totals import daily_totals
 from tracos_integration.tracos.resource import MongoResource, tracos_failure
 
@@ -127,6 +128,8 @@ def _record_archived(context: dg.OpExecutionContext, client_folder: ClientFolder
         context.log_event(dg.AssetObservation(CLIENT_INBOUND, description="inbound run", partition=partition,
                                               metadata={**files, **counts, "failed_files": failed_files_table(failed)}))
         context.log_event(files_left_check(left, partition))
+        if files["files_left"]:
+            context.instance.add_run_tags(context.run_id, {FILES_LEFT_TAG: str(files["files_left"])})
     context.add_output_metadata({
         "summary": dg.MetadataValue.md(_summary(counts, files, left, report.dry_run, failed_files_lines(failed))),
         **counts,
