@@ -22,7 +22,6 @@ import dagster as dg
 
 from tracos_integration.client.locations import is_remote
 from tracos_integration.customers import CUSTOMERS_FILE_VARIABLE, Customer, CustomersFileError, check_isolation
-from tracos_integration.client.locations import is_remote
 from tracos_integration.customers import load_customers
 from tracos_integration.core.names import namespace_problem
 from tracos_integration.settings import VARIABLES, SettingError, Settings
@@ -96,7 +95,7 @@ class Scope:
                                f"({str(error).splitlines()[0]}). {NOTHING_DONE}") from None
         try:
             for other, other_entry in self.others.items():  # pairs with this run's customer only
-                check_isolation({other: other_entry, self.customer: entry}, where=f"this run's config")
+                check_isolation({other: other_entry, self.customer: entry}, where="this run's config")
         except CustomersFileError as error:
             raise ScopeRefused(
                 f"{error}. The run's config for customer {self.customer!r} would reach another customer's folders "
