@@ -38,8 +38,11 @@ def test_each_customers_drop_ends_in_its_own_folder_and_collection(live_customer
                  and (base / "globex" / "inbound" / "processed" / "globex.csv").exists(), 180, "both files processed")
     except AssertionError:
         raise AssertionError(live.log_tail()) from None
-    assert [d["number"] for d in collections["acme"].find({})] == [11]
-    assert [d["number"] for d in collections["globex"].find({})] == [22]
+    # Other tests on the same `dagster dev` drop files of their own: this drop's orders are
+    # where they belong, and neither crossed over.
+    numbers = {slug: {d["number"] for d in collection.find({})} for slug, collection in collections.items()}
+    assert 11 in numbers["acme"] and 22 not in numbers["acme"], numbers
+    assert 22 in numbers["globex"] and 11 not in numbers["globex"], numbers
     assert wait_for(lambda: partition_runs(live, "acme") and partition_runs(live, "globex"), 60, "runs under both partitions")
 
 
