@@ -1,5 +1,6 @@
 """CONTRACT section 5, through inbound_job on real folders and an in-memory TracOS."""
 
+import logging
 import os
 from datetime import datetime, timezone
 
@@ -266,3 +267,15 @@ def test_a_bad_setting_fails_the_run_clearly_and_moves_nothing(workspace, monkey
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert variable in failure.event_specific_data.error.message
     assert (workspace.inbound / "a.json").exists()
+
+
+def test_a_run_logs_how_many_files_it_will_read_and_an_empty_folder_in_one_line(workspace):
+    empty = workspace.run("inbound_job")
+    lines = [line for line in workspace.logged(empty, logging.INFO) if "inbound" in line]
+    assert lines == [f"inbound: no inbound file to read in {workspace.inbound}; read 0, inserted 0, updated 0, "
+                     "unchanged 0, stale 0, rejected 0"]
+    drop(workspace.inbound, "orders.json", [client_order(1)])
+    one = workspace.run("inbound_job")
+    lines = [line for line in workspace.logged(one, logging.INFO) if line.startswith(("1 inbound", "inbound:"))]
+    assert lines == [f"1 inbound file(s) to read in {workspace.inbound}",
+                     "inbound: read 1, inserted 1, updated 0, unchanged 0, stale 0, rejected 0"]

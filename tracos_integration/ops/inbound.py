@@ -44,13 +44,13 @@ def apply_inbound_files(
     """Read, validate, decide and write: every ready file in the inbound folder, a page at a time."""
     client_folder, mongo = scoped(context, client_folder, mongo)
     with clear_failure(f"No inbound file was read. {NOT_MOVED}"), tracos_failure(NOT_MOVED):
-        settings = client_folder.settings()
+        settings, folder = client_folder.settings(), client_folder.shown("inbound")
         run = apply_files(
             mongo.repository(), client_folder.side(), page_size=config.page_size, dry_run=config.dry_run,
             now=to_utc_millis(datetime.now(UTC)), client_timezone=settings.client_timezone,
-            on_listed=lambda count: context.log.info(f"{count} inbound file(s) to read in {client_folder.shown('inbound')}"),
+            on_listed=lambda count: count and context.log.info(f"{count} inbound file(s) to read in {folder}"),
         )
-    _log(context, run.report, run.indexes.warnings, settings.inbound_settle_seconds, client_folder.format.name)
+    _log(context, run.report, run.indexes.warnings, settings.inbound_settle_seconds, client_folder.format.name, folder)
     _record_applied(context, run.report)
     # The counts themselves are in archive_inbound_files' summary: each figure in one place.
     return dg.Output(run.report, metadata=_applied_metadata(run.report))
@@ -161,7 +161,7 @@ def _summary(counts: dict[str, int], files: dict[str, int], left: dict[str, int]
 
 
 def _log(context: dg.OpExecutionContext, report: InboundReport, warnings: list[str], settle_seconds: float,
-         format_name: str) -> None:
+         format_name: str, folder: str) -> None:
     for warning in warnings:
         context.log.warning(warning)
     for name in report.other_format[:20]:
@@ -188,4 +188,7 @@ def _log(context: dg.OpExecutionContext, report: InboundReport, warnings: list[s
             f"TracOS holds duplicate numbers {report.duplicate_numbers[:20]}; the unique index on number "
             "cannot be created until they are removed. Records with other numbers were applied."
         )
-    context.log.info("inbound: " + ", ".join(f"{name} {report.counts[name]}" for name in COUNTS))
+    # An empty folder gets this line only (one log event less per run of the schedule).
+    listed = report.files or report.being_written or report.unreadable
+    empty = "" if listed else f"no inbound file to read in {folder}; "
+    context.log.info(f"inbound: {empty}" + ", ".join(f"{name} {report.counts[name]}" for name in COUNTS))
