@@ -53,5 +53,3 @@ def build_jobs(partitions_def: Optional[dg.PartitionsDefinition] = None,
 
     return [inbound_job, outbound_job, sync_job, samples_job]
 
-
-inbound_job, outbound_job, sync_job, samples_job = build_jobs()
