@@ -72,13 +72,16 @@ def dagster_seconds(args: list[str], env: dict, repeats: int = 3) -> float:
 
 
 def paired_overhead(floor_args: list[str], args: list[str], env: dict, pairs: int = 5) -> tuple[float, float, float]:
-    """Median seconds of the floor job, of the job, and of the job minus the floor run just
-    before it. Each pair runs back to back: a process's start here drifts by a second
-    between minutes (imports from a shared VM disk), more than the overhead measured."""
+    """Median seconds of the floor job, of the job, and of the job minus the floor run beside
+    it. Each pair runs back to back: a process's start here drifts by a second between
+    minutes (imports from a shared VM disk), more than the overhead measured."""
     floors, jobs = [], []
-    for _ in range(pairs):
-        floors.append(dagster_seconds(floor_args, env, repeats=1))
-        jobs.append(dagster_seconds(args, env, repeats=1))
+    for turn in range(pairs):
+        # Each on a synced disk, taking turns at going first, as in pair(): the first run's
+        # SQLite writeback lands on neither.
+        for side in (("floor", "job") if turn % 2 == 0 else ("job", "floor")):
+            os.sync()
+            (floors if side == "floor" else jobs).append(dagster_seconds(floor_args if side == "floor" else args, env, repeats=1))
     return (statistics.median(floors), statistics.median(jobs),
             statistics.median(job - floor for floor, job in zip(floors, jobs)))
 
