@@ -25,7 +25,7 @@ install: $(VENV)/.installed
 
 # pip's own output goes to a log; it is shown only when the install fails. The package's byte
 # code is written once here (an editable install has none, and under PYTHONDONTWRITEBYTECODE
-# every `dagster job execute` would compile it again: about 0.5 s a run).
+# every `dagster job execute` would compile it again: 0.2 to 0.3 s a run).
 $(VENV)/.installed: pyproject.toml
 	@echo "installing into $(VENV) (about a minute; log: $(VENV)/install.log)"
 	@$(PYTHON) -m venv $(VENV)

@@ -48,7 +48,8 @@ def apply_inbound_files(
         run = apply_files(
             mongo.repository(), client_folder.side(), page_size=config.page_size, dry_run=config.dry_run,
             now=to_utc_millis(datetime.now(UTC)), client_timezone=settings.client_timezone,
-            on_listed=lambda count: count and context.log.info(f"{count} inbound file(s) to read in {folder}"),
+            # None listed: the closing counts line names the folder instead (_log)
+            on_listed=lambda count: context.log.info(f"{count} inbound file(s) to read in {folder}") if count else None,
         )
     _log(context, run.report, run.indexes.warnings, settings.inbound_settle_seconds, client_folder.format.name, folder)
     _record_applied(context, run.report)
