@@ -21,9 +21,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable, TypeVar
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
+T = TypeVar("T")
 SENSOR_FILES = 100_000
 
 
@@ -43,14 +45,20 @@ def worker(task: str, folder: Path, count: int) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def pair(task: str, folder: Path, floor_folder: Path, count: int, turn: int) -> tuple[dict, dict]:
-    """(ours, floor), back to back on a synced disk; the floor goes first on odd turns."""
-    runs = {}
-    for side in (("ours", "floor") if turn % 2 == 0 else ("floor", "ours")):
+def in_turns(turn: int, first: Callable[[], T], second: Callable[[], T]) -> tuple[T, T]:
+    """(first(), second()), back to back, each on a synced disk; `second` runs first on odd
+    turns, so neither the setup's writeback nor the other's lands on one side only."""
+    order = (0, 1) if turn % 2 == 0 else (1, 0)
+    results: dict[int, T] = {}
+    for side in order:
         os.sync()
-        runs[side] = (worker(task, folder, count) if side == "ours" else
-                      worker(f"{task}-floor", floor_folder, count))
-    return runs["ours"], runs["floor"]
+        results[side] = (first, second)[side]()
+    return results[0], results[1]
+
+
+def pair(task: str, folder: Path, floor_folder: Path, count: int, turn: int) -> tuple[dict, dict]:
+    """(ours, floor), in turns."""
+    return in_turns(turn, lambda: worker(task, folder, count), lambda: worker(f"{task}-floor", floor_folder, count))
 
 
 def byte_compile() -> None:
@@ -58,8 +66,9 @@ def byte_compile() -> None:
     it installs; the Docker image too). An editable checkout under PYTHONDONTWRITEBYTECODE
     (this machine sets it) has none, and every `dagster job execute` would compile about
     70 modules again: 0.2 to 0.3 s a run here, which is Python's compiler, not the job."""
-    for package in ("tracos_integration", "tracos_integration_tests"):
-        compileall.compile_dir(ROOT / package, quiet=1)
+    compileall.compile_dir(ROOT / "tracos_integration", quiet=1)
+    compileall.compile_dir(ROOT / "tracos_integration_tests" / "benchmarks", quiet=1)  # the floor's job
+    compileall.compile_file(ROOT / "tracos_integration_tests" / "__init__.py", quiet=1)
 
 
 def dagster_seconds(args: list[str], env: dict, repeats: int = 3) -> float:
@@ -77,11 +86,10 @@ def paired_overhead(floor_args: list[str], args: list[str], env: dict, pairs: in
     minutes (imports from a shared VM disk), more than the overhead measured."""
     floors, jobs = [], []
     for turn in range(pairs):
-        # Each on a synced disk, taking turns at going first, as in pair(): the first run's
-        # SQLite writeback lands on neither.
-        for side in (("floor", "job") if turn % 2 == 0 else ("job", "floor")):
-            os.sync()
-            (floors if side == "floor" else jobs).append(dagster_seconds(floor_args if side == "floor" else args, env, repeats=1))
+        floor, job = in_turns(turn, lambda: dagster_seconds(floor_args, env, repeats=1),
+                              lambda: dagster_seconds(args, env, repeats=1))
+        floors.append(floor)
+        jobs.append(job)
     return (statistics.median(floors), statistics.median(jobs),
             statistics.median(job - floor for floor, job in zip(floors, jobs)))
 
