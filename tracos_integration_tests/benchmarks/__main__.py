@@ -45,20 +45,22 @@ def worker(task: str, folder: Path, count: int) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def in_turns(turn: int, first: Callable[[], T], second: Callable[[], T]) -> tuple[T, T]:
-    """(first(), second()), back to back, each on a synced disk; `second` runs first on odd
-    turns, so neither the setup's writeback nor the other's lands on one side only."""
-    order = (0, 1) if turn % 2 == 0 else (1, 0)
+def in_turns(turn: int, *runs: Callable[[], T]) -> tuple[T, ...]:
+    """Each of `runs`, back to back, each on a synced disk, in their order's rotation by
+    `turn`: none goes first more often, so neither the setup's writeback nor another's
+    lands on one side only."""
     results: dict[int, T] = {}
-    for side in order:
+    for shift in range(len(runs)):
+        side = (turn + shift) % len(runs)
         os.sync()
-        results[side] = (first, second)[side]()
-    return results[0], results[1]
+        results[side] = runs[side]()
+    return tuple(results[side] for side in range(len(runs)))
 
 
 def pair(task: str, folder: Path, floor_folder: Path, count: int, turn: int) -> tuple[dict, dict]:
     """(ours, floor), in turns."""
-    return in_turns(turn, lambda: worker(task, folder, count), lambda: worker(f"{task}-floor", floor_folder, count))
+    ours, floor = in_turns(turn, lambda: worker(task, folder, count), lambda: worker(f"{task}-floor", floor_folder, count))
+    return ours, floor
 
 
 def byte_compile() -> None:
@@ -80,18 +82,16 @@ def dagster_seconds(args: list[str], env: dict, repeats: int = 3) -> float:
     return statistics.median(times)
 
 
-def paired_overhead(floor_args: list[str], args: list[str], env: dict, pairs: int = 5) -> tuple[float, float, float]:
-    """Median seconds of the floor job, of the job, and of the job minus the floor run beside
-    it. Each pair runs back to back: a process's start here drifts by a second between
-    minutes (imports from a shared VM disk), more than the overhead measured."""
-    floors, jobs = [], []
-    for turn in range(pairs):
-        floor, job = in_turns(turn, lambda: dagster_seconds(floor_args, env, repeats=1),
-                              lambda: dagster_seconds(args, env, repeats=1))
-        floors.append(floor)
-        jobs.append(job)
-    return (statistics.median(floors), statistics.median(jobs),
-            statistics.median(job - floor for floor, job in zip(floors, jobs)))
+def paired_overhead(floors: list[list[str]], args: list[str], env: dict, turns: int = 5
+                    ) -> tuple[list[float], float, list[float]]:
+    """Median seconds of each floor job, of the job, and of the job minus each floor run
+    beside it. Each turn runs them back to back: a process's start here drifts by a second
+    between minutes (imports from a shared VM disk), more than the overhead measured."""
+    runs = [lambda a=a: dagster_seconds(a, env, repeats=1) for a in [*floors, args]]
+    timed = [in_turns(turn, *runs) for turn in range(turns)]
+    jobs = [times[-1] for times in timed]
+    return ([statistics.median(times[k] for times in timed) for k in range(len(floors))], statistics.median(jobs),
+            [statistics.median(times[-1] - times[k] for times in timed) for k in range(len(floors))])
 
 
 def sensor_tick_seconds(folder: Path, repeats: int = 3) -> tuple[float, float]:
@@ -220,9 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         ]
         shutil.rmtree(root / "mem_10n", ignore_errors=True)
 
-        # (d) Dagster overhead: dagster job execute, same executor and DAGSTER_HOME, both
-        # from byte code (the floor's dagster is, as pip installed it); the
-        # figure is the median of 2 x repeats - 1 pairs (the one-op job, then sync_job)
+        # (d) Dagster overhead: dagster job execute, same executor and DAGSTER_HOME, all
+        # from byte code (the floor's dagster is, as pip installed it); the figure is the
+        # median of 2 x repeats - 1 turns of the one-op job, the one-op job exiting as
+        # tracos_integration does, and sync_job; its target is against the second
         home = root / "dagster_home"
         home.mkdir()
         shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
@@ -232,14 +233,17 @@ def main(argv: list[str] | None = None) -> int:
         env.update(DAGSTER_HOME=str(home), MONGO_URI=f"embedded://{root / 'tracos.json'}",
                    DATA_INBOUND_DIR=str(root / "d_in"), DATA_OUTBOUND_DIR=str(root / "d_out"), INBOUND_SETTLE_SECONDS="0")
         byte_compile()
-        noop, empty, overhead = paired_overhead(["-m", "tracos_integration_tests.benchmarks.noop_job", "-j", "noop_job"],
-                                                ["-m", "tracos_integration", "-j", "sync_job"], env,
-                                                pairs=2 * options.repeats - 1)
+        (noop, noop_same_exit), empty, (over_noop, overhead) = paired_overhead(
+            [["-m", "tracos_integration_tests.benchmarks.noop_job", "-j", "noop_job"],
+             ["-m", "tracos_integration_tests.benchmarks.noop_job_same_exit", "-j", "noop_job"]],
+            ["-m", "tracos_integration", "-j", "sync_job"], env, turns=2 * options.repeats - 1)
         write_client_files(root / "d_in", 100)
         hundred = dagster_seconds(["-m", "tracos_integration", "-j", "sync_job"], env, repeats=1)
         results += [
             figure("dagster job execute: one-op floor", noop, "s", None, None),
+            figure("  the same, exiting as tracos_integration does (gc.freeze)", noop_same_exit, "s", None, None),
             figure("dagster job execute: sync_job, empty folder", empty, "s", None, None),
+            figure("sync_job empty - one-op floor", over_noop, "s", None, None),
             figure("sync_job empty - floor", overhead, "s", "<= 0.5", overhead <= 0.5),
             figure("dagster job execute: sync_job, 100 files", hundred, "s", None, None),
         ]
