@@ -214,9 +214,9 @@ def make_state(root: Path, name: str, files: dict[bytes, tuple[bytes, int]]) -> 
 
 
 def test_names_holding_the_separators_never_make_two_folder_states_collide(tmp_path):
-    """The hash covers the sums of times and sizes, then the names joined by NUL, which no
-    name can hold: a name holding a newline and digits, crafted to look like a second entry,
-    still gives a different fingerprint."""
+    """Entries are `name\\0mtime\\0size` joined by newlines. A name cannot hold NUL; a name
+    holding a newline and digits, crafted to look like a second entry's tail, still gives a
+    different fingerprint."""
     t = MTIME_NS
     states = {
         "two": {b"a.json": (b"[]", t), b"b.json": (b"[]", t)},

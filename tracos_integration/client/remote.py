@@ -97,7 +97,7 @@ class RemoteFolders:
 
     # -- inbound ---------------------------------------------------------------------------
     def scan(self, now: Optional[float] = None) -> FolderScan:
-        """What the sensor sees, as ClientFolder.scan: the settled files' names.
+        """What the sensor sees, as ClientFolder.scan: settled files "name\\0mtime_ns\\0size".
         On S3 every object is settled (it is whole once it exists)."""
         now_ns = int((time.time() if now is None else now) * 1e9)
         settled_before = now_ns - int(self.settle_seconds * 1e9)
@@ -118,7 +118,9 @@ class RemoteFolders:
                 if not s3 and settled_before < entry.mtime_ns <= now_ns + SKEW_NS:
                     scan.being_written += 1
                     continue
-                scan.settled(name, entry.mtime_ns, entry.size)
+                scan.ready.append(f"{name}\0{entry.mtime_ns}\0{entry.size}")
+                if scan.oldest_mtime_ns is None or entry.mtime_ns < scan.oldest_mtime_ns:
+                    scan.oldest_mtime_ns = entry.mtime_ns
             return scan
 
         return self._call("inbound", look, "list the inbound folder", retry=self.scan_retry)
