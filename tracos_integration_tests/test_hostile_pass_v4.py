@@ -227,6 +227,12 @@ def test_names_holding_the_separators_never_make_two_folder_states_collide(tmp_p
         "not_utf8_other": {b"\xfe.json": (b"[]", t)},
         "size_vs_mtime": {b"a.json": (b"[]", t + 2)},
         "size_vs_mtime_2": {b"a.json": (b"[ ]", t + 1)},
+        # The same names, times and sizes, traded between the files (a hash of the names and
+        # of the sums alone gave these one fingerprint, and the bound on runs in a row
+        # then held a fixed folder back)
+        "shifted": {b"a.json": (b"[]", t + 5), b"b.json": (b"[]", t - 5)},
+        "traded": {b"a.json": (b"[ ]", t + 1), b"b.json": (b"[]", t)},
+        "traded_back": {b"a.json": (b"[]", t), b"b.json": (b"[ ]", t + 1)},
     }
     prints = {name: fingerprint_of(make_state(tmp_path, name, files)) for name, files in states.items()}
     assert len(set(prints.values())) == len(prints), prints
