@@ -343,3 +343,24 @@ def test_collections_with_different_names_keep_different_files(tmp_path):
 
 def test_usual_names_keep_their_file_names(tmp_path):
     assert embedded.file_name("workorders_acme") == "workorders_acme" and embedded.file_name("tractian") == "tractian"
+
+
+def test_a_process_that_ends_leaves_every_document_in_the_store_file_itself(uri, tmp_path):
+    """The package freezes its objects at exit, so no collection closes anything then; the
+    store closes its connections itself, and SQLite folds the write-ahead log back into the
+    file: a copy of the file alone (a backup) holds every document."""
+    completed = run_python("""
+        import sys
+        from tracos_integration.tracos.resource import MongoResource
+        MongoResource(uri=sys.argv[1]).get_collection().insert_many([{"number": n} for n in range(1, 51)])
+    """, uri)
+    assert completed.returncode == 0, completed.stderr
+    file = store_file(tmp_path)
+    assert not file.with_name(file.name + "-wal").exists()
+    backup = tmp_path / "backup"
+    backup.write_bytes(file.read_bytes())
+    connection = sqlite3.connect(backup)
+    try:
+        assert connection.execute("SELECT count(*) FROM documents").fetchone() == (50,)
+    finally:
+        connection.close()

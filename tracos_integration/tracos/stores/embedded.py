@@ -24,6 +24,7 @@ so no name reaches a path outside the store (CONTRACT 8).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import hashlib
@@ -159,6 +160,13 @@ class EmbeddedStore:
             self._clients.opened.add((database, collection))
         return inner
 
+    def close_client(self) -> None:
+        """This thread's SQLite connections closed (the next use opens new ones)."""
+        client = getattr(self._clients, "client", None)
+        if client is not None:
+            self._clients.client = None
+            client.close()
+
     @contextlib.contextmanager
     def named_errors(self, database: str, collection: str) -> Iterator[None]:
         """SQLite's "file is not a database" (or "malformed") names no file: this names it."""
@@ -248,6 +256,17 @@ class EmbeddedCollection:
 
 _STORES: dict[Path, EmbeddedStore] = {}
 _STORES_GUARD = threading.Lock()
+
+
+@atexit.register
+def close_stores() -> None:
+    """At exit, this thread's connections closed: SQLite then folds each file's write-ahead
+    log back into it, so the file alone holds every document (a copy, a backup). No garbage
+    collection would close them: the package freezes every object at exit."""
+    with _STORES_GUARD:
+        stores = list(_STORES.values())
+    for store in stores:
+        store.close_client()
 
 
 def open_store(path: Path) -> EmbeddedStore:
