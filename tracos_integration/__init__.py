@@ -5,7 +5,7 @@ import gc
 
 from tracos_integration.definitions import defs
 
-# What is loaded by now (Dagster, pymongo, this package: about 150,000 objects) lives as
+# What is loaded by now (Dagster, pymongo, this package: about 140,000 objects) lives as
 # long as the process, yet each of Python's full collections walks it again: 0.2 s of an
 # inbound run of 20,000 files. Frozen once loaded, collections walk only what runs create.
 # At exit, what runs created too: Python would collect and free it all (0.4 to 0.6 s of a
