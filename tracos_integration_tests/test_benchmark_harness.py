@@ -35,7 +35,7 @@ def test_benchmark_reports_every_figure_as_json(tmp_path):
     names = {f["name"] for f in figures}
     for expected in ("inbound time / floor", "outbound time / floor", "round trips per work order, inbound",
                      "inbound peak RSS growth N -> 10xN", "sync_job empty - floor", "sync_job empty - one-op floor",
-                     "  the same, with the package's gc.freeze (once loaded, at exit)", "inbound_file_sensor tick, 200 files"):
+                     "  the same, with the package's gc freeze (once loaded, at exit)", "inbound_file_sensor tick, 200 files"):
         assert expected in names
     assert "PASS" in completed.stdout and completed.stdout.strip().splitlines()[-1].startswith("benchmark:")
 

@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         hundred = dagster_seconds(["-m", "tracos_integration", "-j", "sync_job"], env, repeats=1)
         results += [
             figure("dagster job execute: one-op floor", noop, "s", None, None),
-            figure("  the same, with the package's gc.freeze (once loaded, at exit)", noop_same_gc, "s", None, None),
+            figure("  the same, with the package's gc freeze (once loaded, at exit)", noop_same_gc, "s", None, None),
             figure("dagster job execute: sync_job, empty folder", empty, "s", None, None),
             figure("sync_job empty - one-op floor", over_noop, "s", None, None),
             figure("sync_job empty - floor", overhead, "s", "<= 0.5", overhead <= 0.5),
